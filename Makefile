@@ -1,0 +1,42 @@
+# nbio: the two commands of the README's quick start are `make demo` and `make test`.
+# Every target first runs scripts/deps.sh, which installs missing Debian packages as root.
+BUILD      ?= build
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build test test-fast demo bench install clean format
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/build.ninja: | deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The whole suite: the Release build, then the ASan+UBSan build and the TSan threading tests.
+test: build
+	@bash scripts/test.sh $(BUILD)
+
+# The Release suite only (for iterating).
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+bench: build
+	@bash bench/run_all.sh $(BUILD)
+
+install: build
+	@cmake --install $(BUILD)
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

@@ -1,0 +1,94 @@
+// Public. Every knob of the engine layer, each with its default and the reason for it.
+//
+// All limits live here, in plain structs meant for designated initialisers:
+//   nbio::engine eng({.loops = 4});
+//   eng.listen("0.0.0.0:8080", h, {.conn = {.idle_timeout = 60s}});
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace nbio {
+
+using namespace std::chrono_literals;
+
+// How accepted connections are served. The same handler code runs in each mode.
+enum class io_mode : std::uint8_t {
+  nonblocking,  // event loops: for many connections
+  blocking,     // a thread per connection with blocking reads and direct writes: few, busy ones
+  mixed,        // blocking while fewer than max_blocking_online are, event loops past it
+};
+
+// epoll registration: edge-triggered (one epoll_ctl per connection, ever) or level-triggered
+// (EPOLLOUT toggled while writes are pending).
+enum class trigger_mode : std::uint8_t { edge, level };
+
+// What happens when a write would push the queued bytes past conn_options::max_write_queue.
+enum class overflow_policy : std::uint8_t {
+  close,   // close with errc::write_queue_overflow (the peer is too slow; default)
+  reject,  // drop this write, return errc::write_queue_overflow, keep the connection
+};
+
+// How a listener spreads connections over the loops.
+enum class accept_strategy : std::uint8_t {
+  reuseport,  // one SO_REUSEPORT socket per loop; the kernel balances (default, TCP only)
+  acceptor,   // one socket on loop 0 that hands connections out round-robin (Unix sockets)
+};
+
+// Per-connection settings, fixed per listener or dialer. Timeouts of 0 are off.
+struct conn_options {
+  bool tcp_nodelay = true;       // echo and request/response traffic want small writes out now
+  bool keepalive = false;        // TCP keepalive probes (SO_KEEPALIVE)
+  std::chrono::seconds keepalive_idle = 60s;
+  std::chrono::seconds keepalive_interval = 10s;
+  int keepalive_count = 5;
+  int linger_seconds = -1;  // >= 0 sets SO_LINGER; 0 makes close() send RST
+  // Closes with errc::read_timeout when no byte arrives for this long.
+  std::chrono::milliseconds read_timeout = 0ms;
+  // Closes with errc::write_timeout when queued data stays unsent for this long.
+  std::chrono::milliseconds write_timeout = 0ms;
+  // Closes with errc::idle_timeout when nothing is read or written for this long.
+  std::chrono::milliseconds idle_timeout = 0ms;
+  // Bytes a connection may have queued (not yet accepted by the kernel). 4 MiB lets a proxy
+  // absorb a burst while a million idle connections cost nothing (queues exist only while
+  // data is pending).
+  std::size_t max_write_queue = 4u << 20;
+  overflow_policy on_overflow = overflow_policy::close;
+};
+
+struct listen_options {
+  io_mode mode = io_mode::nonblocking;
+  // mixed mode: serve a new connection on its own thread while fewer than this many blocking
+  // connections are online. docs/io_modes.md has the measurement behind the default.
+  std::size_t max_blocking_online = 64;
+  accept_strategy accept = accept_strategy::reuseport;
+  int backlog = 4096;
+  // Connections past this many online on this listener are accepted and closed at once
+  // (counted in stats().refused). 0 means no cap.
+  std::size_t max_connections = 0;
+  conn_options conn{};
+};
+
+struct dial_options {
+  std::chrono::milliseconds connect_timeout = 10s;
+  conn_options conn{};
+};
+
+struct engine_config {
+  unsigned loops = 0;  // event loop threads; 0 means one per core
+  // One read buffer per loop, shared by all its connections: idle connections own none.
+  std::size_t read_buffer_size = 64u << 10;
+  // Reads per connection per loop turn, so one busy socket cannot starve the others.
+  unsigned reads_per_turn = 4;
+  unsigned events_per_wait = 1024;  // epoll_wait batch
+  unsigned accepts_per_turn = 128;  // accept4 calls per listener readiness
+  trigger_mode trigger = trigger_mode::edge;
+  // Stack of each blocking-mode connection thread. Handlers run on it: keep deep recursion
+  // and large stack arrays out of blocking-mode handlers.
+  std::size_t blocking_stack_size = 256u << 10;
+  // EMFILE/ENFILE on accept pauses that listener for this long instead of spinning.
+  std::chrono::milliseconds accept_retry = 100ms;
+};
+
+}  // namespace nbio

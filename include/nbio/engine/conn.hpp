@@ -1,0 +1,151 @@
+// Public. A TCP or Unix stream connection, accepted by a listener or made by a dialer.
+//
+// Thread affinity: every member function is for the connection's own thread only: its loop's
+// thread (non-blocking mode) or its dedicated thread (blocking mode), which is where all of its
+// handlers run. Other threads use conn_handle (handle()), never a conn& or conn*.
+//
+// Lifetime: a conn& is valid from on_open to the end of on_close. close() stops I/O at once;
+// the slot is freed at the end of the loop turn, after on_close, and may then be reused by a
+// new connection, so keep a conn_handle, not a pointer, for anything that outlives a handler.
+//
+// Memory: a connection is 64 bytes in a per-loop slab (its conn_data follows it in the same
+// slot). An idle connection owns nothing else: reads go to the loop's buffer, and a write
+// queue exists only while the kernel refuses bytes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+#include "nbio/core/address.hpp"
+#include "nbio/core/error.hpp"
+#include "nbio/engine/conn_class.hpp"
+#include "nbio/engine/conn_handle.hpp"
+#include "nbio/engine/timer_wheel.hpp"
+
+namespace nbio {
+
+class loop;
+
+namespace detail {
+class loop_impl;
+class blocking_runner;
+class conn_pool;
+struct write_queue;
+struct blocking_state;
+struct dial_state;
+}  // namespace detail
+
+class conn {
+ public:
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+
+  // Sends `data`. Tries the socket at once; what the kernel does not take is copied to the
+  // write queue and flushed by the loop (in blocking mode: written before returning, within
+  // the write timeout). Errors: errc::not_connected after close; errc::write_queue_overflow
+  // past max_write_queue (and, with overflow_policy::close, the connection is closed).
+  std::error_code write(std::string_view data);
+  // Stops reading and writing now and reports errc::local_close (or `reason`) to on_close.
+  // Queued data is discarded. Idempotent: the first cause wins.
+  void close() { close(errc::local_close); }
+  void close(std::error_code reason);
+  // Closes once the write queue is empty (at once when it is). Reads stop now.
+  void close_after_flush();
+  // Half-close: sends FIN once the write queue is empty; reading continues.
+  void shutdown_write();
+  // Backpressure: stop and resume reading (a proxy pauses a client while its upstream is slow).
+  void pause_read();
+  void resume_read();
+  // Deadlines relative to now; 0 clears. They override the listener's read and write timeouts
+  // until the next read (read deadline) or until the queue drains (write deadline).
+  void set_read_deadline(std::chrono::milliseconds from_now);
+  void set_write_deadline(std::chrono::milliseconds from_now);
+
+  bool is_open() const noexcept { return (flags_ & f_closing) == 0; }
+  bool read_paused() const noexcept { return (flags_ & f_read_paused) != 0; }
+  bool is_blocking() const noexcept { return (flags_ & f_blocking) != 0; }
+  std::size_t queued_bytes() const noexcept;
+  int native_handle() const noexcept { return fd_; }
+  address remote_address() const;  // getpeername; empty when unavailable
+  address local_address() const;   // getsockname
+  conn_handle handle() const noexcept { return conn_handle(const_cast<conn*>(this), gen_.load()); }
+  // The loop that owns the slot (and, in non-blocking mode, runs the handlers).
+  nbio::loop& owner_loop() const noexcept;
+
+  // The handler's conn_data, constructed before on_open and destroyed after on_close.
+  template <class T>
+  T& data() noexcept {
+    if constexpr (debug_checks) check_data_type(&detail::type_tag<T>::id);
+    return *std::launder(reinterpret_cast<T*>(reinterpret_cast<char*>(this) + sizeof(conn)));
+  }
+
+ private:
+  friend class detail::loop_impl;
+  friend class detail::blocking_runner;
+  friend class detail::conn_pool;
+  friend class conn_handle;
+
+#ifdef NDEBUG
+  static constexpr bool debug_checks = false;
+#else
+  static constexpr bool debug_checks = true;
+#endif
+  void check_data_type(const void* tag) const noexcept;
+
+  enum : std::uint16_t {
+    f_closing = 1 << 0,          // close requested; on_close pending or done
+    f_close_after_flush = 1 << 1,
+    f_shutdown_pending = 1 << 2,  // shutdown(SHUT_WR) once the queue drains
+    f_write_shut = 1 << 3,
+    f_read_paused = 1 << 4,
+    f_read_ready = 1 << 5,    // edge-triggered: more may be readable (reads_per_turn reached)
+    f_in_ready_list = 1 << 6,
+    f_blocking = 1 << 7,
+    f_connecting = 1 << 8,    // dialer: connect() in progress
+    f_opened = 1 << 9,        // on_open was delivered
+    f_read_deadline = 1 << 10,
+    f_write_deadline = 1 << 11,
+    f_epollout = 1 << 12,     // level-triggered: EPOLLOUT registered
+    f_eof = 1 << 13,          // the peer half-closed
+    f_listener_counted = 1 << 14,  // counted in its listener's online count
+  };
+
+  conn() = default;
+
+  // The first close cause, kept in 3 bytes: the code here, its category in the timer's spare
+  // byte (1: nbio::errc, 2: errno).
+  void set_cause(std::error_code ec) noexcept {
+    timer_.owner_u8 = ec.category() == engine_category() ? 1 : 2;
+    close_code_ = static_cast<std::uint16_t>(ec.value());
+  }
+  std::error_code cause() const noexcept {
+    if (timer_.owner_u8 == 1) return {close_code_, engine_category()};
+    if (timer_.owner_u8 == 2) return {close_code_, std::generic_category()};
+    return errc::local_close;
+  }
+
+  // Memory budget: 64 bytes, the size of a cache line; RSS per idle connection measured by
+  // bench/tcp_idle. Every field is sized for it: 32-bit millisecond ticks, one pointer to
+  // the per-listener class, one pointer that is null while idle.
+  timer_link timer_;                   // 24: deadlines; tag/owner bytes hold the close cause
+  const detail::conn_class* cls_ = nullptr;  // 8: handlers and options, shared per listener
+  union {
+    detail::write_queue* wq_ = nullptr;  // 8: non-blocking mode, only while data is pending
+    detail::blocking_state* bs_;         //    blocking mode: the thread's state
+    detail::dial_state* ds_;             //    dialer: while connect() is in flight
+  };
+  int fd_ = -1;                          // 4
+  std::atomic<std::uint32_t> gen_{0};    // 4: bumped when the slot is freed; checked by handles
+  std::uint32_t last_active_ = 0;        // 4: tick of the last read or write (idle timeout)
+  std::uint32_t read_deadline_ = 0;      // 4
+  std::uint32_t write_deadline_ = 0;     // 4
+  std::uint16_t flags_ = 0;              // 2
+  std::uint16_t close_code_ = 0;         // 2: errno or nbio::errc; category in timer_.owner_u8
+};
+
+static_assert(sizeof(conn) == 64, "conn is budgeted at 64 bytes: see the comment on its fields");
+
+}  // namespace nbio

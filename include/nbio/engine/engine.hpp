@@ -1,0 +1,97 @@
+// Public. The engine: N event loops and what runs on them.
+//
+//   nbio::engine eng;                                   // one loop per core
+//   eng.listen("127.0.0.1:8080", echo_handler{});       // before or after start()
+//   eng.start();                                        // loop threads run
+//   ...
+//   eng.shutdown(5s);                                   // graceful: drain, then close
+//
+// Setup functions (listen, make_dialer, udp_*) throw std::system_error naming the address on
+// misuse (bad address, port in use). Nothing on the I/O path throws.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "nbio/engine/config.hpp"
+#include "nbio/engine/conn.hpp"
+#include "nbio/engine/conn_class.hpp"
+#include "nbio/engine/dialer.hpp"
+#include "nbio/engine/listener.hpp"
+#include "nbio/engine/loop.hpp"
+#include "nbio/engine/udp.hpp"
+
+namespace nbio {
+
+namespace detail {
+class engine_impl;
+}
+
+struct engine_stats {
+  loop_stats total;
+  std::vector<loop_stats> loops;
+};
+
+class engine {
+ public:
+  explicit engine(engine_config config = {});
+  // Stops (as stop()) if still running.
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  // Setup, any thread. Binds and listens on `addr` ("0.0.0.0:80", "[::]:80", "unix:/path";
+  // port 0 picks a free port: see listener::local_address()). The handler is copied once.
+  template <class Handler>
+  listener& listen(std::string_view addr, Handler handler, listen_options options = {}) {
+    return listen_class(addr, detail::make_conn_class(std::move(handler), options.conn), options);
+  }
+  // Setup, any thread. A dialer for outgoing connections served by `handler`.
+  template <class Handler>
+  dialer& make_dialer(Handler handler, dial_options options = {}) {
+    return make_dialer_class(detail::make_conn_class(std::move(handler), options.conn), options);
+  }
+  // Setup, any thread. One UDP socket on loop `loop_index` with a datagram handler.
+  template <class Handler>
+  udp_socket& udp_bind(std::string_view addr, Handler handler, std::size_t loop_index = 0) {
+    return udp_bind_class(addr, detail::make_udp_class(std::move(handler), udp_options{}),
+                          loop_index);
+  }
+  // Setup, any thread. UDP virtual connections: one socket per loop. Returns the bound address.
+  template <class Handler>
+  address udp_listen(std::string_view addr, Handler handler, udp_options options = {}) {
+    return udp_listen_class(addr, detail::make_udp_class(std::move(handler), options));
+  }
+
+  // Starts the loop threads. Returns at once.
+  void start();
+  // Blocks until stop() or shutdown() is called from another thread or a handler.
+  void wait();
+  // Closes every connection now with errc::shutdown (on_close runs on each connection's
+  // thread), closes the listeners and joins all threads. Idempotent. Not from a loop thread.
+  void stop();
+  // Graceful: stops accepting, asks every connection to finish (on_shutdown, or close after
+  // flushing its write queue), waits until all are closed or `deadline` passes, then stop().
+  // Returns true when every connection finished before the deadline.
+  bool shutdown(std::chrono::milliseconds deadline);
+  bool running() const noexcept;
+
+  engine_stats stats() const;
+  std::size_t loop_count() const noexcept;
+  loop& loop_at(std::size_t index) noexcept;
+  const engine_config& config() const noexcept;
+
+ private:
+  listener& listen_class(std::string_view addr, detail::conn_class* cls,
+                         const listen_options& options);
+  dialer& make_dialer_class(detail::conn_class* cls, const dial_options& options);
+  udp_socket& udp_bind_class(std::string_view addr, detail::udp_class* cls, std::size_t loop);
+  address udp_listen_class(std::string_view addr, detail::udp_class* cls);
+
+  std::unique_ptr<detail::engine_impl> impl_;
+};
+
+}  // namespace nbio

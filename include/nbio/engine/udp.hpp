@@ -1,0 +1,160 @@
+// Public. UDP on the event loops: a plain datagram API and per-peer virtual connections.
+//
+// Plain datagrams (engine::udp_bind): one socket on one loop; the handler has
+//   void on_datagram(nbio::udp_socket&, std::string_view payload, const nbio::address& from);
+// Virtual connections (engine::udp_listen): one SO_REUSEPORT socket per loop (the kernel keeps
+// a peer on one socket); the first datagram from a new peer opens a udp_peer, and the handler
+// has any of
+//   void on_open(nbio::udp_peer&);
+//   void on_data(nbio::udp_peer&, std::string_view payload);
+//   void on_close(nbio::udp_peer&, std::error_code);   // errc::peer_expired after idle_timeout
+//   using peer_data = T;                               // per-peer state
+// All of these run on the socket's loop thread; the udp_socket& / udp_peer& are for that
+// thread only and valid during the call (a peer until its on_close returns).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <string_view>
+#include <system_error>
+
+#include "nbio/core/address.hpp"
+#include "nbio/core/error.hpp"
+#include "nbio/engine/conn_class.hpp"
+#include "nbio/engine/timer_wheel.hpp"
+
+namespace nbio {
+
+class loop;
+class udp_socket;
+class udp_peer;
+
+struct udp_options {
+  // A peer that sends nothing for this long is closed with errc::peer_expired.
+  std::chrono::milliseconds idle_timeout = 30s;
+  // Peers per socket; datagrams from further new peers are dropped (counted in dropped()).
+  std::size_t max_peers = 65536;
+  std::size_t max_datagram = 65536;  // receive buffer size (the loop's buffer is used)
+};
+
+namespace detail {
+class udp_impl;
+
+struct udp_class {
+  void* handler = nullptr;
+  void (*on_datagram)(void*, udp_socket&, std::string_view, const address&) = nullptr;
+  void (*on_open)(void*, udp_peer&) = nullptr;
+  void (*on_data)(void*, udp_peer&, std::string_view) = nullptr;
+  void (*on_close)(void*, udp_peer&, std::error_code) = nullptr;
+  void (*construct_data)(void*) = nullptr;
+  void (*destroy_data)(void*) = nullptr;
+  void (*destroy_handler)(void*) = nullptr;
+  const void* data_type = nullptr;
+  std::uint32_t data_size = 0;
+  udp_options opts{};
+
+  udp_class() = default;
+  udp_class(const udp_class&) = delete;
+  udp_class& operator=(const udp_class&) = delete;
+  ~udp_class() {
+    if (destroy_handler) destroy_handler(handler);
+  }
+};
+
+template <class H>
+struct peer_data_of {
+  using type = void;
+};
+template <class H>
+  requires requires { typename H::peer_data; }
+struct peer_data_of<H> {
+  using type = typename H::peer_data;
+};
+
+template <class H>
+udp_class* make_udp_class(H handler, const udp_options& opts) {
+  auto* cls = new udp_class;
+  cls->handler = new H(std::move(handler));
+  cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
+  cls->opts = opts;
+  if constexpr (requires(H& h, udp_socket& s, std::string_view d, const address& a) {
+                  h.on_datagram(s, d, a);
+                })
+    cls->on_datagram = [](void* h, udp_socket& s, std::string_view d, const address& a) {
+      static_cast<H*>(h)->on_datagram(s, d, a);
+    };
+  if constexpr (requires(H& h, udp_peer& p) { h.on_open(p); })
+    cls->on_open = [](void* h, udp_peer& p) { static_cast<H*>(h)->on_open(p); };
+  if constexpr (requires(H& h, udp_peer& p, std::string_view d) { h.on_data(p, d); })
+    cls->on_data = [](void* h, udp_peer& p, std::string_view d) {
+      static_cast<H*>(h)->on_data(p, d);
+    };
+  if constexpr (requires(H& h, udp_peer& p, std::error_code e) { h.on_close(p, e); })
+    cls->on_close = [](void* h, udp_peer& p, std::error_code e) {
+      static_cast<H*>(h)->on_close(p, e);
+    };
+  using data_t = typename peer_data_of<H>::type;
+  if constexpr (!std::is_void_v<data_t>) {
+    static_assert(alignof(data_t) <= 16, "peer_data must not need more than 16-byte alignment");
+    cls->data_size = sizeof(data_t);
+    cls->data_type = &type_tag<data_t>::id;
+    cls->construct_data = [](void* p) { ::new (p) data_t(); };
+    cls->destroy_data = [](void* p) { static_cast<data_t*>(p)->~data_t(); };
+  }
+  return cls;
+}
+}  // namespace detail
+
+class udp_socket {
+ public:
+  udp_socket(const udp_socket&) = delete;
+  udp_socket& operator=(const udp_socket&) = delete;
+
+  // Loop thread only. Sends one datagram; a full socket buffer drops it (UDP semantics) and
+  // returns the errno (EAGAIN).
+  std::error_code send_to(const address& to, std::string_view payload);
+  const address& local_address() const noexcept;
+  nbio::loop& owner_loop() const noexcept;
+  std::uint64_t dropped() const noexcept;  // datagrams dropped by the max_peers cap
+
+ protected:
+  udp_socket() = default;
+  ~udp_socket() = default;
+};
+
+class udp_peer {
+ public:
+  udp_peer(const udp_peer&) = delete;
+  udp_peer& operator=(const udp_peer&) = delete;
+
+  // Loop thread only. Sends one datagram to this peer.
+  std::error_code write(std::string_view payload);
+  // Forgets the peer (on_close with errc::local_close); a later datagram opens a new one.
+  void close();
+  const address& remote_address() const noexcept { return remote_; }
+  udp_socket& socket() const noexcept { return *socket_; }
+
+  template <class T>
+  T& data() noexcept {
+    return *std::launder(reinterpret_cast<T*>(reinterpret_cast<char*>(this) + data_offset()));
+  }
+
+ private:
+  friend class detail::udp_impl;
+  udp_peer() = default;
+  ~udp_peer() = default;
+  static constexpr std::size_t data_offset() noexcept;
+
+  timer_link timer_;
+  udp_socket* socket_ = nullptr;
+  address remote_;
+  std::uint32_t last_active_ = 0;
+  bool closing_ = false;
+  std::error_code cause_;
+};
+
+constexpr std::size_t udp_peer::data_offset() noexcept { return (sizeof(udp_peer) + 15) & ~15u; }
+
+}  // namespace nbio

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nbio's build, tests, demo and benchmarks need.
+# As root it installs whatever is missing; otherwise it prints the apt command.
+# Every make target calls it first, so a fresh Debian 12 machine needs nothing by hand.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev zlib1g-dev liburing-dev
+  libcli11-dev nlohmann-json3-dev gnuplot-nox
+  libboost-dev libuv1-dev
+  curl procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "nbio needs these Debian packages: ${missing[*]}" >&2
+  echo "run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/nbio-deps.log 2>&1; then
+  apt-get update >>/tmp/nbio-deps.log 2>&1
+  apt-get install -y --no-install-recommends "${missing[@]}" >>/tmp/nbio-deps.log 2>&1 || {
+    cat /tmp/nbio-deps.log >&2
+    exit 1
+  }
+fi

@@ -1,0 +1,294 @@
+// Private. Blocking mode: the connection's thread.
+#include "engine/blocking_runner.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <climits>
+#include <memory>
+
+#include "engine/blocking_state.hpp"
+#include "engine/engine_impl.hpp"
+#include "sys/socket.hpp"
+
+namespace nbio::detail {
+
+static bool due(std::uint32_t deadline, std::uint32_t now) noexcept {
+  return static_cast<std::int32_t>(deadline - now) <= 0;
+}
+
+bool blocking_runner::start(loop_impl& loop, conn& c) {
+  int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake < 0) return false;
+  auto* bs = new blocking_state;
+  bs->wake_fd = wake;
+  c.bs_ = bs;
+  c.flags_ |= conn::f_blocking;
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  std::size_t stack = std::max<std::size_t>(PTHREAD_STACK_MIN, loop.engine().config().blocking_stack_size);
+  pthread_attr_setstacksize(&attr, stack);
+  pthread_t thread;
+  int err = pthread_create(&thread, &attr, &blocking_runner::thread_main, &c);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    ::close(wake);
+    delete bs;
+    c.bs_ = nullptr;
+    c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_blocking);
+    return false;
+  }
+  return true;
+}
+
+void* blocking_runner::thread_main(void* arg) {
+  run(*static_cast<conn*>(arg));
+  return nullptr;
+}
+
+void blocking_runner::wake(conn& c) {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto r = ::write(c.bs_->wake_fd, &one, sizeof(one));
+}
+
+void blocking_runner::request_stop(conn& c) {
+  blocking_state& bs = *c.bs_;
+  {
+    std::lock_guard lock(bs.mu);
+    bs.stop = true;
+    // Wakes a thread blocked in a write to a peer that does not read.
+    if (!bs.fd_closed) ::shutdown(c.fd_, SHUT_RDWR);
+  }
+  wake(c);
+}
+
+void blocking_runner::request_drain(conn& c) {
+  c.bs_->drain = true;
+  wake(c);
+}
+
+void blocking_runner::hand_over(conn& c, std::function<void(conn&)> fn) {
+  {
+    std::lock_guard lock(c.bs_->mu);
+    c.bs_->tasks.push_back(std::move(fn));
+  }
+  wake(c);
+}
+
+bool blocking_runner::run_tasks(conn& c) {
+  std::vector<std::function<void(conn&)>> tasks;
+  {
+    std::lock_guard lock(c.bs_->mu);
+    tasks.swap(c.bs_->tasks);
+  }
+  for (auto& fn : tasks) {
+    if (!c.is_open()) break;
+    fn(c);
+  }
+  return c.is_open();
+}
+
+int blocking_runner::poll_timeout(conn& c, std::uint32_t now) {
+  std::int64_t best = -1;
+  auto consider = [&](std::uint32_t deadline) {
+    std::int64_t left = std::max<std::int32_t>(0, static_cast<std::int32_t>(deadline - now));
+    if (best < 0 || left < best) best = left;
+  };
+  if (c.flags_ & conn::f_read_deadline) consider(c.read_deadline_);
+  if (c.cls_->idle_timeout_ms) consider(c.last_active_ + c.cls_->idle_timeout_ms);
+  return static_cast<int>(std::min<std::int64_t>(best, INT_MAX));
+}
+
+bool blocking_runner::check_deadlines(conn& c, std::uint32_t now) {
+  if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now))
+    close(c, errc::read_timeout);
+  else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now))
+    close(c, errc::idle_timeout);
+  return !c.is_open();
+}
+
+void blocking_runner::run(conn& c) {
+  loop_impl& loop = loop_impl::of(c);
+  engine_impl& eng = loop.engine();
+  blocking_state& bs = *c.bs_;
+  const conn_class& cls = *c.cls_;
+  // The thread's own read buffer, left uninitialised so only the pages a read fills count.
+  const std::size_t buf_size = eng.config().read_buffer_size;
+  std::unique_ptr<char[]> buf(new char[buf_size]);
+
+  c.last_active_ = eng.clock_ms();
+  if (cls.read_timeout_ms) {
+    c.read_deadline_ = c.last_active_ + cls.read_timeout_ms;
+    c.flags_ |= conn::f_read_deadline;
+  }
+  c.flags_ |= conn::f_opened;
+  if (cls.on_open) cls.on_open(cls.handler, c);
+
+  bool asked_to_finish = false;
+  while (c.is_open()) {
+    if (!run_tasks(c)) break;
+    if (bs.stop) {
+      close(c, errc::shutdown);
+      break;
+    }
+    if (bs.drain && !asked_to_finish) {
+      asked_to_finish = true;
+      // Writes are direct, so nothing is ever queued: finishing means closing, unless the
+      // handler wants to finish its work first.
+      if (cls.on_shutdown)
+        cls.on_shutdown(cls.handler, c);
+      else
+        close(c, errc::shutdown);
+      continue;
+    }
+    std::uint32_t now = eng.clock_ms();
+    if (check_deadlines(c, now)) break;
+
+    bool reading = !(c.flags_ & (conn::f_read_paused | conn::f_eof));
+    pollfd pfd[2] = {{c.fd_, static_cast<short>(reading ? POLLIN : 0), 0},
+                     {bs.wake_fd, POLLIN, 0}};
+    int r = ::poll(pfd, 2, poll_timeout(c, now));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      close(c, sys::last_error());
+      break;
+    }
+    if (pfd[1].revents) {
+      std::uint64_t value;
+      [[maybe_unused]] auto n = ::read(bs.wake_fd, &value, sizeof(value));
+    }
+    short ev = pfd[0].revents;
+    if ((ev & POLLHUP) && !reading) {
+      close(c, (c.flags_ & conn::f_eof) ? std::error_code(errc::eof) : errc::shutdown);
+      break;
+    }
+    if (!(ev & (POLLIN | POLLHUP | POLLERR))) continue;
+    std::error_code ec;
+    ssize_t n = sys::recv(c.fd_, buf.get(), buf_size, ec);
+    if (n > 0) {
+      loop.blocking_bytes_in().fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      c.last_active_ = eng.clock_ms();
+      if (cls.read_timeout_ms) {
+        c.read_deadline_ = c.last_active_ + cls.read_timeout_ms;
+        c.flags_ |= conn::f_read_deadline;
+      } else {
+        c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
+      }
+      if (cls.on_data) cls.on_data(cls.handler, c, {buf.get(), static_cast<std::size_t>(n)});
+    } else if (n == 0) {
+      c.flags_ |= conn::f_eof;
+      if (cls.on_end)
+        cls.on_end(cls.handler, c);
+      else
+        close(c, errc::eof);
+    } else if (!sys::would_block(ec)) {
+      close(c, ec);
+    }
+  }
+
+  if (cls.on_close) cls.on_close(cls.handler, c, c.cause());
+  if (cls.destroy_data) cls.destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
+  {
+    std::lock_guard lock(bs.mu);
+    ::close(c.fd_);
+    bs.fd_closed = true;
+  }
+  // The last touch of the slot: from here on it is the loop's again.
+  loop.post([&loop, &c] { loop.release_blocking(&c); });
+}
+
+void loop_impl::release_blocking(conn* c) {
+  blocking_.erase(c);
+  blocking_state* bs = c->bs_;
+  ::close(bs->wake_fd);
+  delete bs;
+  c->bs_ = nullptr;
+  auto* owner = static_cast<listener_impl*>(c->cls_->owner);
+  if (owner) {
+    owner->release_blocking();
+    if (c->flags_ & conn::f_listener_counted) owner->closed();
+  }
+  online_.sub(1);
+  closed_.add(1);
+  c->gen_.store(c->gen_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  conn_pool::pool_of(c).free(c);
+}
+
+// --- the connection's own thread ------------------------------------------------------------
+
+std::error_code blocking_runner::write(conn& c, std::string_view data) {
+  if (c.flags_ & (conn::f_closing | conn::f_write_shut)) return errc::not_connected;
+  loop_impl& loop = loop_impl::of(c);
+  engine_impl& eng = loop.engine();
+  std::uint32_t start = eng.clock_ms();
+  std::uint32_t deadline = 0;
+  bool has_deadline = true;
+  if (c.flags_ & conn::f_write_deadline)
+    deadline = c.write_deadline_;
+  else if (c.cls_->write_timeout_ms)
+    deadline = start + c.cls_->write_timeout_ms;
+  else
+    has_deadline = false;
+  while (!data.empty()) {
+    std::error_code ec;
+    ssize_t n = sys::send(c.fd_, data.data(), data.size(), ec);
+    if (n > 0) {
+      loop.blocking_bytes_out().fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      data.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (!sys::would_block(ec)) {
+      close(c, ec);
+      return ec;
+    }
+    int timeout = -1;
+    if (has_deadline)
+      timeout = std::max<std::int32_t>(0, static_cast<std::int32_t>(deadline - eng.clock_ms()));
+    pollfd pfd{c.fd_, POLLOUT, 0};
+    int r = ::poll(&pfd, 1, timeout);
+    if (r == 0) {
+      close(c, errc::write_timeout);
+      return errc::write_timeout;
+    }
+  }
+  c.last_active_ = eng.clock_ms();
+  c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_write_deadline);
+  return {};
+}
+
+void blocking_runner::close(conn& c, std::error_code reason) {
+  if (c.flags_ & conn::f_closing) return;
+  c.flags_ |= conn::f_closing;
+  c.set_cause(reason);
+}
+
+void blocking_runner::shutdown_write(conn& c) {
+  if (c.flags_ & (conn::f_closing | conn::f_write_shut)) return;
+  ::shutdown(c.fd_, SHUT_WR);
+  c.flags_ |= conn::f_write_shut;
+}
+
+void blocking_runner::set_read_deadline(conn& c, std::uint32_t ms) {
+  if (!ms) {
+    c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
+    return;
+  }
+  c.read_deadline_ = loop_impl::of(c).engine().clock_ms() + ms;
+  c.flags_ |= conn::f_read_deadline;
+}
+
+void blocking_runner::set_write_deadline(conn& c, std::uint32_t ms) {
+  if (!ms) {
+    c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_write_deadline);
+    return;
+  }
+  c.write_deadline_ = loop_impl::of(c).engine().clock_ms() + ms;
+  c.flags_ |= conn::f_write_deadline;
+}
+
+}  // namespace nbio::detail

@@ -1,0 +1,536 @@
+// Private. The connection state machine: open, read, write, deadlines, close, reap. These are
+// loop_impl members (they run on the loop thread); conn's public functions forward here, or to
+// blocking_runner for a blocking-mode connection.
+#include "nbio/engine/conn.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+
+#include "engine/blocking_runner.hpp"
+#include "engine/dialer_impl.hpp"
+#include "engine/engine_impl.hpp"
+#include "sys/socket.hpp"
+
+namespace nbio {
+
+using detail::blocking_runner;
+using detail::loop_impl;
+
+std::error_code conn::write(std::string_view data) {
+  if (flags_ & f_blocking) return blocking_runner::write(*this, data);
+  return loop_impl::of(*this).write(*this, data);
+}
+
+void conn::close(std::error_code reason) {
+  if (flags_ & f_blocking) return blocking_runner::close(*this, reason);
+  loop_impl::of(*this).close(*this, reason);
+}
+
+void conn::close_after_flush() {
+  if (flags_ & f_blocking) return blocking_runner::close(*this, errc::local_close);
+  loop_impl::of(*this).close_after_flush(*this, errc::local_close);
+}
+
+void conn::shutdown_write() {
+  if (flags_ & f_blocking) return blocking_runner::shutdown_write(*this);
+  loop_impl::of(*this).shutdown_write(*this);
+}
+
+void conn::pause_read() {
+  if (flags_ & f_blocking) {
+    flags_ |= f_read_paused;
+    return;
+  }
+  loop_impl::of(*this).pause_read(*this);
+}
+
+void conn::resume_read() {
+  if (flags_ & f_blocking) {
+    flags_ &= static_cast<std::uint16_t>(~f_read_paused);
+    return;
+  }
+  loop_impl::of(*this).resume_read(*this);
+}
+
+void conn::set_read_deadline(std::chrono::milliseconds from_now) {
+  auto ms = static_cast<std::uint32_t>(std::max<std::int64_t>(0, from_now.count()));
+  if (flags_ & f_blocking) return blocking_runner::set_read_deadline(*this, ms);
+  loop_impl::of(*this).set_read_deadline(*this, ms);
+}
+
+void conn::set_write_deadline(std::chrono::milliseconds from_now) {
+  auto ms = static_cast<std::uint32_t>(std::max<std::int64_t>(0, from_now.count()));
+  if (flags_ & f_blocking) return blocking_runner::set_write_deadline(*this, ms);
+  loop_impl::of(*this).set_write_deadline(*this, ms);
+}
+
+std::size_t conn::queued_bytes() const noexcept {
+  if (flags_ & (f_blocking | f_connecting)) return 0;
+  return wq_ ? wq_->bytes : 0;
+}
+
+address conn::remote_address() const { return sys::peer_address(fd_); }
+address conn::local_address() const { return sys::local_address(fd_); }
+loop& conn::owner_loop() const noexcept { return loop_impl::of(*this); }
+
+void conn::check_data_type(const void* tag) const noexcept {
+  if (cls_->data_type != tag) {
+    std::fprintf(stderr, "nbio: conn::data<T>() with a T other than the handler's conn_data\n");
+    std::abort();
+  }
+}
+
+namespace detail {
+
+static bool due(std::uint32_t deadline, std::uint32_t now) noexcept {
+  return static_cast<std::int32_t>(deadline - now) <= 0;
+}
+
+static void* data_of(conn& c) noexcept { return reinterpret_cast<char*>(&c) + sizeof(conn); }
+
+constexpr std::uint16_t clear(std::uint16_t flags, std::uint16_t bits) noexcept {
+  return static_cast<std::uint16_t>(flags & ~bits);
+}
+
+// --- allocation and open --------------------------------------------------------------------
+
+conn_pool& loop_impl::pool_for(std::uint32_t slot_size) {
+  for (auto& p : pools_)
+    if (p->slot_size() == slot_size) return *p;
+  return *pools_.emplace_back(std::make_unique<conn_pool>(*this, slot_size));
+}
+
+conn* loop_impl::allocate(const conn_class& cls) {
+  auto slot = static_cast<std::uint32_t>((sizeof(conn) + cls.data_size + 15) & ~std::size_t{15});
+  conn* c = pool_for(slot).allocate();
+  c->timer_.tag = timer_conn;
+  c->cls_ = &cls;
+  c->wq_ = nullptr;
+  c->flags_ = 0;
+  c->close_code_ = 0;
+  c->last_active_ = now_;
+  c->read_deadline_ = c->write_deadline_ = 0;
+  if (cls.construct_data) cls.construct_data(data_of(*c));
+  return c;
+}
+
+conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
+  if (stopping_) {
+    sys::close(fd);
+    if (owner) owner->closed();
+    return nullptr;
+  }
+  conn* c = allocate(cls);
+  c->fd_ = fd;
+  accepted_.add(1);
+  online_.add(1);
+  if (owner) {
+    c->flags_ |= conn::f_listener_counted;
+    sys::apply_conn_options(fd, owner->local_address().family(), cls.opts);
+    io_mode mode = owner->options().mode;
+    if (mode != io_mode::nonblocking && owner->claim_blocking()) {
+      if (blocking_runner::start(*this, *c)) {
+        blocking_.insert(c);
+        return c;
+      }
+      owner->release_blocking();  // no thread to be had: serve it from the loop instead
+    }
+  }
+  std::uint32_t interest = edge() ? (poll_read | poll_write) : poll_read;
+  if (auto ec = poller_.add(fd, interest, edge(), c)) {
+    close(*c, ec);
+    return c;
+  }
+  if (cls.read_timeout_ms) {
+    c->read_deadline_ = now_ + cls.read_timeout_ms;
+    c->flags_ |= conn::f_read_deadline;
+  }
+  arm_timer(*c);
+  c->flags_ |= conn::f_opened;
+  if (cls.on_open) cls.on_open(cls.handler, *c);
+  return c;
+}
+
+// --- dialing --------------------------------------------------------------------------------
+
+void loop_impl::start_dial(const address& remote, const address& local, const conn_class& cls,
+                           dial_state&& dial) {
+  auto ds = std::make_unique<dial_state>(std::move(dial));
+  std::error_code ec;
+  if (stopping_) ec = errc::shutdown;
+  int fd = ec ? -1 : sys::open_socket(remote.family(), SOCK_STREAM, ec);
+  if (fd >= 0 && local.size() > 0) ec = sys::bind_source(fd, local);
+  bool connected = false;
+  if (!ec) ec = sys::connect(fd, remote, connected);
+  if (ec) {
+    sys::close(fd);
+    if (ds->on_error) ds->on_error(ec, ds->remote);
+    return;
+  }
+  conn* c = allocate(cls);
+  c->fd_ = fd;
+  c->flags_ = conn::f_connecting | conn::f_write_deadline;
+  c->ds_ = ds.release();
+  c->ds_->family = remote.family();
+  c->write_deadline_ = now_ + c->ds_->timeout_ms;
+  arm_timer(*c);
+  if (auto err = poller_.add(fd, edge() ? (poll_read | poll_write) : poll_write, edge(), c)) {
+    close(*c, err);
+    return;
+  }
+  if (connected) finish_connect(*c, poll_write);
+}
+
+void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
+  std::error_code ec = sys::socket_error(c.fd_);
+  if (!ec && (flags & poll_error)) ec = errno_code(ECONNREFUSED);
+  if (ec) {
+    close(c, ec);
+    return;
+  }
+  if (!(flags & (poll_write | poll_hangup))) return;  // not yet
+  int family = c.ds_->family;
+  delete c.ds_;
+  c.wq_ = nullptr;
+  c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
+  const conn_class& cls = *c.cls_;
+  sys::apply_conn_options(c.fd_, family, cls.opts);
+  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
+  dialed_.add(1);
+  online_.add(1);
+  c.last_active_ = now_;
+  if (cls.read_timeout_ms) {
+    c.read_deadline_ = now_ + cls.read_timeout_ms;
+    c.flags_ |= conn::f_read_deadline;
+  }
+  wheel_.cancel(c.timer_);
+  arm_timer(c);
+  c.flags_ |= conn::f_opened;
+  if (cls.on_open) cls.on_open(cls.handler, c);
+  if (c.is_open() && (flags & (poll_read | poll_hangup))) {
+    c.flags_ |= conn::f_read_ready;
+    do_read(c);
+  }
+}
+
+// --- events ---------------------------------------------------------------------------------
+
+void loop_impl::on_conn_event(conn& c, std::uint32_t flags) {
+  if (c.flags_ & conn::f_closing) return;  // closed earlier in this turn: a stale event
+  if (c.flags_ & conn::f_connecting) {
+    finish_connect(c, flags);
+    return;
+  }
+  if ((flags & poll_write) && c.wq_) flush(c);
+  if ((flags & (poll_read | poll_hangup | poll_error)) && c.is_open()) {
+    c.flags_ |= conn::f_read_ready;
+    do_read(c);  // a reset or error surfaces here, as recv's errno
+  }
+  if ((flags & poll_error) && c.is_open() && !(c.flags_ & conn::f_eof)) {
+    std::error_code ec = sys::socket_error(c.fd_);
+    close(c, ec ? ec : errno_code(ECONNRESET));
+  }
+}
+
+void loop_impl::do_read(conn& c) {
+  constexpr std::uint16_t stop_bits = conn::f_closing | conn::f_read_paused | conn::f_eof |
+                                      conn::f_close_after_flush;
+  if (c.flags_ & stop_bits) return;  // f_read_ready stays set: resume_read() picks it up
+  const conn_class& cls = *c.cls_;
+  const unsigned budget = eng_.config().reads_per_turn;
+  for (unsigned i = 0; i < budget; ++i) {
+    std::error_code ec;
+    ssize_t n = sys::recv(c.fd_, rbuf_.get(), rbuf_size_, ec);
+    if (n > 0) {
+      bytes_in_.add(static_cast<std::uint64_t>(n));
+      c.last_active_ = now_;
+      if (cls.read_timeout_ms) {
+        c.read_deadline_ = now_ + cls.read_timeout_ms;
+        c.flags_ |= conn::f_read_deadline;
+      } else {
+        c.flags_ = clear(c.flags_, conn::f_read_deadline);
+      }
+      if (cls.on_data) cls.on_data(cls.handler, c, {rbuf_.get(), static_cast<std::size_t>(n)});
+      if (c.flags_ & stop_bits) return;
+      // A short read drained the socket: the next byte brings a new edge.
+      if (static_cast<std::size_t>(n) < rbuf_size_) {
+        c.flags_ = clear(c.flags_, conn::f_read_ready);
+        return;
+      }
+      continue;
+    }
+    c.flags_ = clear(c.flags_, conn::f_read_ready);
+    if (n == 0) {
+      on_eof(c);
+    } else if (!sys::would_block(ec)) {
+      close(c, ec);
+    }
+    return;
+  }
+  // Budget spent with data left: finish next turn, after the other connections had theirs.
+  if (edge() && !(c.flags_ & conn::f_in_ready_list)) {
+    c.flags_ |= conn::f_in_ready_list;
+    ready_.push_back(&c);
+  }
+}
+
+void loop_impl::on_eof(conn& c) {
+  c.flags_ |= conn::f_eof;
+  if (!edge()) set_write_interest(c, c.wq_ != nullptr);  // stop polling for input
+  if (c.cls_->on_end) {
+    c.cls_->on_end(c.cls_->handler, c);
+    return;
+  }
+  close_after_flush(c, errc::eof);
+}
+
+// --- writing --------------------------------------------------------------------------------
+
+std::error_code loop_impl::write(conn& c, std::string_view data) {
+  constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
+                                     conn::f_write_shut | conn::f_shutdown_pending |
+                                     conn::f_connecting;
+  if (c.flags_ & no_write) return errc::not_connected;
+  if (data.empty()) return {};
+  const conn_options& o = c.cls_->opts;
+  std::size_t queued = c.wq_ ? c.wq_->bytes : 0;
+  if (o.on_overflow == overflow_policy::reject && queued + data.size() > o.max_write_queue)
+    return errc::write_queue_overflow;  // rejected whole, before any byte is sent
+  if (!c.wq_) {
+    std::error_code ec;
+    ssize_t n = sys::send(c.fd_, data.data(), data.size(), ec);
+    if (n < 0) {
+      if (!sys::would_block(ec)) {
+        close(c, ec);
+        return ec;
+      }
+      n = 0;
+    }
+    if (n > 0) {
+      bytes_out_.add(static_cast<std::uint64_t>(n));
+      c.last_active_ = now_;
+    }
+    if (static_cast<std::size_t>(n) == data.size()) return {};
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (queued + data.size() > o.max_write_queue) {
+    close(c, errc::write_queue_overflow);
+    return errc::write_queue_overflow;
+  }
+  if (!c.wq_) {
+    c.wq_ = writes_.acquire();
+    if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
+      c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
+      c.flags_ |= conn::f_write_deadline;
+      arm_timer(c);
+    }
+    if (!edge()) set_write_interest(c, true);
+  }
+  writes_.append(*c.wq_, data);
+  return {};
+}
+
+void loop_impl::flush(conn& c) {
+  constexpr int max_iov = 64;
+  iovec iov[max_iov];
+  while (c.wq_) {
+    int count = write_pool::gather(*c.wq_, iov, max_iov);
+    std::size_t offered = 0;
+    for (int i = 0; i < count; ++i) offered += iov[i].iov_len;
+    std::error_code ec;
+    ssize_t n = sys::sendv(c.fd_, iov, count, ec);
+    if (n < 0) {
+      if (!sys::would_block(ec)) close(c, ec);
+      return;
+    }
+    bytes_out_.add(static_cast<std::uint64_t>(n));
+    c.last_active_ = now_;
+    writes_.consume(*c.wq_, static_cast<std::size_t>(n));
+    if (c.wq_->bytes == 0) {
+      drained(c);
+      return;
+    }
+    if (static_cast<std::size_t>(n) < offered) return;  // the kernel is full: wait for EPOLLOUT
+  }
+}
+
+void loop_impl::drained(conn& c) {
+  writes_.release(c.wq_);
+  c.wq_ = nullptr;
+  c.flags_ = clear(c.flags_, conn::f_write_deadline);
+  if (!edge()) set_write_interest(c, false);
+  if (c.flags_ & conn::f_close_after_flush) {
+    close(c, c.cause());
+    return;
+  }
+  if (c.flags_ & conn::f_shutdown_pending) {
+    ::shutdown(c.fd_, SHUT_WR);
+    c.flags_ = clear(c.flags_, conn::f_shutdown_pending);
+    c.flags_ |= conn::f_write_shut;
+  }
+  if (c.cls_->on_drained) c.cls_->on_drained(c.cls_->handler, c);
+}
+
+void loop_impl::set_write_interest(conn& c, bool on) {
+  // Level-triggered only: edge-triggered registrations never change.
+  bool reading = !(c.flags_ & (conn::f_read_paused | conn::f_eof | conn::f_close_after_flush));
+  std::uint32_t interest = (reading ? poll_read : 0u) | (on ? poll_write : 0u);
+  poller_.modify(c.fd_, interest, false, &c);
+}
+
+// --- closing --------------------------------------------------------------------------------
+
+void loop_impl::close(conn& c, std::error_code reason) {
+  if (c.flags_ & conn::f_closing) return;  // the first cause wins
+  c.flags_ |= conn::f_closing;
+  c.set_cause(reason);
+  wheel_.cancel(c.timer_);
+  closing_.push_back(&c);
+}
+
+void loop_impl::close_after_flush(conn& c, std::error_code reason) {
+  if (c.flags_ & (conn::f_closing | conn::f_close_after_flush)) return;
+  if (!c.wq_) {
+    close(c, reason);
+    return;
+  }
+  c.set_cause(reason);
+  c.flags_ |= conn::f_close_after_flush;
+  if (!edge()) set_write_interest(c, true);
+}
+
+void loop_impl::shutdown_write(conn& c) {
+  if (c.flags_ & (conn::f_closing | conn::f_write_shut)) return;
+  if (c.wq_) {
+    c.flags_ |= conn::f_shutdown_pending;
+    return;
+  }
+  ::shutdown(c.fd_, SHUT_WR);
+  c.flags_ |= conn::f_write_shut;
+}
+
+void loop_impl::reap() {
+  // Index loop: on_close may close further connections, which land at the end of the list.
+  for (std::size_t i = 0; i < closing_.size(); ++i) {
+    conn& c = *closing_[i];
+    const conn_class& cls = *c.cls_;
+    std::error_code reason = c.cause();
+    if (c.flags_ & conn::f_connecting) {
+      dial_state* ds = c.ds_;
+      c.wq_ = nullptr;
+      if (ds->on_error) ds->on_error(reason, ds->remote);
+      delete ds;
+    } else {
+      if ((c.flags_ & conn::f_opened) && cls.on_close) cls.on_close(cls.handler, c, reason);
+      online_.sub(1);
+      closed_.add(1);
+      if (c.flags_ & conn::f_listener_counted) static_cast<listener_impl*>(cls.owner)->closed();
+    }
+    if (cls.destroy_data) cls.destroy_data(data_of(c));
+    if (c.wq_) writes_.release(c.wq_);
+    c.wq_ = nullptr;
+    sys::close(c.fd_);  // also removes it from epoll (we never dup sockets)
+    c.gen_.store(c.gen_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    conn_pool::pool_of(&c).free(&c);
+  }
+  closing_.clear();
+}
+
+// --- flow control and deadlines -------------------------------------------------------------
+
+void loop_impl::pause_read(conn& c) {
+  if (c.flags_ & (conn::f_closing | conn::f_read_paused)) return;
+  c.flags_ |= conn::f_read_paused;
+  if (!edge()) set_write_interest(c, c.wq_ != nullptr);
+}
+
+void loop_impl::resume_read(conn& c) {
+  if (!(c.flags_ & conn::f_read_paused) || (c.flags_ & conn::f_closing)) return;
+  c.flags_ = clear(c.flags_, conn::f_read_paused);
+  if (!edge()) {
+    set_write_interest(c, c.wq_ != nullptr);
+    return;
+  }
+  // Edges that arrived while paused were consumed unread: read on the next turn.
+  if ((c.flags_ & conn::f_read_ready) && !(c.flags_ & conn::f_in_ready_list)) {
+    c.flags_ |= conn::f_in_ready_list;
+    ready_.push_back(&c);
+  }
+}
+
+void loop_impl::set_read_deadline(conn& c, std::uint32_t ms) {
+  if (!ms) {
+    c.flags_ = clear(c.flags_, conn::f_read_deadline);
+    return;
+  }
+  c.read_deadline_ = now_ + ms;
+  c.flags_ |= conn::f_read_deadline;
+  arm_timer(c);
+}
+
+void loop_impl::set_write_deadline(conn& c, std::uint32_t ms) {
+  if (!ms) {
+    c.flags_ = clear(c.flags_, conn::f_write_deadline);
+    return;
+  }
+  c.write_deadline_ = now_ + ms;
+  c.flags_ |= conn::f_write_deadline;
+  arm_timer(c);
+}
+
+// One wheel entry per connection, set to its earliest deadline. Deadlines that move later (a
+// read pushing the read or idle deadline out) do not touch the wheel: when the entry fires
+// early, on_conn_timer re-arms it. So a read costs a store, not a wheel operation.
+void loop_impl::arm_timer(conn& c) {
+  bool any = false;
+  std::uint32_t best = 0;
+  auto consider = [&](std::uint32_t t) {
+    if (!any || static_cast<std::int32_t>(t - best) < 0) best = t;
+    any = true;
+  };
+  if (c.flags_ & conn::f_read_deadline) consider(c.read_deadline_);
+  if (c.flags_ & conn::f_write_deadline) consider(c.write_deadline_);
+  if (c.cls_->idle_timeout_ms && !(c.flags_ & conn::f_connecting))
+    consider(c.last_active_ + c.cls_->idle_timeout_ms);
+  if (!any) {
+    wheel_.cancel(c.timer_);
+    return;
+  }
+  if (!c.timer_.scheduled() || static_cast<std::int32_t>(best - c.timer_.expires) < 0)
+    wheel_.schedule(c.timer_, best);
+}
+
+void loop_impl::on_conn_timer(conn& c) {
+  if (c.flags_ & conn::f_closing) return;
+  if (c.flags_ & conn::f_connecting) {
+    if (due(c.write_deadline_, now_)) return close(c, errc::connect_timeout);
+    return arm_timer(c);
+  }
+  if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now_))
+    return close(c, errc::read_timeout);
+  if ((c.flags_ & conn::f_write_deadline) && due(c.write_deadline_, now_)) {
+    if (c.wq_) return close(c, errc::write_timeout);
+    c.flags_ = clear(c.flags_, conn::f_write_deadline);  // nothing was pending
+  }
+  if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now_))
+    return close(c, errc::idle_timeout);
+  arm_timer(c);
+}
+
+// --- handles --------------------------------------------------------------------------------
+
+void loop_impl::run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn) {
+  if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return;
+  if (!blocking_.empty() && blocking_.contains(c)) {
+    blocking_runner::hand_over(*c, std::move(fn));
+    return;
+  }
+  if (c->is_open()) fn(*c);
+}
+
+}  // namespace detail
+}  // namespace nbio

@@ -1,0 +1,47 @@
+// Private. Handles: generation-checked references usable from any thread.
+#include "nbio/engine/conn_handle.hpp"
+
+#include "engine/engine_impl.hpp"
+
+namespace nbio {
+
+using detail::loop_impl;
+
+bool conn_handle::alive() const noexcept {
+  return c_ && c_->gen_.load(std::memory_order_acquire) == gen_ && c_->fd_ >= 0;
+}
+
+std::error_code conn_handle::dispatch(std::function<void(conn&)> fn) const {
+  // The slot's memory outlives every connection in it (slabs are kept until the engine goes),
+  // so reading the generation is safe even when the connection is long gone.
+  if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return errc::not_connected;
+  loop_impl& loop = loop_impl::of(*c_);
+  if (loop.in_loop_thread()) {
+    // On the owning loop thread the slot cannot change under us: act now, in call order.
+    loop.run_on(c_, gen_, std::move(fn));
+    return {};
+  }
+  loop.post([&loop, c = c_, gen = gen_, fn = std::move(fn)]() mutable {
+    loop.run_on(c, gen, std::move(fn));
+  });
+  return {};
+}
+
+std::error_code conn_handle::write(std::string_view data) const {
+  if (c_ && c_->gen_.load(std::memory_order_acquire) == gen_ &&
+      loop_impl::of(*c_).in_loop_thread() && !c_->is_blocking()) {
+    if (!c_->is_open()) return errc::not_connected;
+    return c_->write(data);
+  }
+  return dispatch([copy = std::string(data)](conn& c) { c.write(copy); });
+}
+
+std::error_code conn_handle::close() const {
+  return dispatch([](conn& c) { c.close(); });
+}
+
+std::error_code conn_handle::close_after_flush() const {
+  return dispatch([](conn& c) { c.close_after_flush(); });
+}
+
+}  // namespace nbio

@@ -1,0 +1,221 @@
+// Private. The engine: setup of listeners, dialers and UDP sockets, start, stop, shutdown.
+#include "nbio/engine/engine.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+#include "engine/engine_impl.hpp"
+#include "sys/socket.hpp"
+
+namespace nbio {
+
+engine::engine(engine_config config)
+    : impl_(std::make_unique<detail::engine_impl>(*this, config)) {}
+engine::~engine() { impl_->stop(); }
+
+listener& engine::listen_class(std::string_view addr, detail::conn_class* cls,
+                               const listen_options& options) {
+  return impl_->listen(addr, std::unique_ptr<detail::conn_class>(cls), options);
+}
+dialer& engine::make_dialer_class(detail::conn_class* cls, const dial_options& options) {
+  return impl_->make_dialer(std::unique_ptr<detail::conn_class>(cls), options);
+}
+udp_socket& engine::udp_bind_class(std::string_view addr, detail::udp_class* cls,
+                                   std::size_t loop) {
+  return impl_->udp_bind(addr, std::unique_ptr<detail::udp_class>(cls), loop);
+}
+address engine::udp_listen_class(std::string_view addr, detail::udp_class* cls) {
+  return impl_->udp_listen(addr, std::unique_ptr<detail::udp_class>(cls));
+}
+void engine::start() { impl_->start(); }
+void engine::wait() { impl_->wait(); }
+void engine::stop() { impl_->stop(); }
+bool engine::shutdown(std::chrono::milliseconds deadline) { return impl_->shutdown(deadline); }
+bool engine::running() const noexcept { return impl_->running(); }
+engine_stats engine::stats() const { return impl_->stats(); }
+std::size_t engine::loop_count() const noexcept { return impl_->loop_count(); }
+loop& engine::loop_at(std::size_t index) noexcept { return impl_->loop_at(index); }
+const engine_config& engine::config() const noexcept { return impl_->config(); }
+
+namespace detail {
+
+static std::system_error setup_error(std::error_code ec, std::string_view what,
+                                     std::string_view addr) {
+  return std::system_error(ec, "nbio: " + std::string(what) + " '" + std::string(addr) + "'");
+}
+
+static address parse_or_throw(std::string_view addr, std::string_view what) {
+  auto parsed = address::parse(addr);
+  if (!parsed)
+    throw setup_error(std::make_error_code(std::errc::invalid_argument), what, addr);
+  return *parsed;
+}
+
+engine_impl::engine_impl(nbio::engine& facade, engine_config config)
+    : facade_(facade), config_(config), epoch_(std::chrono::steady_clock::now()) {
+  if (config_.loops == 0) config_.loops = std::max(1u, std::thread::hardware_concurrency());
+  if (config_.read_buffer_size < 1024) config_.read_buffer_size = 1024;
+  if (config_.reads_per_turn == 0) config_.reads_per_turn = 1;
+  if (config_.events_per_wait == 0) config_.events_per_wait = 1;
+  if (config_.accepts_per_turn == 0) config_.accepts_per_turn = 1;
+  for (unsigned i = 0; i < config_.loops; ++i)
+    loops_.push_back(std::make_unique<loop_impl>(*this, i));
+}
+
+engine_impl::~engine_impl() {
+  stop();
+  loops_.clear();  // before the listeners and UDP sockets the loops point at
+}
+
+std::uint32_t engine_impl::clock_ms() const noexcept {
+  auto d = std::chrono::steady_clock::now() - epoch_;
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class> cls,
+                              const listen_options& options) {
+  address bound = parse_or_throw(addr, "cannot listen on");
+  bool per_loop = options.accept == accept_strategy::reuseport && !bound.is_unix();
+  std::size_t sockets = per_loop ? loops_.size() : 1;
+  std::vector<int> fds;
+  for (std::size_t i = 0; i < sockets; ++i) {
+    std::error_code ec;
+    int fd = sys::open_listener(bound, per_loop, options.backlog, ec);
+    if (fd < 0) {
+      for (int f : fds) sys::close(f);
+      throw setup_error(ec, "cannot listen on", addr);
+    }
+    // Port 0: the first socket's port is the one the others share.
+    if (i == 0 && !bound.is_unix()) bound = sys::local_address(fd);
+    fds.push_back(fd);
+  }
+  auto l = std::make_unique<listener_impl>(bound, std::move(cls), options);
+  l->cls_owner(l.get());
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    auto ls = std::make_unique<listen_socket>();
+    ls->fd = fds[i];
+    ls->owner = l.get();
+    ls->loop = loops_[i].get();
+    l->sockets.push_back(std::move(ls));
+  }
+  std::lock_guard lock(mu_);
+  for (auto& ls : l->sockets) ls->loop->add_listen_socket(ls.get());
+  return *listeners_.emplace_back(std::move(l));
+}
+
+dialer& engine_impl::make_dialer(std::unique_ptr<conn_class> cls, const dial_options& options) {
+  std::lock_guard lock(mu_);
+  return *dialers_.emplace_back(std::make_unique<dialer_impl>(*this, std::move(cls), options));
+}
+
+udp_socket& engine_impl::udp_bind(std::string_view addr, std::unique_ptr<udp_class> cls,
+                                  std::size_t loop) {
+  address a = parse_or_throw(addr, "cannot bind UDP");
+  std::error_code ec;
+  int fd = sys::open_udp(a, false, ec);
+  if (fd < 0) throw setup_error(ec, "cannot bind UDP", addr);
+  std::shared_ptr<udp_class> shared(std::move(cls));
+  loop_impl& l = *loops_[loop % loops_.size()];
+  std::lock_guard lock(mu_);
+  auto& u = udps_.emplace_back(
+      std::make_unique<udp_impl>(l, fd, sys::local_address(fd), std::move(shared), false));
+  l.add_udp(u.get());
+  return *u;
+}
+
+address engine_impl::udp_listen(std::string_view addr, std::unique_ptr<udp_class> cls) {
+  address a = parse_or_throw(addr, "cannot bind UDP");
+  std::shared_ptr<udp_class> shared(std::move(cls));
+  std::vector<int> fds;
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    std::error_code ec;
+    int fd = sys::open_udp(a, true, ec);
+    if (fd < 0) {
+      for (int f : fds) sys::close(f);
+      throw setup_error(ec, "cannot bind UDP", addr);
+    }
+    if (i == 0) a = sys::local_address(fd);
+    fds.push_back(fd);
+  }
+  std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    auto& u = udps_.emplace_back(std::make_unique<udp_impl>(*loops_[i], fds[i], a, shared, true));
+    loops_[i]->add_udp(u.get());
+  }
+  return a;
+}
+
+void engine_impl::start() {
+  std::lock_guard lock(mu_);
+  if (started_ || stopped_) return;
+  started_ = true;
+  for (auto& l : loops_) l->start_thread();
+}
+
+bool engine_impl::running() const noexcept {
+  std::lock_guard lock(mu_);
+  return started_ && !stopped_;
+}
+
+void engine_impl::wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return stopped_ || stop_requested_; });
+  lock.unlock();
+  stop();
+}
+
+void engine_impl::stop() {
+  for (auto& l : loops_) {
+    if (l->in_loop_thread()) {
+      // From a handler: ask, and let wait() (or the destructor) join.
+      for (auto& other : loops_) other->request_stop();
+      std::lock_guard lock(mu_);
+      stop_requested_ = true;
+      cv_.notify_all();
+      return;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+  }
+  for (auto& l : loops_) l->request_stop();
+  for (auto& l : loops_) l->join();
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+  cv_.notify_all();
+}
+
+bool engine_impl::shutdown(std::chrono::milliseconds deadline) {
+  if (!running()) {
+    stop();
+    return true;
+  }
+  for (auto& l : loops_) l->request_drain();
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool finished = false;
+  while (std::chrono::steady_clock::now() < until) {
+    if (stats().total.online == 0) {
+      finished = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop();
+  return finished;
+}
+
+engine_stats engine_impl::stats() const {
+  engine_stats s;
+  for (auto& l : loops_) {
+    s.loops.push_back(l->stats());
+    s.total += s.loops.back();
+  }
+  return s;
+}
+
+}  // namespace detail
+}  // namespace nbio

@@ -1,0 +1,64 @@
+// Private. The engine's state: its loops, listeners, dialers, UDP sockets and resolver.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/dialer_impl.hpp"
+#include "engine/listener_impl.hpp"
+#include "engine/loop_impl.hpp"
+#include "engine/resolver.hpp"
+#include "engine/udp_impl.hpp"
+#include "nbio/engine/engine.hpp"
+#include "nbio/engine/config.hpp"
+
+namespace nbio::detail {
+
+class engine_impl {
+ public:
+  engine_impl(nbio::engine& facade, engine_config config);
+  ~engine_impl();
+
+  nbio::engine& facade() noexcept { return facade_; }
+  const engine_config& config() const noexcept { return config_; }
+  std::size_t loop_count() const noexcept { return loops_.size(); }
+  loop_impl& loop_at(std::size_t i) noexcept { return *loops_[i]; }
+  resolver& names() noexcept { return resolver_; }
+  // Milliseconds since the engine was created (the loops' clock).
+  std::uint32_t clock_ms() const noexcept;
+
+  listener& listen(std::string_view addr, std::unique_ptr<conn_class> cls,
+                   const listen_options& options);
+  dialer& make_dialer(std::unique_ptr<conn_class> cls, const dial_options& options);
+  udp_socket& udp_bind(std::string_view addr, std::unique_ptr<udp_class> cls, std::size_t loop);
+  address udp_listen(std::string_view addr, std::unique_ptr<udp_class> cls);
+
+  void start();
+  void wait();
+  void stop();
+  bool shutdown(std::chrono::milliseconds deadline);
+  bool running() const noexcept;
+  engine_stats stats() const;
+
+ private:
+  nbio::engine& facade_;
+  engine_config config_;
+  std::chrono::steady_clock::time_point epoch_;
+  std::vector<std::unique_ptr<loop_impl>> loops_;
+  std::vector<std::unique_ptr<listener_impl>> listeners_;
+  std::vector<std::unique_ptr<dialer_impl>> dialers_;
+  std::vector<std::shared_ptr<udp_class>> udp_classes_;
+  std::vector<std::unique_ptr<udp_impl>> udps_;
+  resolver resolver_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopped_ = false;
+  bool stop_requested_ = false;
+};
+
+}  // namespace nbio::detail

@@ -1,0 +1,182 @@
+// Private. The event loop's state and the connection state machine it drives.
+//
+// One turn of the loop, in order (see run()):
+//   1. wait   : epoll_wait, with a timeout from the timer wheel (0 when work is pending)
+//   2. dispatch: listeners accept, connections read/write, the wake-up eventfd is drained
+//   3. ready  : connections that hit reads_per_turn read again (edge-triggered fairness)
+//   4. tasks  : everything post()ed by other threads, in one batch
+//   5. timers : the wheel advances to now; deadlines and user timers fire
+//   6. reap   : connections closed this turn get on_close, then their slots are freed
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/backend/poller.hpp"
+#include "engine/conn_pool.hpp"
+#include "engine/write_queue.hpp"
+#include "nbio/engine/conn.hpp"
+#include "nbio/engine/loop.hpp"
+#include "nbio/engine/timer_wheel.hpp"
+
+namespace nbio::detail {
+
+class engine_impl;
+class listener_impl;
+class udp_impl;
+struct listen_socket;
+struct dial_state;
+
+// Tags in the low bits of epoll_data.ptr (all targets are at least 8-byte aligned).
+enum : std::uintptr_t { tag_conn = 0, tag_listen = 1, tag_wake = 2, tag_udp = 3, tag_mask = 7 };
+// timer_link::tag values.
+enum : std::uint8_t { timer_conn = 1, timer_user = 2, timer_udp_peer = 3 };
+
+// A counter written by one thread and read by any: a relaxed load and store, no locked add.
+struct owned_counter {
+  std::atomic<std::uint64_t> v{0};
+  void add(std::uint64_t n) noexcept {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(std::uint64_t n) noexcept {
+    v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
+};
+
+class loop_impl final : public loop {
+ public:
+  loop_impl(engine_impl& eng, std::size_t index);
+  ~loop_impl();
+
+  static loop_impl& of(loop& l) noexcept { return static_cast<loop_impl&>(l); }
+  static loop_impl& of(const conn& c) noexcept { return conn_pool::owner_of(&c); }
+
+  // Thread control (engine).
+  void start_thread();
+  void join();
+  void request_stop();                  // any thread
+  void request_drain();                 // any thread: graceful shutdown
+  bool thread_running() const noexcept { return thread_.joinable(); }
+
+  // Public-API implementations.
+  void post(std::function<void()> fn);
+  bool in_loop_thread() const noexcept { return std::this_thread::get_id() == tid_; }
+  std::size_t index() const noexcept { return index_; }
+  engine_impl& engine() const noexcept { return eng_; }
+  loop_stats stats() const noexcept;
+  timer_id add_timer(std::uint32_t delay, std::uint32_t interval, std::function<void()> fn);
+  bool cancel_timer(timer_id id);
+  std::uint32_t now() const noexcept { return now_; }
+
+  // Connections (loop thread).
+  conn* adopt(int fd, const conn_class& cls, listener_impl* owner);  // accepted socket
+  void start_dial(const address& remote, const address& local, const conn_class& cls,
+                  dial_state&& ds);
+  std::error_code write(conn& c, std::string_view data);
+  void close(conn& c, std::error_code reason);
+  void close_after_flush(conn& c, std::error_code reason);
+  void shutdown_write(conn& c);
+  void pause_read(conn& c);
+  void resume_read(conn& c);
+  void set_read_deadline(conn& c, std::uint32_t ms);
+  void set_write_deadline(conn& c, std::uint32_t ms);
+  // Runs fn on c's thread if the handle's generation still matches (loop thread).
+  void run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn);
+
+  // Listeners and UDP (setup thread, before or while running).
+  void add_listen_socket(listen_socket* ls);
+  void add_udp(udp_impl* u);
+  void close_listen_socket(listen_socket* ls);  // loop thread
+
+  // Blocking mode (the loop owns the slot; the connection's thread does the I/O).
+  void release_blocking(conn* c);  // loop thread: the thread finished
+
+  char* read_buffer() noexcept { return rbuf_.get(); }
+  std::size_t read_buffer_size() const noexcept { return rbuf_size_; }
+  timer_wheel& wheel() noexcept { return wheel_; }
+  void count_in(std::size_t n) noexcept { bytes_in_.add(n); }
+  void count_out(std::size_t n) noexcept { bytes_out_.add(n); }
+  std::atomic<std::uint64_t>& blocking_bytes_in() noexcept { return blocking_in_; }
+  std::atomic<std::uint64_t>& blocking_bytes_out() noexcept { return blocking_out_; }
+  std::size_t live_connections() const noexcept { return online_.get(); }
+
+ private:
+  struct user_timer {
+    timer_link link;
+    std::function<void()> fn;
+    std::uint32_t interval = 0;
+    std::uint32_t index = 0;
+    std::uint32_t gen = 0;
+    bool in_use = false;
+  };
+
+  void run();
+  void update_clock() noexcept;
+  int wait_timeout() const noexcept;
+  void dispatch(const poll_event& ev);
+  void on_conn_event(conn& c, std::uint32_t flags);
+  void on_accept(listen_socket& ls);
+  void on_wake();
+  void on_timer(timer_link& t);
+  void on_conn_timer(conn& c);
+  void run_tasks();
+  void run_ready();
+  void reap();
+  void finish_connect(conn& c, std::uint32_t flags);
+  void fail_dial(conn& c, std::error_code ec);
+  void do_read(conn& c);
+  void flush(conn& c);
+  void drained(conn& c);
+  void arm_timer(conn& c);
+  void on_eof(conn& c);
+  void open_blocking(conn& c, listener_impl* owner);
+  void stop_everything();
+  void drain_everything();
+  conn* allocate(const conn_class& cls);
+  conn_pool& pool_for(std::uint32_t slot_size);
+  void set_write_interest(conn& c, bool on);
+  bool edge() const noexcept;
+
+  engine_impl& eng_;
+  std::size_t index_;
+  poller poller_;
+  int wake_fd_ = -1;
+  timer_wheel wheel_;
+  std::uint32_t now_ = 0;
+  std::thread thread_;
+  std::thread::id tid_;
+
+  std::unique_ptr<char[]> rbuf_;
+  std::size_t rbuf_size_;
+  std::vector<poll_event> events_;
+  std::vector<std::unique_ptr<conn_pool>> pools_;
+  write_pool writes_;
+  std::vector<conn*> closing_;
+  std::vector<conn*> ready_, ready_swap_;
+  std::vector<listen_socket*> listen_sockets_;
+  std::vector<udp_impl*> udps_;
+  std::unordered_set<conn*> blocking_;
+
+  std::mutex task_mu_;
+  std::vector<std::function<void()>> tasks_, running_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> drain_requested_{false};
+  bool stopping_ = false;
+
+  std::deque<user_timer> timers_;
+  std::vector<std::uint32_t> free_timers_;
+
+  owned_counter online_, accepted_, dialed_, closed_, refused_, bytes_in_, bytes_out_;
+  std::atomic<std::uint64_t> blocking_in_{0}, blocking_out_{0};
+
+  friend class listener_impl;
+};
+
+}  // namespace nbio::detail

@@ -1,0 +1,115 @@
+// Private. The pooled write queue.
+#include "engine/write_queue.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace nbio::detail {
+
+write_pool::~write_pool() {
+  while (free_blocks_) {
+    write_block* b = free_blocks_;
+    free_blocks_ = b->next;
+    std::free(b);
+  }
+  while (free_queues_) {
+    write_queue* q = free_queues_;
+    free_queues_ = q->next_free;
+    delete q;
+  }
+}
+
+write_queue* write_pool::acquire() {
+  if (free_queues_) {
+    write_queue* q = free_queues_;
+    free_queues_ = q->next_free;
+    *q = write_queue{};
+    return q;
+  }
+  return new write_queue;
+}
+
+void write_pool::release(write_queue* q) noexcept {
+  write_block* b = q->head;
+  while (b) {
+    write_block* next = b->next;
+    free_block(b);
+    b = next;
+  }
+  *q = write_queue{};
+  q->next_free = free_queues_;
+  free_queues_ = q;
+}
+
+write_block* write_pool::new_block() {
+  write_block* b = free_blocks_;
+  if (b) {
+    free_blocks_ = b->next;
+    --free_count_;
+  } else {
+    b = static_cast<write_block*>(std::malloc(sizeof(write_block)));
+    if (!b) throw std::bad_alloc();
+  }
+  b->next = nullptr;
+  b->begin = b->end = 0;
+  return b;
+}
+
+void write_pool::free_block(write_block* b) noexcept {
+  if (free_count_ >= max_free_blocks) {
+    std::free(b);
+    return;
+  }
+  b->next = free_blocks_;
+  free_blocks_ = b;
+  ++free_count_;
+}
+
+void write_pool::append(write_queue& q, std::string_view data) {
+  q.bytes += data.size();
+  while (!data.empty()) {
+    write_block* t = q.tail;
+    if (!t || t->end == write_block::capacity) {
+      write_block* b = new_block();
+      if (t)
+        t->next = b;
+      else
+        q.head = b;
+      q.tail = t = b;
+    }
+    std::size_t n = std::min<std::size_t>(data.size(), write_block::capacity - t->end);
+    std::memcpy(t->data + t->end, data.data(), n);
+    t->end += static_cast<std::uint32_t>(n);
+    data.remove_prefix(n);
+  }
+}
+
+int write_pool::gather(const write_queue& q, iovec* iov, int max) noexcept {
+  int n = 0;
+  for (write_block* b = q.head; b && n < max; b = b->next) {
+    if (b->end == b->begin) continue;
+    iov[n].iov_base = b->data + b->begin;
+    iov[n].iov_len = b->end - b->begin;
+    ++n;
+  }
+  return n;
+}
+
+void write_pool::consume(write_queue& q, std::size_t n) noexcept {
+  q.bytes -= n;
+  while (n > 0 && q.head) {
+    write_block* b = q.head;
+    std::size_t avail = b->end - b->begin;
+    if (n < avail) {
+      b->begin += static_cast<std::uint32_t>(n);
+      return;
+    }
+    n -= avail;
+    q.head = b->next;
+    if (!q.head) q.tail = nullptr;
+    free_block(b);
+  }
+}
+
+}  // namespace nbio::detail

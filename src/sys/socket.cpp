@@ -1,0 +1,168 @@
+// Private. Syscall wrappers.
+#include "sys/socket.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace nbio::sys {
+
+std::error_code last_error() noexcept { return {errno, std::generic_category()}; }
+
+int open_socket(int family, int type, std::error_code& ec) noexcept {
+  int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) ec = last_error();
+  return fd;
+}
+
+static int fail(int fd, std::error_code& ec) noexcept {
+  ec = last_error();
+  ::close(fd);
+  return -1;
+}
+
+int open_listener(const address& addr, bool reuseport, int backlog,
+                  std::error_code& ec) noexcept {
+  int fd = open_socket(addr.family(), SOCK_STREAM, ec);
+  if (fd < 0) return -1;
+  int one = 1;
+  if (addr.is_unix()) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(addr.data());
+    struct stat st{};
+    if (un->sun_path[0] != '\0' && ::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+      ::unlink(un->sun_path);
+  } else {
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+      return fail(fd, ec);
+    if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (::bind(fd, addr.data(), addr.size()) < 0) return fail(fd, ec);
+  if (::listen(fd, backlog) < 0) return fail(fd, ec);
+  return fd;
+}
+
+int accept(int listen_fd, std::error_code& ec) noexcept {
+  int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) ec = last_error();
+  return fd;
+}
+
+int open_udp(const address& addr, bool reuseport, std::error_code& ec) noexcept {
+  int fd = open_socket(addr.family(), SOCK_DGRAM, ec);
+  if (fd < 0) return -1;
+  int one = 1;
+  if (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+    return fail(fd, ec);
+  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, addr.data(), addr.size()) < 0) return fail(fd, ec);
+  return fd;
+}
+
+std::error_code bind_source(int fd, const address& local) noexcept {
+  if (!local.is_unix() && local.port() == 0) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  }
+  if (::bind(fd, local.data(), local.size()) < 0) return last_error();
+  return {};
+}
+
+std::error_code connect(int fd, const address& remote, bool& connected) noexcept {
+  connected = false;
+  int r;
+  do r = ::connect(fd, remote.data(), remote.size());
+  while (r < 0 && errno == EINTR);
+  if (r == 0) {
+    connected = true;
+    return {};
+  }
+  if (errno == EINPROGRESS || errno == EAGAIN) return {};  // EAGAIN: a Unix socket's backlog
+  return last_error();
+}
+
+ssize_t send(int fd, const void* data, std::size_t len, std::error_code& ec) noexcept {
+  ssize_t n;
+  do n = ::send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ec = last_error();
+  return n;
+}
+
+ssize_t sendv(int fd, const struct iovec* iov, int count, std::error_code& ec) noexcept {
+  msghdr msg{};
+  msg.msg_iov = const_cast<struct iovec*>(iov);
+  msg.msg_iovlen = static_cast<std::size_t>(count);
+  ssize_t n;
+  do n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ec = last_error();
+  return n;
+}
+
+ssize_t recv(int fd, void* buf, std::size_t len, std::error_code& ec) noexcept {
+  ssize_t n;
+  do n = ::recv(fd, buf, len, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ec = last_error();
+  return n;
+}
+
+std::error_code socket_error(int fd) noexcept {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return last_error();
+  return err ? std::error_code(err, std::generic_category()) : std::error_code();
+}
+
+void apply_conn_options(int fd, int family, const conn_options& opts) noexcept {
+  if (family == AF_UNIX) return;
+  int one = 1;
+  if (opts.tcp_nodelay) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (opts.keepalive) {
+    int idle = static_cast<int>(opts.keepalive_idle.count());
+    int intvl = static_cast<int>(opts.keepalive_interval.count());
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &opts.keepalive_count, sizeof(int));
+  }
+  if (opts.linger_seconds >= 0) {
+    linger l{1, opts.linger_seconds};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  }
+}
+
+std::error_code set_nonblocking(int fd, bool on) noexcept {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return last_error();
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (::fcntl(fd, F_SETFL, flags) < 0) return last_error();
+  return {};
+}
+
+address peer_address(int fd) noexcept {
+  address a;
+  socklen_t len = address::capacity();
+  if (::getpeername(fd, a.data(), &len) == 0) a.set_size(len);
+  return a;
+}
+
+address local_address(int fd) noexcept {
+  address a;
+  socklen_t len = address::capacity();
+  if (::getsockname(fd, a.data(), &len) == 0) a.set_size(len);
+  return a;
+}
+
+void close(int fd) noexcept {
+  if (fd >= 0) ::close(fd);
+}
+
+}  // namespace nbio::sys
