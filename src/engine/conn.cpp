@@ -532,5 +532,15 @@ void loop_impl::run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn
   if (c->is_open()) fn(*c);
 }
 
+std::error_code loop_impl::write_handle(conn* c, std::uint32_t gen, std::string_view data) {
+  if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return errc::not_connected;
+  if (!blocking_.empty() && blocking_.contains(c)) {
+    blocking_runner::hand_over(*c, [copy = std::string(data)](conn& bc) { bc.write(copy); });
+    return {};
+  }
+  if (!c->is_open()) return errc::not_connected;
+  return write(*c, data);
+}
+
 }  // namespace detail
 }  // namespace nbio

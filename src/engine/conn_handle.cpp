@@ -28,11 +28,10 @@ std::error_code conn_handle::dispatch(std::function<void(conn&)> fn) const {
 }
 
 std::error_code conn_handle::write(std::string_view data) const {
-  if (c_ && c_->gen_.load(std::memory_order_acquire) == gen_ &&
-      loop_impl::of(*c_).in_loop_thread() && !c_->is_blocking()) {
-    if (!c_->is_open()) return errc::not_connected;
-    return c_->write(data);
-  }
+  if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return errc::not_connected;
+  loop_impl& loop = loop_impl::of(*c_);
+  // On the owning loop thread: write now, without a copy.
+  if (loop.in_loop_thread()) return loop.write_handle(c_, gen_, data);
   return dispatch([copy = std::string(data)](conn& c) { c.write(copy); });
 }
 

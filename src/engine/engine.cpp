@@ -67,7 +67,8 @@ engine_impl::engine_impl(nbio::engine& facade, engine_config config)
 
 engine_impl::~engine_impl() {
   stop();
-  loops_.clear();  // before the listeners and UDP sockets the loops point at
+  udps_.clear();   // their peers' timers live in the loops' wheels
+  loops_.clear();  // before the listeners whose sockets the loops point at
 }
 
 std::uint32_t engine_impl::clock_ms() const noexcept {

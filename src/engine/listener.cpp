@@ -1,6 +1,8 @@
 // Private. Listener bookkeeping; accepting happens in loop.cpp.
 #include "engine/listener_impl.hpp"
 
+#include "sys/socket.hpp"
+
 namespace nbio {
 
 const address& listener::local_address() const noexcept {
@@ -14,6 +16,11 @@ std::size_t listener::blocking_online() const noexcept {
 }
 
 namespace detail {
+
+listener_impl::~listener_impl() {
+  // Sockets of an engine that never ran (a running loop closes its own on stop).
+  for (auto& ls : sockets) sys::close(ls->fd);
+}
 
 bool listener_impl::claim_blocking() noexcept {
   if (options_.mode == io_mode::blocking) {

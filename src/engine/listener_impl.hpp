@@ -26,6 +26,7 @@ class listener_impl final : public listener {
  public:
   listener_impl(address addr, std::unique_ptr<conn_class> cls, listen_options options)
       : addr_(std::move(addr)), cls_(std::move(cls)), options_(options) {}
+  ~listener_impl();
 
   const address& local_address() const noexcept { return addr_; }
   const conn_class& cls() const noexcept { return *cls_; }

@@ -89,6 +89,8 @@ class loop_impl final : public loop {
   void set_write_deadline(conn& c, std::uint32_t ms);
   // Runs fn on c's thread if the handle's generation still matches (loop thread).
   void run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn);
+  // conn_handle::write on the owning loop thread.
+  std::error_code write_handle(conn* c, std::uint32_t gen, std::string_view data);
 
   // Listeners and UDP (setup thread, before or while running).
   void add_listen_socket(listen_socket* ls);
