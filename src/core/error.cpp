@@ -19,7 +19,6 @@ class engine_category_impl final : public std::error_category {
       case errc::not_connected: return "connection is gone (stale handle)";
       case errc::connect_timeout: return "connect timed out";
       case errc::resolve_failed: return "name resolution failed";
-      case errc::connection_limit: return "connection limit reached";
       case errc::peer_expired: return "UDP peer idle timeout";
     }
     return "unknown nbio error";

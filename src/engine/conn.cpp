@@ -57,13 +57,13 @@ void conn::resume_read() {
 }
 
 void conn::set_read_deadline(std::chrono::milliseconds from_now) {
-  auto ms = static_cast<std::uint32_t>(std::max<std::int64_t>(0, from_now.count()));
+  std::uint32_t ms = timer_wheel::clamp_delay(from_now.count());
   if (flags_ & f_blocking) return blocking_runner::set_read_deadline(*this, ms);
   loop_impl::of(*this).set_read_deadline(*this, ms);
 }
 
 void conn::set_write_deadline(std::chrono::milliseconds from_now) {
-  auto ms = static_cast<std::uint32_t>(std::max<std::int64_t>(0, from_now.count()));
+  std::uint32_t ms = timer_wheel::clamp_delay(from_now.count());
   if (flags_ & f_blocking) return blocking_runner::set_write_deadline(*this, ms);
   loop_impl::of(*this).set_write_deadline(*this, ms);
 }

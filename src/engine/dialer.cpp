@@ -22,7 +22,7 @@ void dialer_impl::dial(std::string_view remote, error_handler on_error, std::str
   // std::function needs copyable captures, hence a shared_ptr until the loop takes over.
   auto ds = std::make_shared<dial_state>(dial_state{
       std::move(on_error), std::string(remote),
-      static_cast<std::uint32_t>(options_.connect_timeout.count()), 0});
+      timer_wheel::clamp_delay(options_.connect_timeout.count()), 0});
   auto fail = [&loop, ds](std::error_code ec) {
     loop.post([ds, ec] {
       if (ds->on_error) ds->on_error(ec, ds->remote);

@@ -191,6 +191,9 @@ void engine_impl::stop() {
 }
 
 bool engine_impl::shutdown(std::chrono::milliseconds deadline) {
+  for (auto& l : loops_)
+    if (l->in_loop_thread())
+      throw std::logic_error("nbio: engine::shutdown() from a loop thread would wait on itself");
   if (!running()) {
     stop();
     return true;

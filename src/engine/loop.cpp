@@ -27,11 +27,11 @@ loop_stats loop::stats() const noexcept {
   return static_cast<const detail::loop_impl*>(this)->stats();
 }
 timer_id loop::add_timer(std::chrono::milliseconds delay, std::function<void()> fn) {
-  return detail::loop_impl::of(*this).add_timer(static_cast<std::uint32_t>(delay.count()), 0,
+  return detail::loop_impl::of(*this).add_timer(timer_wheel::clamp_delay(delay.count()), 0,
                                                 std::move(fn));
 }
 timer_id loop::add_repeating_timer(std::chrono::milliseconds interval, std::function<void()> fn) {
-  auto ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, interval.count()));
+  std::uint32_t ms = std::max(1u, timer_wheel::clamp_delay(interval.count()));
   return detail::loop_impl::of(*this).add_timer(ms, ms, std::move(fn));
 }
 bool loop::cancel_timer(timer_id id) { return detail::loop_impl::of(*this).cancel_timer(id); }
@@ -321,9 +321,7 @@ void loop_impl::on_accept(listen_socket& ls) {
         // the backlog is served when descriptors free up.
         poller_.remove(ls.fd);
         ls.paused = true;
-        auto retry = std::chrono::duration_cast<std::chrono::milliseconds>(
-            eng_.config().accept_retry);
-        add_timer(static_cast<std::uint32_t>(retry.count()), 0, [this, &ls] {
+        add_timer(timer_wheel::clamp_delay(eng_.config().accept_retry.count()), 0, [this, &ls] {
           if (ls.fd < 0 || !ls.paused) return;
           ls.paused = false;
           poller_.add(ls.fd, poll_read, false, tagged(&ls, tag_listen));

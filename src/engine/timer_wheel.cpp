@@ -37,8 +37,6 @@ void timer_wheel::schedule(timer_link& t, std::uint32_t expires) noexcept {
     unlink(t);
     --size_;
   }
-  if (static_cast<std::int32_t>(expires - now_) > 0 && expires - now_ > max_delay)
-    expires = now_ + max_delay;
   t.expires = expires;
   place(t);
   ++size_;

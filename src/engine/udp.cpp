@@ -110,7 +110,7 @@ udp_peer* udp_impl::open_peer(const address& from) {
   p->last_active_ = loop_.now();
   if (cls_->construct_data) cls_->construct_data(static_cast<char*>(mem) + udp_peer::data_offset());
   peers_.emplace(from, p);
-  auto idle = static_cast<std::uint32_t>(cls_->opts.idle_timeout.count());
+  std::uint32_t idle = timer_wheel::clamp_delay(cls_->opts.idle_timeout.count());
   if (idle) loop_.wheel().schedule(p->timer_, loop_.now() + idle);
   if (cls_->on_open) cls_->on_open(cls_->handler, *p);
   return p->closing_ ? nullptr : p;
@@ -123,7 +123,7 @@ void udp_impl::on_peer_timer(udp_peer& p) {
     destroy_peer(&p);
     return;
   }
-  auto idle = static_cast<std::uint32_t>(cls_->opts.idle_timeout.count());
+  std::uint32_t idle = timer_wheel::clamp_delay(cls_->opts.idle_timeout.count());
   std::uint32_t deadline = p.last_active_ + idle;
   if (due(deadline, loop_.now())) {
     close_peer(p, errc::peer_expired);

@@ -22,7 +22,6 @@ enum class errc {
   not_connected,         // the handle names a connection that is gone (its slot was reused)
   connect_timeout,       // the dialer's connect did not finish in time
   resolve_failed,        // name resolution found no address
-  connection_limit,      // refused: the listener's max-connections cap was reached
   peer_expired,          // a UDP virtual connection saw no datagram for its idle time
 };
 

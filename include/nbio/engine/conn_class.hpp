@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "nbio/engine/config.hpp"
+#include "nbio/engine/timer_wheel.hpp"
 
 namespace nbio {
 
@@ -99,9 +100,9 @@ conn_class* make_conn_class(H handler, const conn_options& opts) {
     cls->destroy_data = [](void* p) { static_cast<data_t*>(p)->~data_t(); };
   }
   cls->opts = opts;
-  cls->read_timeout_ms = static_cast<std::uint32_t>(opts.read_timeout.count());
-  cls->write_timeout_ms = static_cast<std::uint32_t>(opts.write_timeout.count());
-  cls->idle_timeout_ms = static_cast<std::uint32_t>(opts.idle_timeout.count());
+  cls->read_timeout_ms = timer_wheel::clamp_delay(opts.read_timeout.count());
+  cls->write_timeout_ms = timer_wheel::clamp_delay(opts.write_timeout.count());
+  cls->idle_timeout_ms = timer_wheel::clamp_delay(opts.idle_timeout.count());
   return cls;
 }
 

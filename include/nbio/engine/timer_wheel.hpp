@@ -1,8 +1,8 @@
 // Public. A hierarchical hashed timing wheel: O(1) schedule and cancel, no allocation.
 //
 // Each loop owns one. Time is a 32-bit millisecond tick that wraps after 49.7 days; deadlines
-// are compared by signed difference, so a delay must stay under 2^31 ms (24.8 days) and longer
-// ones are clamped. Four levels of 256 slots cover the whole 32-bit range: an entry is placed by
+// are compared by signed difference, so a delay must stay under 2^31 ms (24.8 days): callers
+// clamp with clamp_delay(). Four levels of 256 slots cover the whole 32-bit range: an entry is placed by
 // the highest byte in which its expiry differs from now and moves down at most three times
 // before it fires (the "cascade" of Varghese & Lauck's scheme 7, as in the Linux kernel).
 //
@@ -32,6 +32,10 @@ static_assert(sizeof(timer_link) == 24, "timer_link is embedded in every connect
 class timer_wheel {
  public:
   static constexpr std::uint32_t max_delay = 0x7fffffffu;
+  // A delay in milliseconds, clamped to what the wheel can represent (24.8 days).
+  static constexpr std::uint32_t clamp_delay(std::int64_t ms) noexcept {
+    return ms <= 0 ? 0u : ms >= max_delay ? max_delay : static_cast<std::uint32_t>(ms);
+  }
 
   explicit timer_wheel(std::uint32_t now = 0) noexcept : now_(now) {}
   timer_wheel(const timer_wheel&) = delete;
@@ -40,8 +44,8 @@ class timer_wheel {
   std::uint32_t now() const noexcept { return now_; }
   std::size_t size() const noexcept { return size_; }
 
-  // Schedules (or moves) `t` to fire at tick `expires`. An expiry at or before now fires on the
-  // next advance().
+  // Schedules (or moves) `t` to fire at tick `expires`, which must lie within max_delay of now
+  // (use now() + clamp_delay(ms)). An expiry at or before now fires on the next advance().
   void schedule(timer_link& t, std::uint32_t expires) noexcept;
   // Unschedules `t`; a no-op when it is not scheduled.
   void cancel(timer_link& t) noexcept;
