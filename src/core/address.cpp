@@ -44,7 +44,10 @@ std::optional<address> address::parse(std::string_view text) {
   if (text.starts_with("unix:")) {
     auto path = text.substr(5);
     sockaddr_un un{};
-    if (path.empty() || path.size() >= sizeof(un.sun_path)) return std::nullopt;
+    // Abstract names (a leading NUL) and embedded NULs have no text form here.
+    if (path.empty() || path.size() >= sizeof(un.sun_path) ||
+        path.find('\0') != std::string_view::npos)
+      return std::nullopt;
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, path.data(), path.size());
     a = address(reinterpret_cast<sockaddr*>(&un),

@@ -169,6 +169,11 @@ void blocking_runner::run(conn& c) {
       std::uint64_t value;
       [[maybe_unused]] auto n = ::read(bs.wake_fd, &value, sizeof(value));
     }
+    // stop() shuts the socket down to wake us: report that, not the EOF it causes.
+    if (bs.stop) {
+      close(c, errc::shutdown);
+      break;
+    }
     short ev = pfd[0].revents;
     if ((ev & POLLHUP) && !reading) {
       close(c, (c.flags_ & conn::f_eof) ? std::error_code(errc::eof) : errc::shutdown);

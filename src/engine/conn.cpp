@@ -213,6 +213,7 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   if (cls.on_open) cls.on_open(cls.handler, c);
   if (c.is_open() && (flags & (poll_read | poll_hangup))) {
     c.flags_ |= conn::f_read_ready;
+    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
     do_read(c);
   }
 }
@@ -228,6 +229,7 @@ void loop_impl::on_conn_event(conn& c, std::uint32_t flags) {
   if ((flags & poll_write) && c.wq_) flush(c);
   if ((flags & (poll_read | poll_hangup | poll_error)) && c.is_open()) {
     c.flags_ |= conn::f_read_ready;
+    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
     do_read(c);  // a reset or error surfaces here, as recv's errno
   }
   if ((flags & poll_error) && c.is_open() && !(c.flags_ & conn::f_eof)) {
@@ -256,8 +258,9 @@ void loop_impl::do_read(conn& c) {
       }
       if (cls.on_data) cls.on_data(cls.handler, c, {rbuf_.get(), static_cast<std::size_t>(n)});
       if (c.flags_ & stop_bits) return;
-      // A short read drained the socket: the next byte brings a new edge.
-      if (static_cast<std::size_t>(n) < rbuf_size_) {
+      // A short read drained the socket: the next byte brings a new edge. Not so for a FIN
+      // that came with the data (RDHUP seen): read on to the end of stream.
+      if (static_cast<std::size_t>(n) < rbuf_size_ && !(c.flags_ & conn::f_peer_hup)) {
         c.flags_ = clear(c.flags_, conn::f_read_ready);
         return;
       }

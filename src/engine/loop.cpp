@@ -130,10 +130,11 @@ void loop_impl::run() {
   for (;;) {
     int n = poller_.wait(events_.data(), static_cast<int>(events_.size()), wait_timeout());
     update_clock();
+    // Timers first, so that the wheel's clock equals now_ for everything scheduled this turn.
+    wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
     for (int i = 0; i < n; ++i) dispatch(events_[i]);
     run_ready();
     run_tasks();
-    wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
     reap();
     if (stopping_ && online_.get() == 0 && blocking_.empty() && closing_.empty()) break;
   }

@@ -1,12 +1,12 @@
 // Private. The event loop's state and the connection state machine it drives.
 //
 // One turn of the loop, in order (see run()):
-//   1. wait   : epoll_wait, with a timeout from the timer wheel (0 when work is pending)
-//   2. dispatch: listeners accept, connections read/write, the wake-up eventfd is drained
-//   3. ready  : connections that hit reads_per_turn read again (edge-triggered fairness)
-//   4. tasks  : everything post()ed by other threads, in one batch
-//   5. timers : the wheel advances to now; deadlines and user timers fire
-//   6. reap   : connections closed this turn get on_close, then their slots are freed
+//   1. wait    : epoll_wait, with a timeout from the timer wheel (0 when work is pending)
+//   2. timers  : the clock is read and the wheel advances to it; deadlines and timers fire
+//   3. dispatch: listeners accept, connections read/write, the wake-up eventfd is drained
+//   4. ready   : connections that hit reads_per_turn read again (edge-triggered fairness)
+//   5. tasks   : everything post()ed by other threads, in one batch
+//   6. reap    : connections closed this turn get on_close, then their slots are freed
 #pragma once
 
 #include <atomic>

@@ -57,7 +57,11 @@ void timer_wheel::cascade(int level, std::uint32_t tick) noexcept {
     list = t->next;
     t->next = nullptr;
     t->pprev = nullptr;
-    place(*t);
+    // An entry that expires on this very tick goes to the level-0 slot that fires next.
+    if (t->expires == now_)
+      link(wheel_[0][now_ & (slots - 1)], *t);
+    else
+      place(*t);
   }
 }
 

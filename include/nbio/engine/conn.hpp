@@ -111,6 +111,7 @@ class conn {
     f_epollout = 1 << 12,     // level-triggered: EPOLLOUT registered
     f_eof = 1 << 13,          // the peer half-closed
     f_listener_counted = 1 << 14,  // counted in its listener's online count
+    f_peer_hup = 1 << 15,     // epoll saw RDHUP/HUP: read to the end, a FIN brings no new edge
   };
 
   conn() = default;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every benchmark against the binaries of a build; results land in BUILD/bench/.
+#
+# usage: bench/run_all.sh [BUILD]                 BUILD: the build directory (default: build)
+# The environment knobs of run_tcp_echo.sh and run_tcp_idle.sh apply (DURATION, WARMUP, ...).
+# Both benchmarks run even if the first fails; the exit status is non-zero if either did.
+set -uo pipefail
+
+BUILD=${1:-build}
+here=$(dirname "$0")
+status=0
+"$here/run_tcp_echo.sh" "$BUILD" || status=1
+echo
+"$here/run_tcp_idle.sh" "$BUILD" || status=1
+echo
+echo "results: $BUILD/bench/tcp_echo.json $BUILD/bench/tcp_idle.json"
+exit "$status"

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# TCP echo: throughput and latency of nbio against the Boost.Asio and libuv baselines.
+#
+# usage: bench/run_tcp_echo.sh [BUILD]            BUILD: the build directory (default: build)
+#
+# For every server and every {CONNECTIONS} x {SIZES} pair: start the server pinned to CPU 0,
+# run echo_load pinned to CPU 1 (one message in flight per connection, WARMUP then DURATION
+# seconds), stop the server. A server is started afresh for each pair, on 127.0.0.1.
+#   nbio           tcp_echo --loops 1 (the non-blocking engine, one loop)
+#   nbio_blocking  tcp_echo --loops 1 --io-mode blocking (at 100 connections only)
+#   asio, libuv    bench/baselines/{asio,libuv}_echo, single-threaded
+# A server whose binary is not built is skipped with a note.
+#
+# Environment: DURATION (5) WARMUP (1) seconds; CONNECTIONS ("100 10000"); SIZES ("64 4096");
+# SERVERS ("nbio nbio_blocking asio libuv"); PORT_BASE (19100); SERVER_CPU (0); LOAD_CPU (1);
+# LOAD_OPTS (extra echo_load options, e.g. "--busy-poll").
+#
+# Output: a table with msgs/s, p50 and p99 per run and the ratio of nbio to the better baseline;
+# BUILD/bench/tcp_echo.json (every run's echo_load result); logs in BUILD/bench/tcp_echo/.
+set -euo pipefail
+
+BUILD=${1:-build}
+BIN=$BUILD/bin
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNECTIONS=${CONNECTIONS:-"100 10000"}
+SIZES=${SIZES:-"64 4096"}
+SERVERS=${SERVERS:-"nbio nbio_blocking asio libuv"}
+read -r -a load_opts <<<"${LOAD_OPTS:-}"
+PORT_BASE=${PORT_BASE:-19100}
+OUT=$BUILD/bench
+RUNS=$OUT/tcp_echo
+
+# shellcheck source=server_control.sh source-path=SCRIPTDIR
+source "$(dirname "$0")/server_control.sh"
+
+if [ ! -x "$BIN/echo_load" ]; then
+  echo "run_tcp_echo: $BIN/echo_load is not built (cmake --build $BUILD --target echo_load)" >&2
+  exit 1
+fi
+mkdir -p "$RUNS"
+rm -f "$RUNS"/*.json
+warn_if_busy
+
+# The blocking mode runs a thread per connection: measured where that is reasonable.
+applies() { [ "$1" != nbio_blocking ] || [ "$2" -le 100 ]; }
+
+# Load limit: warmup + duration, plus time to connect; SIGINT first (echo_load then reports).
+limit=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { print d + w + 60 }')
+
+failed=0
+runs_json=()
+echo "tcp_echo: ${DURATION}s per run after ${WARMUP}s warmup; server on CPU $SERVER_CPU, load on CPU $LOAD_CPU"
+for server in $SERVERS; do
+  binary=$(server_binary "$server")
+  if [ ! -x "$binary" ]; then
+    echo "  $server: skipped ($binary not built)"
+    runs_json+=("{\"server\": \"$server\", \"status\": \"skipped\", \"reason\": \"binary not built\"}")
+    continue
+  fi
+  for conns in $CONNECTIONS; do
+    applies "$server" "$conns" || continue
+    for size in $SIZES; do
+      name=$server-$conns-$size
+      result=$RUNS/$name.json
+      next_free_port
+      server_command "$server" "$port"
+      printf '  %-14s %6s conns %5s B ... ' "$server" "$conns" "$size"
+      if ! start_server "$RUNS/$name.server.log" "${cmd[@]}"; then
+        echo "did not start"
+        runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"failed\", \"reason\": \"server did not start\"}")
+        failed=1
+        continue
+      fi
+      status=ok
+      run_load "$limit" "$BIN/echo_load" --host "$HOST" --port "$port" \
+        --connections "$conns" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
+        --json "$result" "${load_opts[@]}" >/dev/null 2>"$RUNS/$name.load.log" || status=failed
+      stop_server
+      if [ ! -s "$result" ]; then
+        echo "no result (see $RUNS/$name.load.log)"
+        runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"failed\", \"reason\": \"echo_load produced no result\"}")
+        failed=1
+        continue
+      fi
+      [ "$status" = ok ] || failed=1
+      printf '%.0f msgs/s, %s errors%s\n' "$(json_num "$result" msgs_per_sec)" \
+        "$(json_num "$result" errors)" "$([ "$status" = ok ] || echo ' (failed)')"
+      runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"$status\", \"result\": $(cat "$result")}")
+    done
+  done
+done
+
+# Table and ratios. A missing run prints as "-".
+echo
+printf '%-14s %7s %6s %12s %10s %10s %7s\n' server conns size msgs/s p50_us p99_us errors
+comparisons=()
+for conns in $CONNECTIONS; do
+  for size in $SIZES; do
+    for server in $SERVERS; do
+      applies "$server" "$conns" || continue
+      result=$RUNS/$server-$conns-$size.json
+      if [ -s "$result" ]; then
+        printf '%-14s %7s %6s %12.0f %10.1f %10.1f %7s\n' "$server" "$conns" "$size" \
+          "$(json_num "$result" msgs_per_sec)" "$(json_num "$result" p50_us)" \
+          "$(json_num "$result" p99_us)" "$(json_num "$result" errors)"
+      else
+        printf '%-14s %7s %6s %12s %10s %10s %7s\n' "$server" "$conns" "$size" - - - -
+      fi
+    done
+    nbio=$(json_num "$RUNS/nbio-$conns-$size.json" msgs_per_sec)
+    best=""
+    best_rate=0
+    for baseline in asio libuv; do
+      rate=$(json_num "$RUNS/$baseline-$conns-$size.json" msgs_per_sec)
+      [ -n "$rate" ] || continue
+      if awk -v a="$rate" -v b="$best_rate" 'BEGIN { exit !(a > b) }'; then
+        best=$baseline
+        best_rate=$rate
+      fi
+    done
+    if [ -n "$nbio" ] && [ -n "$best" ]; then
+      ratio=$(awk -v a="$nbio" -v b="$best_rate" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+      printf '%-14s %7s %6s %12s   nbio / %s = %s\n' ratio "$conns" "$size" "" "$best" "$ratio"
+      comparisons+=("{\"connections\": $conns, \"size\": $size, \"nbio_msgs_per_sec\": $nbio, \"best_baseline\": \"$best\", \"baseline_msgs_per_sec\": $best_rate, \"ratio\": $ratio}")
+    fi
+  done
+done
+
+join() { local IFS=,; echo "$*"; }
+{
+  echo "{"
+  echo "  \"benchmark\": \"tcp_echo\", \"host\": \"$HOST\","
+  echo "  \"duration_s\": $DURATION, \"warmup_s\": $WARMUP,"
+  echo "  \"server_cpu\": \"$SERVER_CPU\", \"load_cpu\": \"$LOAD_CPU\", \"nproc\": $(nproc),"
+  echo "  \"runs\": [$(join "${runs_json[@]}")],"
+  echo "  \"comparisons\": [$(join "${comparisons[@]}")]"
+  echo "}"
+} >"$OUT/tcp_echo.json"
+echo
+echo "wrote $OUT/tcp_echo.json"
+exit "$failed"

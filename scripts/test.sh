@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` runs it: usage  scripts/test.sh BUILD_DIR
+#
+#   1. Release   ctest in BUILD_DIR (already built by `make build`): every test
+#   2. ASan+UBSan  build-asan (Debug), every test except the labels "heavy" (15,000 connections,
+#                  EMFILE CPU measurement: too slow and too memory-hungry under ASan), "static"
+#                  (header checks) and "fuzz" (the fuzzers carry their own sanitizers): those
+#                  two do not depend on the build type and ran in step 1
+#   3. TSan      build-tsan (Debug), the "threading" label only
+#
+# Each step prints its CTest summary; the last line is the sum over the three runs, exactly
+# "N passed, M failed". A sanitizer build that fails to configure or compile counts as one
+# failed test (its tests cannot run). Exits non-zero when anything failed.
+#
+# Environment: JOBS (default 2: the suite shares two cores), NBIO_TEST_SKIP_SANITIZERS=1 runs
+# step 1 only. Builds are incremental; ccache is used when installed.
+set -uo pipefail
+
+build_dir="${1:?usage: scripts/test.sh BUILD_DIR}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+jobs="${JOBS:-2}"
+cd "$root" || exit 1
+case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
+
+export ASAN_OPTIONS="detect_leaks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+
+total_passed=0
+total_failed=0
+summaries=()
+
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
+# run_ctest NAME DIR [ctest args...]: runs ctest, adds its counts to the totals.
+run_ctest() {
+  local name="$1" dir="$2"
+  shift 2
+  local log="$dir/ctest-$name.log"
+  local start=$SECONDS
+  echo "== $name: ctest $*"
+  (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$jobs" --timeout 600 "$@") 2>&1 |
+    tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local elapsed=$((SECONDS - start))
+  local line passed failed
+  line="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)"
+  if [[ "$line" =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    failed="${BASH_REMATCH[1]}"
+    passed=$((BASH_REMATCH[2] - failed))
+  else
+    # No summary: ctest itself failed (no tests found, crash while listing).
+    passed=0
+    failed=1
+  fi
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  summaries+=("$name: $passed passed, $failed failed (${elapsed}s)")
+}
+
+# sanitizer_build NAME DIR SANITIZE TARGETS...: configures (once) and builds a sanitized tree.
+sanitizer_build() {
+  local name="$1" dir="$2" sanitize="$3"
+  shift 3
+  local start=$SECONDS
+  echo "== $name: build in $dir (NBIO_SANITIZE=$sanitize)"
+  mkdir -p "$dir"
+  if ! cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DNBIO_SANITIZE="$sanitize" -DNBIO_BUILD_TESTS=ON -DNBIO_BUILD_BENCH=OFF \
+    -DNBIO_BUILD_APPS=OFF -DNBIO_BUILD_EXAMPLES=OFF "${launcher[@]}" >"$dir/configure.log" 2>&1; then
+    cat "$dir/configure.log"
+    return 1
+  fi
+  cmake --build "$dir" -j "$jobs" --target "$@" || return 1
+  echo "$name build: $((SECONDS - start))s"
+}
+
+if [ ! -f "$build_dir/CTestTestfile.cmake" ]; then
+  echo "test.sh: $build_dir is not a configured build (run: make build)" >&2
+  exit 2
+fi
+
+run_ctest release "$build_dir"
+
+if [ "${NBIO_TEST_SKIP_SANITIZERS:-0}" != 1 ]; then
+  asan_dir="$root/build-asan"
+  if sanitizer_build asan "$asan_dir" "address,undefined" nbio_unit_tests nbio_integration_tests; then
+    run_ctest asan "$asan_dir" -LE "heavy|static|fuzz"
+  else
+    echo "== asan: build failed"
+    total_failed=$((total_failed + 1))
+    summaries+=("asan: build failed")
+  fi
+
+  tsan_dir="$root/build-tsan"
+  if sanitizer_build tsan "$tsan_dir" thread nbio_integration_tests; then
+    run_ctest tsan "$tsan_dir" -L threading
+  else
+    echo "== tsan: build failed"
+    total_failed=$((total_failed + 1))
+    summaries+=("tsan: build failed")
+  fi
+fi
+
+echo
+for s in "${summaries[@]}"; do echo "$s"; done
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]

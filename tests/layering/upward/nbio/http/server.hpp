@@ -1,0 +1,2 @@
+// Fixture: the upper-layer header that the engine fixture wrongly includes.
+#pragma once
