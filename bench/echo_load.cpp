@@ -71,10 +71,29 @@ struct options {
   double warmup_s = 1.0;
   double connect_rate = 0.0;  // connections per second; 0 = as fast as max_opening allows
   std::string json_path;
+  int server_pid = 0;  // when set, the server's CPU time over the measure window is reported
   bool busy_poll = false;  // epoll_wait never sleeps: the client's wake-ups leave the latency
 };
 
 enum class phase { connect, warmup, measure, done };
+
+// utime + stime of a process in clock ticks, from /proc/PID/stat; -1 when unreadable.
+long long cpu_ticks(int pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return -1;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
+  if (!p) return -1;
+  unsigned long long utime = 0, stime = 0;
+  // Fields after the name: state(3) ... utime(14) stime(15).
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                  &stime) != 2)
+    return -1;
+  return static_cast<long long>(utime + stime);
+}
 
 const char* phase_name(phase p) {
   switch (p) {
@@ -165,6 +184,8 @@ class load_client {
   bench::latency_histogram total_;     // measure phase only
   bench::latency_histogram interval_;  // since the last progress line, any phase
   std::uint64_t messages_ = 0;         // completed in the measure window
+  long long server_ticks_start_ = -1;  // server CPU at the start and end of the measure window
+  long long server_ticks_end_ = -1;
   std::uint64_t interval_messages_ = 0;
   std::int64_t interval_start_ns_ = 0;
   error_counts errors_;
@@ -410,10 +431,16 @@ void load_client::advance_phase(std::int64_t now) {
       }
       return;
     case phase::warmup:
-      if (now >= measure_start_ns_) phase_ = phase::measure;
+      if (now >= measure_start_ns_) {
+        phase_ = phase::measure;
+        if (opt_.server_pid) server_ticks_start_ = cpu_ticks(opt_.server_pid);
+      }
       break;
     case phase::measure:
-      if (now >= measure_end_ns_) phase_ = phase::done;
+      if (now >= measure_end_ns_) {
+        phase_ = phase::done;
+        if (opt_.server_pid) server_ticks_end_ = cpu_ticks(opt_.server_pid);
+      }
       break;
     case phase::done:
       return;
@@ -447,7 +474,19 @@ json load_client::result() const {
           ? static_cast<double>(measure_end_ns_ - measure_start_ns_) / ns_per_s
           : 0.0;
   const double rate = measured_s > 0 ? messages_ / measured_s : 0.0;
+  // Server CPU over the measure window: with one load core the client often limits msgs/s,
+  // so messages per server CPU-second is the figure that compares servers.
+  double server_cpu_s = -1;
+  if (server_ticks_start_ >= 0 && server_ticks_end_ >= server_ticks_start_)
+    server_cpu_s = static_cast<double>(server_ticks_end_ - server_ticks_start_) /
+                   static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double server_cpu_pct = server_cpu_s >= 0 && measured_s > 0
+                                    ? 100.0 * server_cpu_s / measured_s
+                                    : -1.0;
+  const double per_cpu_s = server_cpu_s > 0 ? messages_ / server_cpu_s : -1.0;
   return {
+      {"server_cpu_pct", server_cpu_pct},
+      {"msgs_per_server_cpu_s", per_cpu_s},
       {"host", opt_.host},
       {"port", opt_.port},
       {"connections", opt_.connections},
@@ -510,6 +549,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", opt.duration_s, "measured seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--server-pid", opt.server_pid,
+                 "PID of the server: report its CPU use over the measured window");
   app.add_option("--warmup", opt.warmup_s, "unrecorded seconds after connecting")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -15,8 +15,11 @@
 # SERVERS ("nbio nbio_blocking asio libuv"); PORT_BASE (19100); SERVER_CPU (0); LOAD_CPU (1);
 # LOAD_OPTS (extra echo_load options, e.g. "--busy-poll").
 #
-# Output: a table with msgs/s, p50 and p99 per run and the ratio of nbio to the better baseline;
-# BUILD/bench/tcp_echo.json (every run's echo_load result); logs in BUILD/bench/tcp_echo/.
+# Output: a table with msgs/s, p50, p99, the server's CPU use and messages per server
+# CPU-second per run, and two ratios of nbio to the better baseline: msgs/s, and msgs per server
+# CPU-second (with one load core the client often limits msgs/s for every server alike, so the
+# second ratio is the one that compares servers); BUILD/bench/tcp_echo.json (every run's
+# echo_load result); logs in BUILD/bench/tcp_echo/.
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -75,7 +78,7 @@ for server in $SERVERS; do
       status=ok
       run_load "$limit" "$BIN/echo_load" --host "$HOST" --port "$port" \
         --connections "$conns" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
-        --json "$result" "${load_opts[@]}" >/dev/null 2>"$RUNS/$name.load.log" || status=failed
+        --server-pid "$server_pid" --json "$result" "${load_opts[@]}" >/dev/null 2>"$RUNS/$name.load.log" || status=failed
       stop_server
       if [ ! -s "$result" ]; then
         echo "no result (see $RUNS/$name.load.log)"
@@ -93,7 +96,8 @@ done
 
 # Table and ratios. A missing run prints as "-".
 echo
-printf '%-14s %7s %6s %12s %10s %10s %7s\n' server conns size msgs/s p50_us p99_us errors
+printf '%-14s %7s %6s %12s %10s %10s %6s %12s %7s\n' server conns size msgs/s p50_us p99_us cpu% \
+  msgs/cpu_s errors
 comparisons=()
 for conns in $CONNECTIONS; do
   for size in $SIZES; do
@@ -101,11 +105,12 @@ for conns in $CONNECTIONS; do
       applies "$server" "$conns" || continue
       result=$RUNS/$server-$conns-$size.json
       if [ -s "$result" ]; then
-        printf '%-14s %7s %6s %12.0f %10.1f %10.1f %7s\n' "$server" "$conns" "$size" \
-          "$(json_num "$result" msgs_per_sec)" "$(json_num "$result" p50_us)" \
-          "$(json_num "$result" p99_us)" "$(json_num "$result" errors)"
+        printf '%-14s %7s %6s %12.0f %10.1f %10.1f %6.0f %12.0f %7s\n' "$server" "$conns" \
+          "$size" "$(json_num "$result" msgs_per_sec)" "$(json_num "$result" p50_us)" \
+          "$(json_num "$result" p99_us)" "$(json_num "$result" server_cpu_pct)" \
+          "$(json_num "$result" msgs_per_server_cpu_s)" "$(json_num "$result" errors)"
       else
-        printf '%-14s %7s %6s %12s %10s %10s %7s\n' "$server" "$conns" "$size" - - - -
+        printf '%-14s %7s %6s %12s %10s %10s %6s %12s %7s\n' "$server" "$conns" "$size" - - - - - -
       fi
     done
     nbio=$(json_num "$RUNS/nbio-$conns-$size.json" msgs_per_sec)
@@ -119,10 +124,27 @@ for conns in $CONNECTIONS; do
         best_rate=$rate
       fi
     done
+    # The same comparison by messages per server CPU-second.
+    nbio_eff=$(json_num "$RUNS/nbio-$conns-$size.json" msgs_per_server_cpu_s)
+    best_eff_name=""
+    best_eff=0
+    for baseline in asio libuv; do
+      eff=$(json_num "$RUNS/$baseline-$conns-$size.json" msgs_per_server_cpu_s)
+      [ -n "$eff" ] || continue
+      if awk -v a="$eff" -v b="$best_eff" 'BEGIN { exit !(a > b) }'; then
+        best_eff_name=$baseline
+        best_eff=$eff
+      fi
+    done
     if [ -n "$nbio" ] && [ -n "$best" ]; then
       ratio=$(awk -v a="$nbio" -v b="$best_rate" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-      printf '%-14s %7s %6s %12s   nbio / %s = %s\n' ratio "$conns" "$size" "" "$best" "$ratio"
-      comparisons+=("{\"connections\": $conns, \"size\": $size, \"nbio_msgs_per_sec\": $nbio, \"best_baseline\": \"$best\", \"baseline_msgs_per_sec\": $best_rate, \"ratio\": $ratio}")
+      eff_ratio=0
+      if [ -n "$nbio_eff" ] && [ -n "$best_eff_name" ]; then
+        eff_ratio=$(awk -v a="$nbio_eff" -v b="$best_eff" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+      fi
+      printf '%-14s %7s %6s   msgs/s: nbio / %s = %s   msgs per server CPU-s: nbio / %s = %s\n' \
+        ratio "$conns" "$size" "$best" "$ratio" "${best_eff_name:--}" "$eff_ratio"
+      comparisons+=("{\"connections\": $conns, \"size\": $size, \"nbio_msgs_per_sec\": $nbio, \"best_baseline\": \"$best\", \"baseline_msgs_per_sec\": $best_rate, \"ratio\": $ratio, \"best_baseline_by_cpu\": \"$best_eff_name\", \"cpu_efficiency_ratio\": $eff_ratio}")
     fi
   done
 done

@@ -61,7 +61,7 @@ struct listen_options {
   io_mode mode = io_mode::nonblocking;
   // mixed mode: serve a new connection on its own thread while fewer than this many blocking
   // connections are online. docs/io_modes.md has the measurement behind the default.
-  std::size_t max_blocking_online = 32;
+  std::size_t max_blocking_online = 8;
   accept_strategy accept = accept_strategy::reuseport;
   int backlog = 4096;
   // Connections past this many online on this listener are accepted and closed at once
