@@ -11,7 +11,11 @@
 #   asio, libuv    bench/baselines/{asio,libuv}_echo, single-threaded
 # A server whose binary is not built is skipped with a note.
 #
-# Environment: DURATION (5) WARMUP (1) seconds; CONNECTIONS ("100 10000"); SIZES ("64 4096");
+# The machine is shared and noisy (single runs of one server swing by +-20%), so every pair runs
+# ROUNDS times, the servers interleaved within each round, and the table shows the median of
+# each figure over the rounds.
+#
+# Environment: DURATION (3) WARMUP (1) seconds; ROUNDS (3); CONNECTIONS ("100 10000"); SIZES ("64 4096");
 # SERVERS ("nbio nbio_blocking asio libuv"); PORT_BASE (19100); SERVER_CPU (0); LOAD_CPU (1);
 # LOAD_OPTS (extra echo_load options, e.g. "--busy-poll").
 #
@@ -24,8 +28,9 @@ set -euo pipefail
 
 BUILD=${1:-build}
 BIN=$BUILD/bin
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-3}
 WARMUP=${WARMUP:-1}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-"100 10000"}
 SIZES=${SIZES:-"64 4096"}
 SERVERS=${SERVERS:-"nbio nbio_blocking asio libuv"}
@@ -53,46 +58,63 @@ limit=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { print d + w + 60 }')
 
 failed=0
 runs_json=()
-echo "tcp_echo: ${DURATION}s per run after ${WARMUP}s warmup; server on CPU $SERVER_CPU, load on CPU $LOAD_CPU"
+echo "tcp_echo: $ROUNDS rounds, ${DURATION}s per run after ${WARMUP}s warmup; server on CPU $SERVER_CPU, load on CPU $LOAD_CPU"
+available=()
 for server in $SERVERS; do
   binary=$(server_binary "$server")
-  if [ ! -x "$binary" ]; then
+  if [ -x "$binary" ]; then
+    available+=("$server")
+  else
     echo "  $server: skipped ($binary not built)"
     runs_json+=("{\"server\": \"$server\", \"status\": \"skipped\", \"reason\": \"binary not built\"}")
-    continue
   fi
+done
+for round in $(seq "$ROUNDS"); do
   for conns in $CONNECTIONS; do
-    applies "$server" "$conns" || continue
     for size in $SIZES; do
-      name=$server-$conns-$size
-      result=$RUNS/$name.json
-      next_free_port
-      server_command "$server" "$port"
-      printf '  %-14s %6s conns %5s B ... ' "$server" "$conns" "$size"
-      if ! start_server "$RUNS/$name.server.log" "${cmd[@]}"; then
-        echo "did not start"
-        runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"failed\", \"reason\": \"server did not start\"}")
-        failed=1
-        continue
-      fi
-      status=ok
-      run_load "$limit" "$BIN/echo_load" --host "$HOST" --port "$port" \
-        --connections "$conns" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
-        --server-pid "$server_pid" --json "$result" "${load_opts[@]}" >/dev/null 2>"$RUNS/$name.load.log" || status=failed
-      stop_server
-      if [ ! -s "$result" ]; then
-        echo "no result (see $RUNS/$name.load.log)"
-        runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"failed\", \"reason\": \"echo_load produced no result\"}")
-        failed=1
-        continue
-      fi
-      [ "$status" = ok ] || failed=1
-      printf '%.0f msgs/s, %s errors%s\n' "$(json_num "$result" msgs_per_sec)" \
-        "$(json_num "$result" errors)" "$([ "$status" = ok ] || echo ' (failed)')"
-      runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"$status\", \"result\": $(cat "$result")}")
+      for server in "${available[@]}"; do
+        applies "$server" "$conns" || continue
+        name=$server-$conns-$size-r$round
+        result=$RUNS/$name.json
+        next_free_port
+        server_command "$server" "$port"
+        printf '  round %s %-14s %6s conns %5s B ... ' "$round" "$server" "$conns" "$size"
+        if ! start_server "$RUNS/$name.server.log" "${cmd[@]}"; then
+          echo "did not start"
+          runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"failed\", \"reason\": \"server did not start\"}")
+          failed=1
+          continue
+        fi
+        status=ok
+        run_load "$limit" "$BIN/echo_load" --host "$HOST" --port "$port" \
+          --connections "$conns" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
+          --server-pid "$server_pid" --json "$result" "${load_opts[@]}" >/dev/null 2>"$RUNS/$name.load.log" || status=failed
+        stop_server
+        if [ ! -s "$result" ]; then
+          echo "no result (see $RUNS/$name.load.log)"
+          runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"status\": \"failed\", \"reason\": \"echo_load produced no result\"}")
+          failed=1
+          continue
+        fi
+        [ "$status" = ok ] || failed=1
+        printf '%.0f msgs/s, %s errors%s\n' "$(json_num "$result" msgs_per_sec)" \
+          "$(json_num "$result" errors)" "$([ "$status" = ok ] || echo ' (failed)')"
+        runs_json+=("{\"server\": \"$server\", \"connections\": $conns, \"size\": $size, \"round\": $round, \"status\": \"$status\", \"result\": $(cat "$result")}")
+      done
     done
   done
 done
+
+# median SERVER CONNS SIZE KEY: the median of KEY over the rounds of one pair ("" if none).
+median() {
+  local values=() r v
+  for r in $(seq "$ROUNDS"); do
+    v=$(json_num "$RUNS/$1-$2-$3-r$r.json" "$4")
+    [ -n "$v" ] && values+=("$v")
+  done
+  [ ${#values[@]} -gt 0 ] || return 0
+  printf '%s\n' "${values[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
 
 # Table and ratios. A missing run prints as "-".
 echo
@@ -103,21 +125,23 @@ for conns in $CONNECTIONS; do
   for size in $SIZES; do
     for server in $SERVERS; do
       applies "$server" "$conns" || continue
-      result=$RUNS/$server-$conns-$size.json
-      if [ -s "$result" ]; then
+      rate=$(median "$server" "$conns" "$size" msgs_per_sec)
+      if [ -n "$rate" ]; then
         printf '%-14s %7s %6s %12.0f %10.1f %10.1f %6.0f %12.0f %7s\n' "$server" "$conns" \
-          "$size" "$(json_num "$result" msgs_per_sec)" "$(json_num "$result" p50_us)" \
-          "$(json_num "$result" p99_us)" "$(json_num "$result" server_cpu_pct)" \
-          "$(json_num "$result" msgs_per_server_cpu_s)" "$(json_num "$result" errors)"
+          "$size" "$rate" "$(median "$server" "$conns" "$size" p50_us)" \
+          "$(median "$server" "$conns" "$size" p99_us)" \
+          "$(median "$server" "$conns" "$size" server_cpu_pct)" \
+          "$(median "$server" "$conns" "$size" msgs_per_server_cpu_s)" \
+          "$(median "$server" "$conns" "$size" errors)"
       else
         printf '%-14s %7s %6s %12s %10s %10s %6s %12s %7s\n' "$server" "$conns" "$size" - - - - - -
       fi
     done
-    nbio=$(json_num "$RUNS/nbio-$conns-$size.json" msgs_per_sec)
+    nbio=$(median nbio "$conns" "$size" msgs_per_sec)
     best=""
     best_rate=0
     for baseline in asio libuv; do
-      rate=$(json_num "$RUNS/$baseline-$conns-$size.json" msgs_per_sec)
+      rate=$(median "$baseline" "$conns" "$size" msgs_per_sec)
       [ -n "$rate" ] || continue
       if awk -v a="$rate" -v b="$best_rate" 'BEGIN { exit !(a > b) }'; then
         best=$baseline
@@ -125,11 +149,11 @@ for conns in $CONNECTIONS; do
       fi
     done
     # The same comparison by messages per server CPU-second.
-    nbio_eff=$(json_num "$RUNS/nbio-$conns-$size.json" msgs_per_server_cpu_s)
+    nbio_eff=$(median nbio "$conns" "$size" msgs_per_server_cpu_s)
     best_eff_name=""
     best_eff=0
     for baseline in asio libuv; do
-      eff=$(json_num "$RUNS/$baseline-$conns-$size.json" msgs_per_server_cpu_s)
+      eff=$(median "$baseline" "$conns" "$size" msgs_per_server_cpu_s)
       [ -n "$eff" ] || continue
       if awk -v a="$eff" -v b="$best_eff" 'BEGIN { exit !(a > b) }'; then
         best_eff_name=$baseline
@@ -153,7 +177,7 @@ join() { local IFS=,; echo "$*"; }
 {
   echo "{"
   echo "  \"benchmark\": \"tcp_echo\", \"host\": \"$HOST\","
-  echo "  \"duration_s\": $DURATION, \"warmup_s\": $WARMUP,"
+  echo "  \"duration_s\": $DURATION, \"warmup_s\": $WARMUP, \"rounds\": $ROUNDS,"
   echo "  \"server_cpu\": \"$SERVER_CPU\", \"load_cpu\": \"$LOAD_CPU\", \"nproc\": $(nproc),"
   echo "  \"runs\": [$(join "${runs_json[@]}")],"
   echo "  \"comparisons\": [$(join "${comparisons[@]}")]"

@@ -2,9 +2,14 @@
 //
 //   tcp_client --host H --port P [--connections N] [--hold-seconds S] [--message TEXT]
 //              [--source-ips K] [--loops N] [--dial-window W] [--echo-window E]
+//              [--traffic-seconds T] [--traffic-window F]
 //
 // Opens N connections, then sends TEXT on each and checks that the same bytes come back, holds
 // them S seconds, closes them (graceful engine shutdown) and prints a summary table on stdout.
+// With T > 0, the last T seconds of the hold carry echo traffic (the first part stays idle, for
+// a memory reading of idle connections): F of the connections each keep
+// one message in flight (send, wait for the echo, send again), and the summary reports msgs/s
+// and the round trip under that load.
 // A progress line goes to stderr once a second. scripts/demo.sh runs it against tcp_echo and
 // waits for the "holding" line on stdout; SIGINT or SIGTERM skips to the close.
 //
@@ -28,6 +33,7 @@
 #include <bit>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -105,12 +111,15 @@ class log_histogram {
 struct tally {
   struct alignas(64) per_loop {
     log_histogram rtt;
+    log_histogram traffic_rtt;                   // the traffic phase's round trips
+    std::atomic<std::uint64_t> traffic_msgs{0};  // written by this loop only
     // Written by on_open (loop thread) before it counts `established`; the main thread reads
     // it only once every dial has settled, so no more writes follow.
     std::vector<nbio::conn_handle> handles;
   };
   std::string message;
   std::atomic<bool> closing{false};
+  std::atomic<bool> traffic{false};  // the traffic phase runs: echoed connections send again
   std::atomic<std::uint64_t> established{0};
   std::atomic<std::uint64_t> open{0};
   std::atomic<std::uint64_t> failed{0};
@@ -118,7 +127,7 @@ struct tally {
   std::atomic<std::uint64_t> mismatched{0};
   std::atomic<std::uint64_t> closed_early{0};  // closed by the peer or an error before the end
   std::atomic<std::uint64_t> echo_lost{0};     // closed before its echo completed
-  std::vector<per_loop> loops;
+  std::deque<per_loop> loops;  // deque: per_loop holds an atomic, so it never moves
   std::mutex error_mutex;
   std::string first_error;
 
@@ -127,6 +136,12 @@ struct tally {
     if (first_error.empty()) first_error = what;
   }
   std::uint64_t echoes_settled() const { return verified + mismatched + echo_lost; }
+  std::uint64_t traffic_msgs() const {
+    std::uint64_t n = 0;
+    for (const auto& l : loops)
+      n += l.traffic_msgs.load(std::memory_order_relaxed);
+    return n;
+  }
 };
 
 // The connection handler: 16 bytes of conn_data in the connection's own slot.
@@ -135,7 +150,8 @@ struct client_handler {
     std::uint64_t sent_ns = 0;
     std::uint32_t received = 0;
     bool opened = false;
-    bool echoed = false;  // verified or mismatched: nothing more is expected
+    bool echoed = false;   // verified or mismatched: nothing more is expected
+    bool looping = false;  // in the traffic phase: each echo is followed by the next message
   };
   tally* t;
 
@@ -152,8 +168,40 @@ struct client_handler {
     if (auto ec = c.write(t->message)) c.close(ec);
   }
 
+  // Runs on the connection's thread: joins the traffic phase (after its first echo).
+  static void start_traffic(nbio::conn& c, tally* t) {
+    auto& d = c.data<conn_data>();
+    if (!d.echoed || d.looping || !t->traffic) return;
+    d.looping = true;
+    d.received = 0;
+    send_message(c, t);
+  }
+
+  // A traffic-phase echo: count it, and send the next message while the phase lasts.
+  void on_traffic_data(nbio::conn& c, conn_data& d, std::string_view bytes) {
+    const std::string_view expected = std::string_view(t->message).substr(d.received);
+    if (bytes.size() > expected.size() || !expected.starts_with(bytes)) {
+      ++t->mismatched;
+      t->note_error("echo mismatch from " + c.remote_address().to_string());
+      c.close();
+      return;
+    }
+    d.received += static_cast<std::uint32_t>(bytes.size());
+    if (d.received < t->message.size()) return;
+    auto& loop = t->loops[c.owner_loop().index()];
+    loop.traffic_rtt.record(now_ns() - d.sent_ns);
+    loop.traffic_msgs.store(loop.traffic_msgs.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
+    d.received = 0;
+    if (t->traffic)
+      send_message(c, t);
+    else
+      d.looping = false;
+  }
+
   void on_data(nbio::conn& c, std::string_view bytes) {
     auto& d = c.data<conn_data>();
+    if (d.looping) return on_traffic_data(c, d, bytes);
     const std::string_view expected = std::string_view(t->message).substr(d.received);
     const bool unsolicited = d.sent_ns == 0 || d.echoed;
     if (unsolicited || bytes.size() > expected.size() || !expected.starts_with(bytes)) {
@@ -215,13 +263,18 @@ class progress {
     print(phase);
   }
   void print(const char* phase) {
+    const double now = seconds_since(start_);
+    const std::uint64_t msgs = t_.traffic_msgs();
+    const double rate =
+        now > last_s_ ? static_cast<double>(msgs - last_msgs_) / (now - last_s_) : 0;
+    last_s_ = now;
+    last_msgs_ = msgs;
     std::fprintf(stderr,
-                 "%s[%5.1fs] %-10s up %llu  failed %llu  echoes verified %llu  closed early "
-                 "%llu%s",
-                 tty_ ? "\r" : "", seconds_since(start_), phase,
-                 static_cast<unsigned long long>(t_.open.load()),
+                 "%s[%5.1fs] %-10s up %llu  failed %llu  echoes verified %llu  msgs/s %.0f  "
+                 "closed early %llu%s",
+                 tty_ ? "\r" : "", now, phase, static_cast<unsigned long long>(t_.open.load()),
                  static_cast<unsigned long long>(t_.failed.load()),
-                 static_cast<unsigned long long>(t_.verified.load()),
+                 static_cast<unsigned long long>(t_.verified.load()), rate,
                  static_cast<unsigned long long>(t_.closed_early.load()), tty_ ? "\033[K" : "\n");
   }
   void finish(const char* phase) {
@@ -234,6 +287,8 @@ class progress {
   steady::time_point start_;
   steady::time_point next_{};
   bool tty_;
+  double last_s_ = 0;
+  std::uint64_t last_msgs_ = 0;
 };
 
 }  // namespace
@@ -248,6 +303,8 @@ int main(int argc, char** argv) {
   unsigned source_ips = 0;
   std::uint64_t dial_window = 1024;
   std::uint64_t echo_window = 64;
+  double traffic_seconds = 0;
+  std::uint64_t traffic_window = 1000;
   nbio::engine_config config;
   app.add_option("--host", host, "server address or name")->capture_default_str();
   app.add_option("--port", port, "server port")->required();
@@ -271,6 +328,14 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--echo-window", echo_window,
                  "echoes in flight at most (so the round trip is not a queueing time)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--traffic-seconds", traffic_seconds,
+                 "echo traffic during the first seconds of the hold (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--traffic-window", traffic_window,
+                 "connections that carry the traffic, one message in flight each")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
@@ -302,7 +367,7 @@ int main(int argc, char** argv) {
   tally t;
   t.message = message;
   nbio::engine eng(config);
-  t.loops.resize(eng.loop_count());
+  for (std::size_t i = 0; i < eng.loop_count(); ++i) t.loops.emplace_back();
   const std::string remote = host_port(host, port);
   nbio::dialer* dialer = nullptr;
   try {
@@ -366,8 +431,31 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   const auto hold_start = steady::now();
-  while (seconds_since(hold_start) < hold_seconds && !stop_requested(100))
+  const double idle_seconds = std::max(0.0, hold_seconds - traffic_seconds);
+  while (seconds_since(hold_start) < idle_seconds && !stop_requested(100))
     bar.maybe_print("holding");
+  // Traffic: traffic_window connections, spread over the loops, each in a closed loop.
+  double traffic_elapsed = 0;
+  if (traffic_seconds > 0 && !stopped) {
+    const auto traffic_start = steady::now();
+    t.traffic = true;
+    std::uint64_t started = 0;
+    for (std::size_t i = 0; started < traffic_window; ++i) {
+      bool any = false;
+      for (auto& l : t.loops) {
+        if (i >= l.handles.size() || started >= traffic_window) continue;
+        any = true;
+        ++started;
+        l.handles[i].dispatch([tp = &t](nbio::conn& c) { client_handler::start_traffic(c, tp); });
+      }
+      if (!any) break;
+    }
+    while (seconds_since(traffic_start) < traffic_seconds && !stop_requested(100))
+      bar.maybe_print("traffic");
+    t.traffic = false;
+    traffic_elapsed = seconds_since(traffic_start);
+  }
+  const std::uint64_t traffic_msgs = t.traffic_msgs();
   bar.finish(stopped ? "stopped" : "closing");
 
   // Close: graceful shutdown closes each connection after flushing (nothing is queued).
@@ -376,9 +464,11 @@ int main(int argc, char** argv) {
   const bool closed_in_time = eng.shutdown(std::chrono::seconds(10));
   const double close_seconds = seconds_since(close_start);
 
-  log_histogram rtt;  // the loops are joined: their histograms are final
-  for (const auto& l : t.loops)
+  log_histogram rtt, traffic_rtt;  // the loops are joined: their histograms are final
+  for (const auto& l : t.loops) {
     rtt.merge(l.rtt);
+    traffic_rtt.merge(l.traffic_rtt);
+  }
   auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
   auto count = [](std::uint64_t n) { return static_cast<unsigned long long>(n); };
   std::printf("tcp_client summary (%s, %u source address%s, %zu loops)\n", remote.c_str(),
@@ -394,6 +484,14 @@ int main(int argc, char** argv) {
   std::printf("  echo rtt p50             %10.3f ms\n", ms(rtt.quantile(0.50)));
   std::printf("  echo rtt p99             %10.3f ms\n", ms(rtt.quantile(0.99)));
   std::printf("  echo rtt max             %10.3f ms\n", ms(rtt.max()));
+  if (traffic_elapsed > 0) {
+    std::printf("  traffic connections      %10llu   (one message in flight each)\n",
+                count(std::min<std::uint64_t>(traffic_window, t.established)));
+    std::printf("  traffic msgs/s           %10.0f\n",
+                static_cast<double>(traffic_msgs) / traffic_elapsed);
+    std::printf("  traffic rtt p50          %10.3f ms\n", ms(traffic_rtt.quantile(0.50)));
+    std::printf("  traffic rtt p99          %10.3f ms\n", ms(traffic_rtt.quantile(0.99)));
+  }
   std::printf("  closed early             %10llu\n", count(t.closed_early));
   std::printf("  close time               %10.3f s%s\n", close_seconds,
               closed_in_time ? "" : "   (deadline passed)");

@@ -5,6 +5,8 @@
 #
 #   CONNECTIONS   connections to open (default 15000)
 #   HOLD_SECONDS  how long the client holds them (default 10)
+#   TRAFFIC_SECONDS  echo traffic over TRAFFIC_CONNECTIONS of them at the end of the hold
+#                    (default 5 s over 1,000: one 12-byte message in flight on each)
 #
 # Server and client are separate processes, so each stays under the 20,000 open-files hard
 # limit. On 2 cores the default run takes about 20 s. Exits 0 when every connection was
@@ -15,6 +17,8 @@ build_dir=${1:-build}
 bin=$build_dir/bin
 connections=${CONNECTIONS:-15000}
 hold_seconds=${HOLD_SECONDS:-10}
+traffic_seconds=${TRAFFIC_SECONDS:-5}
+traffic_connections=${TRAFFIC_CONNECTIONS:-1000}
 
 for program in tcp_echo tcp_client; do
   if [ ! -x "$bin/$program" ]; then
@@ -86,7 +90,8 @@ echo "demo: server RSS before: $rss_before kB (after a 64-connection warm-up)"
 echo "demo: opening $connections connections, holding them ${hold_seconds}s"
 
 "$bin/tcp_client" --host 127.0.0.1 --port "$port" --connections "$connections" \
-  --hold-seconds "$hold_seconds" >"$work/client.out" &
+  --hold-seconds "$hold_seconds" --traffic-seconds "$traffic_seconds" \
+  --traffic-window "$traffic_connections" >"$work/client.out" &
 client_pid=$!
 
 # Sample the server while the connections are held: after the client says so, let the loops
@@ -117,6 +122,9 @@ cat "$work/server.err" >&2
 established=$(awk '/^  connections established/ {print $3}' "$work/client.out")
 p50=$(awk '/^  echo rtt p50/ {print $4 " " $5}' "$work/client.out")
 p99=$(awk '/^  echo rtt p99/ {print $4 " " $5}' "$work/client.out")
+msgs=$(awk '/^  traffic msgs\/s/ {print $3}' "$work/client.out")
+tp50=$(awk '/^  traffic rtt p50/ {print $4 " " $5}' "$work/client.out")
+tp99=$(awk '/^  traffic rtt p99/ {print $4 " " $5}' "$work/client.out")
 
 echo
 echo "demo summary"
@@ -128,7 +136,11 @@ if [ -n "$rss_held" ] && [ "${established:-0}" -gt 0 ]; then
 else
   printf '  %-34s %s\n' "server RSS growth per connection" "not measured (no hold phase)"
 fi
-printf '  %-34s %s\n' "echo round trip p50 / p99" "${p50:-n/a} / ${p99:-n/a}"
+printf '  %-34s %s\n' "first echo round trip p50 / p99" "${p50:-n/a} / ${p99:-n/a}"
+if [ -n "$msgs" ]; then
+  printf '  %-34s %s\n' "echo traffic ($traffic_connections conns)" "$msgs msgs/s"
+  printf '  %-34s %s\n' "traffic round trip p50 / p99" "${tp50:-n/a} / ${tp99:-n/a}"
+fi
 
 if [ "$client_status" -ne 0 ] || [ "$server_status" -ne 0 ]; then
   echo "demo: FAILED (tcp_client exit $client_status, tcp_echo exit $server_status)" >&2
