@@ -118,6 +118,7 @@ bool blocking_runner::check_deadlines(conn& c, std::uint32_t now) {
 void blocking_runner::run(conn& c) {
   loop_impl& loop = loop_impl::of(c);
   engine_impl& eng = loop.engine();
+  this_thread_engine = &eng;
   blocking_state& bs = *c.bs_;
   const conn_class& cls = *c.cls_;
   // The read buffer lives on the thread's own stack (a quarter of it at most): no malloc, so

@@ -434,6 +434,8 @@ void loop_impl::reap() {
       if (c.flags_ & conn::f_listener_counted) static_cast<listener_impl*>(cls.owner)->closed();
     }
     if (cls.destroy_data) cls.destroy_data(data_of(c));
+    // Still queued for another read batch: the slot may hold a new connection next turn.
+    if (c.flags_ & conn::f_in_ready_list) std::erase(ready_, &c);
     if (c.wq_) writes_.release(c.wq_);
     c.wq_ = nullptr;
     sys::close(c.fd_);  // also removes it from epoll (we never dup sockets)

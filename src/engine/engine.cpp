@@ -42,6 +42,8 @@ const engine_config& engine::config() const noexcept { return impl_->config(); }
 
 namespace detail {
 
+thread_local const engine_impl* this_thread_engine = nullptr;
+
 static std::system_error setup_error(std::error_code ec, std::string_view what,
                                      std::string_view addr) {
   return std::system_error(ec, "nbio: " + std::string(what) + " '" + std::string(addr) + "'");
@@ -169,15 +171,13 @@ void engine_impl::wait() {
 }
 
 void engine_impl::stop() {
-  for (auto& l : loops_) {
-    if (l->in_loop_thread()) {
-      // From a handler: ask, and let wait() (or the destructor) join.
-      for (auto& other : loops_) other->request_stop();
-      std::lock_guard lock(mu_);
-      stop_requested_ = true;
-      cv_.notify_all();
-      return;
-    }
+  if (this_thread_engine == this) {
+    // From a handler: ask, and let wait() (or the destructor) join.
+    for (auto& l : loops_) l->request_stop();
+    std::lock_guard lock(mu_);
+    stop_requested_ = true;
+    cv_.notify_all();
+    return;
   }
   {
     std::lock_guard lock(mu_);
@@ -191,9 +191,8 @@ void engine_impl::stop() {
 }
 
 bool engine_impl::shutdown(std::chrono::milliseconds deadline) {
-  for (auto& l : loops_)
-    if (l->in_loop_thread())
-      throw std::logic_error("nbio: engine::shutdown() from a loop thread would wait on itself");
+  if (this_thread_engine == this)
+    throw std::logic_error("nbio: engine::shutdown() from a handler would wait on itself");
   if (!running()) {
     stop();
     return true;

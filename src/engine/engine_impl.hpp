@@ -17,6 +17,10 @@
 
 namespace nbio::detail {
 
+// The engine whose loop or blocking-mode connection thread this is (null elsewhere): such a
+// thread must not join the engine's threads.
+extern thread_local const engine_impl* this_thread_engine;
+
 class engine_impl {
  public:
   engine_impl(nbio::engine& facade, engine_config config);

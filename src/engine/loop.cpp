@@ -126,6 +126,7 @@ loop_stats loop_impl::stats() const noexcept {
 
 void loop_impl::run() {
   tid_ = std::this_thread::get_id();
+  this_thread_engine = &eng_;
   update_clock();
   for (;;) {
     int n = poller_.wait(events_.data(), static_cast<int>(events_.size()), wait_timeout());

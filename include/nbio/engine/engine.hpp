@@ -71,13 +71,14 @@ class engine {
   // Blocks until stop() or shutdown() is called from another thread or a handler.
   void wait();
   // Closes every connection now with errc::shutdown (on_close runs on each connection's
-  // thread), closes the listeners and joins all threads. Idempotent. From a loop thread (a
-  // handler) it only asks the loops to stop; wait() or the destructor then joins them.
+  // thread), closes the listeners and joins all threads. Idempotent. From a handler (a loop or
+  // blocking-mode connection thread) it only asks the loops to stop; wait() or the destructor
+  // then joins them.
   void stop();
   // Graceful: stops accepting, asks every connection to finish (on_shutdown, or close after
   // flushing its write queue), waits until all are closed or `deadline` passes, then stop().
-  // Returns true when every connection finished before the deadline. Not from a loop thread
-  // (it waits for the loops): a handler calls stop() instead.
+  // Returns true when every connection finished before the deadline. Not from a handler (it
+  // waits for the loops; throws std::logic_error there): a handler calls stop() instead.
   bool shutdown(std::chrono::milliseconds deadline);
   bool running() const noexcept;
 
