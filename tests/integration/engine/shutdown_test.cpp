@@ -204,6 +204,24 @@ TEST(threading_stop, stop_from_a_handler_asks_the_loops_to_stop_and_wait_returns
   EXPECT_TRUE(r.eof || r.error);
 }
 
+TEST(threading_stop, stop_from_a_blocking_mode_handler_does_not_join_its_own_thread) {
+  conn_events events;
+  nbio::engine eng({.loops = 1});
+  auto& l = eng.listen("127.0.0.1:0", stops_engine{&events}, {.mode = nbio::io_mode::blocking});
+  eng.start();
+  auto waited = std::async(std::launch::async, [&] { eng.wait(); });
+  unique_fd fd = connect_stream(l.local_address());
+  ASSERT_TRUE(events.opened.wait_for_size(1, 10s));
+  ASSERT_TRUE(send_all(fd.get(), "stop"));
+  const bool returned = waited.wait_for(20s) == std::future_status::ready;
+  EXPECT_TRUE(returned) << "wait() did not return after stop() from a blocking-mode handler";
+  if (!returned) eng.stop();
+  waited.get();
+  EXPECT_FALSE(eng.running());
+  ASSERT_TRUE(events.closed.wait_for_size(1, 10s));
+  EXPECT_EQ(events.closed.snapshot()[0], nbio::errc::shutdown);
+}
+
 TEST(threading_stop, engine_destroyed_with_open_connections_closes_them) {
   conn_events events;
   unique_fd fd;
