@@ -71,7 +71,7 @@ struct options {
   double warmup_s = 1.0;
   double connect_rate = 0.0;  // connections per second; 0 = as fast as max_opening allows
   std::string json_path;
-  int server_pid = 0;  // when set, the server's CPU time over the measure window is reported
+  int server_pid = 0;      // when set, the server's CPU time over the measure window is reported
   bool busy_poll = false;  // epoll_wait never sleeps: the client's wake-ups leave the latency
 };
 
@@ -89,8 +89,8 @@ long long cpu_ticks(int pid) {
   if (!p) return -1;
   unsigned long long utime = 0, stime = 0;
   // Fields after the name: state(3) ... utime(14) stime(15).
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                  &stime) != 2)
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+      2)
     return -1;
   return static_cast<long long>(utime + stime);
 }
@@ -480,9 +480,8 @@ json load_client::result() const {
   if (server_ticks_start_ >= 0 && server_ticks_end_ >= server_ticks_start_)
     server_cpu_s = static_cast<double>(server_ticks_end_ - server_ticks_start_) /
                    static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double server_cpu_pct = server_cpu_s >= 0 && measured_s > 0
-                                    ? 100.0 * server_cpu_s / measured_s
-                                    : -1.0;
+  const double server_cpu_pct =
+      server_cpu_s >= 0 && measured_s > 0 ? 100.0 * server_cpu_s / measured_s : -1.0;
   const double per_cpu_s = server_cpu_s > 0 ? messages_ / server_cpu_s : -1.0;
   return {
       {"server_cpu_pct", server_cpu_pct},

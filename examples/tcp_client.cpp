@@ -33,8 +33,8 @@
 #include <bit>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -127,7 +127,7 @@ struct tally {
   std::atomic<std::uint64_t> mismatched{0};
   std::atomic<std::uint64_t> closed_early{0};  // closed by the peer or an error before the end
   std::atomic<std::uint64_t> echo_lost{0};     // closed before its echo completed
-  std::deque<per_loop> loops;  // deque: per_loop holds an atomic, so it never moves
+  std::deque<per_loop> loops;                  // deque: per_loop holds an atomic, so it never moves
   std::mutex error_mutex;
   std::string first_error;
 
@@ -367,7 +367,8 @@ int main(int argc, char** argv) {
   tally t;
   t.message = message;
   nbio::engine eng(config);
-  for (std::size_t i = 0; i < eng.loop_count(); ++i) t.loops.emplace_back();
+  for (std::size_t i = 0; i < eng.loop_count(); ++i)
+    t.loops.emplace_back();
   const std::string remote = host_port(host, port);
   nbio::dialer* dialer = nullptr;
   try {

@@ -124,7 +124,8 @@ std::size_t address_hash::operator()(const address& a) const noexcept {
   // FNV-1a over the significant bytes: ports and addresses of loopback peers differ in few bits.
   std::size_t h = 1469598103934665603ull;
   const auto* p = reinterpret_cast<const unsigned char*>(a.data());
-  for (socklen_t i = 0; i < a.size(); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  for (socklen_t i = 0; i < a.size(); ++i)
+    h = (h ^ p[i]) * 1099511628211ull;
   return h;
 }
 

@@ -9,17 +9,28 @@ class engine_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "nbio"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::eof: return "end of stream: the peer closed the connection";
-      case errc::local_close: return "closed locally";
-      case errc::shutdown: return "engine shut down";
-      case errc::read_timeout: return "read deadline exceeded";
-      case errc::write_timeout: return "write deadline exceeded with data still queued";
-      case errc::idle_timeout: return "idle timeout";
-      case errc::write_queue_overflow: return "write queue overflow: the peer reads too slowly";
-      case errc::not_connected: return "connection is gone (stale handle)";
-      case errc::connect_timeout: return "connect timed out";
-      case errc::resolve_failed: return "name resolution failed";
-      case errc::peer_expired: return "UDP peer idle timeout";
+      case errc::eof:
+        return "end of stream: the peer closed the connection";
+      case errc::local_close:
+        return "closed locally";
+      case errc::shutdown:
+        return "engine shut down";
+      case errc::read_timeout:
+        return "read deadline exceeded";
+      case errc::write_timeout:
+        return "write deadline exceeded with data still queued";
+      case errc::idle_timeout:
+        return "idle timeout";
+      case errc::write_queue_overflow:
+        return "write queue overflow: the peer reads too slowly";
+      case errc::not_connected:
+        return "connection is gone (stale handle)";
+      case errc::connect_timeout:
+        return "connect timed out";
+      case errc::resolve_failed:
+        return "name resolution failed";
+      case errc::peer_expired:
+        return "UDP peer idle timeout";
     }
     return "unknown nbio error";
   }

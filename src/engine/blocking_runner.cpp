@@ -34,7 +34,8 @@ bool blocking_runner::start(loop_impl& loop, conn& c) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  std::size_t stack = std::max<std::size_t>(PTHREAD_STACK_MIN, loop.engine().config().blocking_stack_size);
+  std::size_t stack =
+      std::max<std::size_t>(PTHREAD_STACK_MIN, loop.engine().config().blocking_stack_size);
   pthread_attr_setstacksize(&attr, stack);
   pthread_t thread;
   int err = pthread_create(&thread, &attr, &blocking_runner::thread_main, &c);
@@ -125,8 +126,8 @@ void blocking_runner::run(conn& c) {
   // no per-thread malloc arena, and only the pages a read fills cost memory. Measured at
   // 15,000 connections with 64 of them blocking: 15 KiB per blocking thread with a heap
   // buffer, docs/io_modes.md has the figure with this one.
-  const std::size_t buf_size = std::min(eng.config().read_buffer_size,
-                                        eng.config().blocking_stack_size / 4);
+  const std::size_t buf_size =
+      std::min(eng.config().read_buffer_size, eng.config().blocking_stack_size / 4);
   char* buf = static_cast<char*>(alloca(buf_size));
 
   c.last_active_ = eng.clock_ms();
@@ -158,8 +159,7 @@ void blocking_runner::run(conn& c) {
     if (check_deadlines(c, now)) break;
 
     bool reading = !(c.flags_ & (conn::f_read_paused | conn::f_eof));
-    pollfd pfd[2] = {{c.fd_, static_cast<short>(reading ? POLLIN : 0), 0},
-                     {bs.wake_fd, POLLIN, 0}};
+    pollfd pfd[2] = {{c.fd_, static_cast<short>(reading ? POLLIN : 0), 0}, {bs.wake_fd, POLLIN, 0}};
     int r = ::poll(pfd, 2, poll_timeout(c, now));
     if (r < 0) {
       if (errno == EINTR) continue;

@@ -73,9 +73,15 @@ std::size_t conn::queued_bytes() const noexcept {
   return wq_ ? wq_->bytes : 0;
 }
 
-address conn::remote_address() const { return sys::peer_address(fd_); }
-address conn::local_address() const { return sys::local_address(fd_); }
-loop& conn::owner_loop() const noexcept { return loop_impl::of(*this); }
+address conn::remote_address() const {
+  return sys::peer_address(fd_);
+}
+address conn::local_address() const {
+  return sys::local_address(fd_);
+}
+loop& conn::owner_loop() const noexcept {
+  return loop_impl::of(*this);
+}
 
 void conn::check_data_type(const void* tag) const noexcept {
   if (cls_->data_type != tag) {
@@ -90,7 +96,9 @@ static bool due(std::uint32_t deadline, std::uint32_t now) noexcept {
   return static_cast<std::int32_t>(deadline - now) <= 0;
 }
 
-static void* data_of(conn& c) noexcept { return reinterpret_cast<char*>(&c) + sizeof(conn); }
+static void* data_of(conn& c) noexcept {
+  return reinterpret_cast<char*>(&c) + sizeof(conn);
+}
 
 constexpr std::uint16_t clear(std::uint16_t flags, std::uint16_t bits) noexcept {
   return static_cast<std::uint16_t>(flags & ~bits);
@@ -239,8 +247,8 @@ void loop_impl::on_conn_event(conn& c, std::uint32_t flags) {
 }
 
 void loop_impl::do_read(conn& c) {
-  constexpr std::uint16_t stop_bits = conn::f_closing | conn::f_read_paused | conn::f_eof |
-                                      conn::f_close_after_flush;
+  constexpr std::uint16_t stop_bits =
+      conn::f_closing | conn::f_read_paused | conn::f_eof | conn::f_close_after_flush;
   if (c.flags_ & stop_bits) return;  // f_read_ready stays set: resume_read() picks it up
   const conn_class& cls = *c.cls_;
   const unsigned budget = eng_.config().reads_per_turn;
@@ -343,7 +351,8 @@ void loop_impl::flush(conn& c) {
   while (c.wq_) {
     int count = write_pool::gather(*c.wq_, iov, max_iov);
     std::size_t offered = 0;
-    for (int i = 0; i < count; ++i) offered += iov[i].iov_len;
+    for (int i = 0; i < count; ++i)
+      offered += iov[i].iov_len;
     std::error_code ec;
     ssize_t n = sys::sendv(c.fd_, iov, count, ec);
     if (n < 0) {

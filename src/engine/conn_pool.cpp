@@ -13,16 +13,19 @@ namespace nbio::detail {
 static_assert(sizeof(chunk_header) <= conn_pool::header_size);
 
 conn_pool::~conn_pool() {
-  for (void* chunk : chunks_) ::munmap(chunk, chunk_size);
+  for (void* chunk : chunks_)
+    ::munmap(chunk, chunk_size);
 }
 
 // fd -1 marks a free slot; its generation survives for stale handles to read.
-bool conn_pool::live(const conn* c) noexcept { return c->fd_ >= 0; }
+bool conn_pool::live(const conn* c) noexcept {
+  return c->fd_ >= 0;
+}
 
 void conn_pool::grow() {
   // Map twice the size and trim to a 64 KiB boundary: mmap only promises page alignment.
-  void* raw = ::mmap(nullptr, chunk_size * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+  void* raw =
+      ::mmap(nullptr, chunk_size * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   auto start = reinterpret_cast<std::uintptr_t>(raw);
   auto aligned = (start + chunk_size - 1) & ~(chunk_size - 1);

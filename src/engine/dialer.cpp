@@ -20,9 +20,9 @@ void dialer_impl::dial(std::string_view remote, error_handler on_error, std::str
   loop_impl& loop = eng_.loop_at(index);
 
   // std::function needs copyable captures, hence a shared_ptr until the loop takes over.
-  auto ds = std::make_shared<dial_state>(dial_state{
-      std::move(on_error), std::string(remote),
-      timer_wheel::clamp_delay(options_.connect_timeout.count()), 0});
+  auto ds = std::make_shared<dial_state>(
+      dial_state{std::move(on_error), std::string(remote),
+                 timer_wheel::clamp_delay(options_.connect_timeout.count()), 0});
   auto fail = [&loop, ds](std::error_code ec) {
     loop.post([ds, ec] {
       if (ds->on_error) ds->on_error(ec, ds->remote);
@@ -45,16 +45,16 @@ void dialer_impl::dial(std::string_view remote, error_handler on_error, std::str
   std::string host;
   std::uint16_t port = 0;
   if (!address::split_host_port(remote, host, port)) return fail(errc::resolve_failed);
-  eng_.names().resolve(std::move(host), port, [&loop, ds, source, cls](std::error_code ec,
-                                                                        address resolved) {
-    loop.post([&loop, ds, ec, resolved, source, cls] {
-      if (ec) {
-        if (ds->on_error) ds->on_error(ec, ds->remote);
-        return;
-      }
-      loop.start_dial(resolved, source, *cls, std::move(*ds));
-    });
-  });
+  eng_.names().resolve(std::move(host), port,
+                       [&loop, ds, source, cls](std::error_code ec, address resolved) {
+                         loop.post([&loop, ds, ec, resolved, source, cls] {
+                           if (ec) {
+                             if (ds->on_error) ds->on_error(ec, ds->remote);
+                             return;
+                           }
+                           loop.start_dial(resolved, source, *cls, std::move(*ds));
+                         });
+                       });
 }
 
 }  // namespace detail

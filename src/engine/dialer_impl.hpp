@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/config.hpp"
+#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/dialer.hpp"
 
 namespace nbio::detail {

@@ -14,7 +14,9 @@ namespace nbio {
 
 engine::engine(engine_config config)
     : impl_(std::make_unique<detail::engine_impl>(*this, config)) {}
-engine::~engine() { impl_->stop(); }
+engine::~engine() {
+  impl_->stop();
+}
 
 listener& engine::listen_class(std::string_view addr, detail::conn_class* cls,
                                const listen_options& options) {
@@ -30,15 +32,33 @@ udp_socket& engine::udp_bind_class(std::string_view addr, detail::udp_class* cls
 address engine::udp_listen_class(std::string_view addr, detail::udp_class* cls) {
   return impl_->udp_listen(addr, std::unique_ptr<detail::udp_class>(cls));
 }
-void engine::start() { impl_->start(); }
-void engine::wait() { impl_->wait(); }
-void engine::stop() { impl_->stop(); }
-bool engine::shutdown(std::chrono::milliseconds deadline) { return impl_->shutdown(deadline); }
-bool engine::running() const noexcept { return impl_->running(); }
-engine_stats engine::stats() const { return impl_->stats(); }
-std::size_t engine::loop_count() const noexcept { return impl_->loop_count(); }
-loop& engine::loop_at(std::size_t index) noexcept { return impl_->loop_at(index); }
-const engine_config& engine::config() const noexcept { return impl_->config(); }
+void engine::start() {
+  impl_->start();
+}
+void engine::wait() {
+  impl_->wait();
+}
+void engine::stop() {
+  impl_->stop();
+}
+bool engine::shutdown(std::chrono::milliseconds deadline) {
+  return impl_->shutdown(deadline);
+}
+bool engine::running() const noexcept {
+  return impl_->running();
+}
+engine_stats engine::stats() const {
+  return impl_->stats();
+}
+std::size_t engine::loop_count() const noexcept {
+  return impl_->loop_count();
+}
+loop& engine::loop_at(std::size_t index) noexcept {
+  return impl_->loop_at(index);
+}
+const engine_config& engine::config() const noexcept {
+  return impl_->config();
+}
 
 namespace detail {
 
@@ -51,8 +71,7 @@ static std::system_error setup_error(std::error_code ec, std::string_view what,
 
 static address parse_or_throw(std::string_view addr, std::string_view what) {
   auto parsed = address::parse(addr);
-  if (!parsed)
-    throw setup_error(std::make_error_code(std::errc::invalid_argument), what, addr);
+  if (!parsed) throw setup_error(std::make_error_code(std::errc::invalid_argument), what, addr);
   return *parsed;
 }
 
@@ -75,7 +94,8 @@ engine_impl::~engine_impl() {
 
 std::uint32_t engine_impl::clock_ms() const noexcept {
   auto d = std::chrono::steady_clock::now() - epoch_;
-  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
 
 listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class> cls,
@@ -88,7 +108,8 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
     std::error_code ec;
     int fd = sys::open_listener(bound, per_loop, options.backlog, ec);
     if (fd < 0) {
-      for (int f : fds) sys::close(f);
+      for (int f : fds)
+        sys::close(f);
       throw setup_error(ec, "cannot listen on", addr);
     }
     // Port 0: the first socket's port is the one the others share.
@@ -105,7 +126,8 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
     l->sockets.push_back(std::move(ls));
   }
   std::lock_guard lock(mu_);
-  for (auto& ls : l->sockets) ls->loop->add_listen_socket(ls.get());
+  for (auto& ls : l->sockets)
+    ls->loop->add_listen_socket(ls.get());
   return *listeners_.emplace_back(std::move(l));
 }
 
@@ -137,7 +159,8 @@ address engine_impl::udp_listen(std::string_view addr, std::unique_ptr<udp_class
     std::error_code ec;
     int fd = sys::open_udp(a, true, ec);
     if (fd < 0) {
-      for (int f : fds) sys::close(f);
+      for (int f : fds)
+        sys::close(f);
       throw setup_error(ec, "cannot bind UDP", addr);
     }
     if (i == 0) a = sys::local_address(fd);
@@ -155,7 +178,8 @@ void engine_impl::start() {
   std::lock_guard lock(mu_);
   if (started_ || stopped_) return;
   started_ = true;
-  for (auto& l : loops_) l->start_thread();
+  for (auto& l : loops_)
+    l->start_thread();
 }
 
 bool engine_impl::running() const noexcept {
@@ -173,7 +197,8 @@ void engine_impl::wait() {
 void engine_impl::stop() {
   if (this_thread_engine == this) {
     // From a handler: ask, and let wait() (or the destructor) join.
-    for (auto& l : loops_) l->request_stop();
+    for (auto& l : loops_)
+      l->request_stop();
     std::lock_guard lock(mu_);
     stop_requested_ = true;
     cv_.notify_all();
@@ -183,8 +208,10 @@ void engine_impl::stop() {
     std::lock_guard lock(mu_);
     if (stopped_) return;
   }
-  for (auto& l : loops_) l->request_stop();
-  for (auto& l : loops_) l->join();
+  for (auto& l : loops_)
+    l->request_stop();
+  for (auto& l : loops_)
+    l->join();
   std::lock_guard lock(mu_);
   stopped_ = true;
   cv_.notify_all();
@@ -197,7 +224,8 @@ bool engine_impl::shutdown(std::chrono::milliseconds deadline) {
     stop();
     return true;
   }
-  for (auto& l : loops_) l->request_drain();
+  for (auto& l : loops_)
+    l->request_drain();
   auto until = std::chrono::steady_clock::now() + deadline;
   bool finished = false;
   while (std::chrono::steady_clock::now() < until) {

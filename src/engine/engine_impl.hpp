@@ -12,8 +12,8 @@
 #include "engine/loop_impl.hpp"
 #include "engine/resolver.hpp"
 #include "engine/udp_impl.hpp"
-#include "nbio/engine/engine.hpp"
 #include "nbio/engine/config.hpp"
+#include "nbio/engine/engine.hpp"
 
 namespace nbio::detail {
 

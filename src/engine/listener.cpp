@@ -19,7 +19,8 @@ namespace detail {
 
 listener_impl::~listener_impl() {
   // Sockets of an engine that never ran (a running loop closes its own on stop).
-  for (auto& ls : sockets) sys::close(ls->fd);
+  for (auto& ls : sockets)
+    sys::close(ls->fd);
 }
 
 bool listener_impl::claim_blocking() noexcept {

@@ -6,8 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/config.hpp"
+#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/listener.hpp"
 
 namespace nbio::detail {

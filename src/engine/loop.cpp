@@ -13,7 +13,9 @@
 namespace nbio {
 
 // The public loop API forwards to the implementation (the facade has no state of its own).
-void loop::post(std::function<void()> fn) { detail::loop_impl::of(*this).post(std::move(fn)); }
+void loop::post(std::function<void()> fn) {
+  detail::loop_impl::of(*this).post(std::move(fn));
+}
 bool loop::in_loop_thread() const noexcept {
   return static_cast<const detail::loop_impl*>(this)->in_loop_thread();
 }
@@ -34,7 +36,9 @@ timer_id loop::add_repeating_timer(std::chrono::milliseconds interval, std::func
   std::uint32_t ms = std::max(1u, timer_wheel::clamp_delay(interval.count()));
   return detail::loop_impl::of(*this).add_timer(ms, ms, std::move(fn));
 }
-bool loop::cancel_timer(timer_id id) { return detail::loop_impl::of(*this).cancel_timer(id); }
+bool loop::cancel_timer(timer_id id) {
+  return detail::loop_impl::of(*this).cancel_timer(id);
+}
 std::uint32_t loop::now_ms() const noexcept {
   return static_cast<const detail::loop_impl*>(this)->now();
 }
@@ -78,9 +82,12 @@ loop_impl::~loop_impl() {
   // Connections left when the loop never ran (engine destroyed without start()).
   for (auto& pool : pools_) {
     pool->for_each_live([this](conn& c) {
-      if (c.cls_ && c.cls_->destroy_data) c.cls_->destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
-      if ((c.flags_ & conn::f_connecting) && c.ds_) delete c.ds_;
-      else if (!(c.flags_ & conn::f_blocking) && c.wq_) writes_.release(c.wq_);
+      if (c.cls_ && c.cls_->destroy_data)
+        c.cls_->destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
+      if ((c.flags_ & conn::f_connecting) && c.ds_)
+        delete c.ds_;
+      else if (!(c.flags_ & conn::f_blocking) && c.wq_)
+        writes_.release(c.wq_);
       sys::close(c.fd_);
       c.fd_ = -1;
     });
@@ -106,9 +113,13 @@ void loop_impl::request_drain() {
   post([this] { drain_everything(); });
 }
 
-bool loop_impl::edge() const noexcept { return eng_.config().trigger == trigger_mode::edge; }
+bool loop_impl::edge() const noexcept {
+  return eng_.config().trigger == trigger_mode::edge;
+}
 
-void loop_impl::update_clock() noexcept { now_ = eng_.clock_ms(); }
+void loop_impl::update_clock() noexcept {
+  now_ = eng_.clock_ms();
+}
 
 loop_stats loop_impl::stats() const noexcept {
   loop_stats s;
@@ -133,7 +144,8 @@ void loop_impl::run() {
     update_clock();
     // Timers first, so that the wheel's clock equals now_ for everything scheduled this turn.
     wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
-    for (int i = 0; i < n; ++i) dispatch(events_[i]);
+    for (int i = 0; i < n; ++i)
+      dispatch(events_[i]);
     run_ready();
     run_tasks();
     reap();
@@ -203,7 +215,8 @@ void loop_impl::run_tasks() {
     if (tasks_.empty()) return;
     running_.swap(tasks_);
   }
-  for (auto& fn : running_) fn();
+  for (auto& fn : running_)
+    fn();
   running_.clear();
 }
 
@@ -315,9 +328,8 @@ void loop_impl::on_accept(listen_socket& ls) {
       if (ec == std::errc::interrupted || ec == std::errc::connection_aborted ||
           ec == std::errc::protocol_error)
         continue;
-      if (ec == std::errc::too_many_files_open ||
-          ec == std::errc::too_many_files_open_in_system || ec == std::errc::no_buffer_space ||
-          ec == std::errc::not_enough_memory) {
+      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+          ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory) {
         // Out of descriptors: the pending connection stays in the backlog and epoll would
         // report it again at once. Leave the poller and retry on a timer instead of spinning;
         // the backlog is served when descriptors free up.
@@ -353,9 +365,12 @@ void loop_impl::on_accept(listen_socket& ls) {
 
 void loop_impl::stop_everything() {
   stopping_ = true;
-  for (listen_socket* ls : listen_sockets_) close_listen_socket(ls);
-  for (udp_impl* u : udps_) u->close_all();
-  for (conn* c : blocking_) blocking_runner::request_stop(*c);
+  for (listen_socket* ls : listen_sockets_)
+    close_listen_socket(ls);
+  for (udp_impl* u : udps_)
+    u->close_all();
+  for (conn* c : blocking_)
+    blocking_runner::request_stop(*c);
   for (auto& pool : pools_) {
     pool->for_each_live([this](conn& c) {
       if (!blocking_.contains(&c)) close(c, errc::shutdown);
@@ -364,8 +379,10 @@ void loop_impl::stop_everything() {
 }
 
 void loop_impl::drain_everything() {
-  for (listen_socket* ls : listen_sockets_) close_listen_socket(ls);
-  for (conn* c : blocking_) blocking_runner::request_drain(*c);
+  for (listen_socket* ls : listen_sockets_)
+    close_listen_socket(ls);
+  for (conn* c : blocking_)
+    blocking_runner::request_drain(*c);
   for (auto& pool : pools_) {
     pool->for_each_live([this](conn& c) {
       if (blocking_.contains(&c) || !c.is_open()) return;

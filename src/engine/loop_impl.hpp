@@ -61,8 +61,8 @@ class loop_impl final : public loop {
   // Thread control (engine).
   void start_thread();
   void join();
-  void request_stop();                  // any thread
-  void request_drain();                 // any thread: graceful shutdown
+  void request_stop();   // any thread
+  void request_drain();  // any thread: graceful shutdown
   bool thread_running() const noexcept { return thread_.joinable(); }
 
   // Public-API implementations.

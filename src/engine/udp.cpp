@@ -20,7 +20,9 @@ std::error_code udp_socket::send_to(const address& to, std::string_view payload)
 const address& udp_socket::local_address() const noexcept {
   return static_cast<const udp_impl*>(this)->local();
 }
-loop& udp_socket::owner_loop() const noexcept { return static_cast<const udp_impl*>(this)->loop(); }
+loop& udp_socket::owner_loop() const noexcept {
+  return static_cast<const udp_impl*>(this)->loop();
+}
 std::uint64_t udp_socket::dropped() const noexcept {
   return static_cast<const udp_impl*>(this)->dropped_count();
 }
@@ -28,7 +30,9 @@ std::uint64_t udp_socket::dropped() const noexcept {
 std::error_code udp_peer::write(std::string_view payload) {
   return udp_impl::of(*socket_).send(remote_, payload);
 }
-void udp_peer::close() { udp_impl::of(*socket_).close_peer(*this, errc::local_close); }
+void udp_peer::close() {
+  udp_impl::of(*socket_).close_peer(*this, errc::local_close);
+}
 
 namespace detail {
 
@@ -57,8 +61,9 @@ void udp_impl::close_all() {
 std::error_code udp_impl::send(const address& to, std::string_view payload) {
   if (fd_ < 0) return errc::not_connected;
   ssize_t n;
-  do n = ::sendto(fd_, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL, to.data(),
-                  to.size());
+  do
+    n = ::sendto(fd_, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL, to.data(),
+                 to.size());
   while (n < 0 && errno == EINTR);
   if (n < 0) return sys::last_error();
   loop_.count_out(static_cast<std::size_t>(n));
@@ -102,7 +107,7 @@ void udp_impl::on_readable() {
 
 udp_peer* udp_impl::open_peer(const address& from) {
   std::size_t size = udp_peer::data_offset() + cls_->data_size;
-  void* mem = ::operator new(size, std::align_val_t{16});
+  void* mem = ::operator new (size, std::align_val_t{16});
   auto* p = ::new (mem) udp_peer();
   p->timer_.tag = timer_udp_peer;
   p->socket_ = this;
@@ -143,7 +148,7 @@ void udp_impl::close_peer(udp_peer& p, std::error_code reason) {
 void udp_impl::destroy_peer(udp_peer* p) {
   if (cls_->destroy_data) cls_->destroy_data(reinterpret_cast<char*>(p) + udp_peer::data_offset());
   p->~udp_peer();
-  ::operator delete(p, std::align_val_t{16});
+  ::operator delete (p, std::align_val_t{16});
 }
 
 }  // namespace detail

@@ -13,7 +13,9 @@
 
 namespace nbio::sys {
 
-std::error_code last_error() noexcept { return {errno, std::generic_category()}; }
+std::error_code last_error() noexcept {
+  return {errno, std::generic_category()};
+}
 
 int open_socket(int family, int type, std::error_code& ec) noexcept {
   int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -27,14 +29,13 @@ static int fail(int fd, std::error_code& ec) noexcept {
   return -1;
 }
 
-int open_listener(const address& addr, bool reuseport, int backlog,
-                  std::error_code& ec) noexcept {
+int open_listener(const address& addr, bool reuseport, int backlog, std::error_code& ec) noexcept {
   int fd = open_socket(addr.family(), SOCK_STREAM, ec);
   if (fd < 0) return -1;
   int one = 1;
   if (addr.is_unix()) {
     auto* un = reinterpret_cast<const sockaddr_un*>(addr.data());
-    struct stat st{};
+    struct stat st {};
     if (un->sun_path[0] != '\0' && ::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
       ::unlink(un->sun_path);
   } else {
@@ -77,7 +78,8 @@ std::error_code bind_source(int fd, const address& local) noexcept {
 std::error_code connect(int fd, const address& remote, bool& connected) noexcept {
   connected = false;
   int r;
-  do r = ::connect(fd, remote.data(), remote.size());
+  do
+    r = ::connect(fd, remote.data(), remote.size());
   while (r < 0 && errno == EINTR);
   if (r == 0) {
     connected = true;
@@ -89,7 +91,8 @@ std::error_code connect(int fd, const address& remote, bool& connected) noexcept
 
 ssize_t send(int fd, const void* data, std::size_t len, std::error_code& ec) noexcept {
   ssize_t n;
-  do n = ::send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  do
+    n = ::send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0) ec = last_error();
   return n;
@@ -100,7 +103,8 @@ ssize_t sendv(int fd, const struct iovec* iov, int count, std::error_code& ec) n
   msg.msg_iov = const_cast<struct iovec*>(iov);
   msg.msg_iovlen = static_cast<std::size_t>(count);
   ssize_t n;
-  do n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  do
+    n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0) ec = last_error();
   return n;
@@ -108,7 +112,8 @@ ssize_t sendv(int fd, const struct iovec* iov, int count, std::error_code& ec) n
 
 ssize_t recv(int fd, void* buf, std::size_t len, std::error_code& ec) noexcept {
   ssize_t n;
-  do n = ::recv(fd, buf, len, MSG_DONTWAIT);
+  do
+    n = ::recv(fd, buf, len, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0) ec = last_error();
   return n;

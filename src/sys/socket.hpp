@@ -45,8 +45,7 @@ address local_address(int fd) noexcept;
 void close(int fd) noexcept;
 
 inline bool would_block(const std::error_code& ec) noexcept {
-  return ec == std::errc::resource_unavailable_try_again ||
-         ec == std::errc::operation_would_block;
+  return ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block;
 }
 
 }  // namespace nbio::sys

@@ -33,7 +33,9 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 // The errno of a failed syscall as an error_code (generic category, so comparisons against
 // std::errc work).
-inline std::error_code errno_code(int err) noexcept { return {err, std::generic_category()}; }
+inline std::error_code errno_code(int err) noexcept {
+  return {err, std::generic_category()};
+}
 
 }  // namespace nbio
 

@@ -38,8 +38,8 @@ enum class accept_strategy : std::uint8_t {
 
 // Per-connection settings, fixed per listener or dialer. Timeouts of 0 are off.
 struct conn_options {
-  bool tcp_nodelay = true;       // echo and request/response traffic want small writes out now
-  bool keepalive = false;        // TCP keepalive probes (SO_KEEPALIVE)
+  bool tcp_nodelay = true;  // echo and request/response traffic want small writes out now
+  bool keepalive = false;   // TCP keepalive probes (SO_KEEPALIVE)
   std::chrono::seconds keepalive_idle = 60s;
   std::chrono::seconds keepalive_interval = 10s;
   int keepalive_count = 5;

@@ -96,22 +96,22 @@ class conn {
   void check_data_type(const void* tag) const noexcept;
 
   enum : std::uint16_t {
-    f_closing = 1 << 0,          // close requested; on_close pending or done
+    f_closing = 1 << 0,  // close requested; on_close pending or done
     f_close_after_flush = 1 << 1,
     f_shutdown_pending = 1 << 2,  // shutdown(SHUT_WR) once the queue drains
     f_write_shut = 1 << 3,
     f_read_paused = 1 << 4,
-    f_read_ready = 1 << 5,    // edge-triggered: more may be readable (reads_per_turn reached)
+    f_read_ready = 1 << 5,  // edge-triggered: more may be readable (reads_per_turn reached)
     f_in_ready_list = 1 << 6,
     f_blocking = 1 << 7,
-    f_connecting = 1 << 8,    // dialer: connect() in progress
-    f_opened = 1 << 9,        // on_open was delivered
+    f_connecting = 1 << 8,  // dialer: connect() in progress
+    f_opened = 1 << 9,      // on_open was delivered
     f_read_deadline = 1 << 10,
     f_write_deadline = 1 << 11,
-    f_epollout = 1 << 12,     // level-triggered: EPOLLOUT registered
-    f_eof = 1 << 13,          // the peer half-closed
+    f_epollout = 1 << 12,          // level-triggered: EPOLLOUT registered
+    f_eof = 1 << 13,               // the peer half-closed
     f_listener_counted = 1 << 14,  // counted in its listener's online count
-    f_peer_hup = 1 << 15,     // epoll saw RDHUP/HUP: read to the end, a FIN brings no new edge
+    f_peer_hup = 1 << 15,          // epoll saw RDHUP/HUP: read to the end, a FIN brings no new edge
   };
 
   conn() = default;
@@ -131,20 +131,20 @@ class conn {
   // Memory budget: 64 bytes, the size of a cache line; RSS per idle connection measured by
   // bench/tcp_idle. Every field is sized for it: 32-bit millisecond ticks, one pointer to
   // the per-listener class, one pointer that is null while idle.
-  timer_link timer_;                   // 24: deadlines; tag/owner bytes hold the close cause
+  timer_link timer_;                         // 24: deadlines; tag/owner bytes hold the close cause
   const detail::conn_class* cls_ = nullptr;  // 8: handlers and options, shared per listener
   union {
     detail::write_queue* wq_ = nullptr;  // 8: non-blocking mode, only while data is pending
     detail::blocking_state* bs_;         //    blocking mode: the thread's state
     detail::dial_state* ds_;             //    dialer: while connect() is in flight
   };
-  int fd_ = -1;                          // 4
-  std::atomic<std::uint32_t> gen_{0};    // 4: bumped when the slot is freed; checked by handles
-  std::uint32_t last_active_ = 0;        // 4: tick of the last read or write (idle timeout)
-  std::uint32_t read_deadline_ = 0;      // 4
-  std::uint32_t write_deadline_ = 0;     // 4
-  std::uint16_t flags_ = 0;              // 2
-  std::uint16_t close_code_ = 0;         // 2: errno or nbio::errc; category in timer_.owner_u8
+  int fd_ = -1;                        // 4
+  std::atomic<std::uint32_t> gen_{0};  // 4: bumped when the slot is freed; checked by handles
+  std::uint32_t last_active_ = 0;      // 4: tick of the last read or write (idle timeout)
+  std::uint32_t read_deadline_ = 0;    // 4
+  std::uint32_t write_deadline_ = 0;   // 4
+  std::uint16_t flags_ = 0;            // 2
+  std::uint16_t close_code_ = 0;       // 2: errno or nbio::errc; category in timer_.owner_u8
 };
 
 static_assert(sizeof(conn) == 64, "conn is budgeted at 64 bytes: see the comment on its fields");

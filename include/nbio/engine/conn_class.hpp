@@ -39,7 +39,9 @@ struct conn_data_of {
   using type = void;
 };
 template <class H>
-  requires requires { typename H::conn_data; }
+requires requires {
+  typename H::conn_data;
+}
 struct conn_data_of<H> {
   using type = typename H::conn_data;
 };
@@ -58,7 +60,7 @@ struct conn_class {
   const void* data_type = nullptr;
   std::uint32_t data_size = 0;
   conn_options opts{};
-  void* owner = nullptr;  // the listener (detail::listener_impl), null for a dialer
+  void* owner = nullptr;              // the listener (detail::listener_impl), null for a dialer
   std::uint32_t read_timeout_ms = 0;  // opts' timeouts as loop ticks
   std::uint32_t write_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 0;
@@ -79,17 +81,17 @@ conn_class* make_conn_class(H handler, const conn_options& opts) {
   auto* cls = new conn_class;
   cls->handler = new H(std::move(handler));
   cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
-  if constexpr (requires(H& h, conn& c) { h.on_open(c); })
+  if constexpr (requires(H & h, conn & c) { h.on_open(c); })
     cls->on_open = [](void* h, conn& c) { static_cast<H*>(h)->on_open(c); };
-  if constexpr (requires(H& h, conn& c, std::string_view d) { h.on_data(c, d); })
+  if constexpr (requires(H & h, conn & c, std::string_view d) { h.on_data(c, d); })
     cls->on_data = [](void* h, conn& c, std::string_view d) { static_cast<H*>(h)->on_data(c, d); };
-  if constexpr (requires(H& h, conn& c, std::error_code e) { h.on_close(c, e); })
+  if constexpr (requires(H & h, conn & c, std::error_code e) { h.on_close(c, e); })
     cls->on_close = [](void* h, conn& c, std::error_code e) { static_cast<H*>(h)->on_close(c, e); };
-  if constexpr (requires(H& h, conn& c) { h.on_drained(c); })
+  if constexpr (requires(H & h, conn & c) { h.on_drained(c); })
     cls->on_drained = [](void* h, conn& c) { static_cast<H*>(h)->on_drained(c); };
-  if constexpr (requires(H& h, conn& c) { h.on_end(c); })
+  if constexpr (requires(H & h, conn & c) { h.on_end(c); })
     cls->on_end = [](void* h, conn& c) { static_cast<H*>(h)->on_end(c); };
-  if constexpr (requires(H& h, conn& c) { h.on_shutdown(c); })
+  if constexpr (requires(H & h, conn & c) { h.on_shutdown(c); })
     cls->on_shutdown = [](void* h, conn& c) { static_cast<H*>(h)->on_shutdown(c); };
   using data_t = typename conn_data_of<H>::type;
   if constexpr (!std::is_void_v<data_t>) {

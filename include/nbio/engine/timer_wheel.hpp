@@ -2,9 +2,9 @@
 //
 // Each loop owns one. Time is a 32-bit millisecond tick that wraps after 49.7 days; deadlines
 // are compared by signed difference, so a delay must stay under 2^31 ms (24.8 days): callers
-// clamp with clamp_delay(). Four levels of 256 slots cover the whole 32-bit range: an entry is placed by
-// the highest byte in which its expiry differs from now and moves down at most three times
-// before it fires (the "cascade" of Varghese & Lauck's scheme 7, as in the Linux kernel).
+// clamp with clamp_delay(). Four levels of 256 slots cover the whole 32-bit range: an entry is
+// placed by the highest byte in which its expiry differs from now and moves down at most three
+// times before it fires (the "cascade" of Varghese & Lauck's scheme 7, as in the Linux kernel).
 //
 // Entries are intrusive (timer_link embedded in the owner), so a connection resetting its
 // deadline on every read costs two pointer writes, and the owning loop tells entries apart by

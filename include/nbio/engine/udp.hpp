@@ -68,7 +68,9 @@ struct peer_data_of {
   using type = void;
 };
 template <class H>
-  requires requires { typename H::peer_data; }
+requires requires {
+  typename H::peer_data;
+}
 struct peer_data_of<H> {
   using type = typename H::peer_data;
 };
@@ -79,19 +81,19 @@ udp_class* make_udp_class(H handler, const udp_options& opts) {
   cls->handler = new H(std::move(handler));
   cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
   cls->opts = opts;
-  if constexpr (requires(H& h, udp_socket& s, std::string_view d, const address& a) {
+  if constexpr (requires(H & h, udp_socket & s, std::string_view d, const address& a) {
                   h.on_datagram(s, d, a);
                 })
     cls->on_datagram = [](void* h, udp_socket& s, std::string_view d, const address& a) {
       static_cast<H*>(h)->on_datagram(s, d, a);
     };
-  if constexpr (requires(H& h, udp_peer& p) { h.on_open(p); })
+  if constexpr (requires(H & h, udp_peer & p) { h.on_open(p); })
     cls->on_open = [](void* h, udp_peer& p) { static_cast<H*>(h)->on_open(p); };
-  if constexpr (requires(H& h, udp_peer& p, std::string_view d) { h.on_data(p, d); })
+  if constexpr (requires(H & h, udp_peer & p, std::string_view d) { h.on_data(p, d); })
     cls->on_data = [](void* h, udp_peer& p, std::string_view d) {
       static_cast<H*>(h)->on_data(p, d);
     };
-  if constexpr (requires(H& h, udp_peer& p, std::error_code e) { h.on_close(p, e); })
+  if constexpr (requires(H & h, udp_peer & p, std::error_code e) { h.on_close(p, e); })
     cls->on_close = [](void* h, udp_peer& p, std::error_code e) {
       static_cast<H*>(h)->on_close(p, e);
     };
@@ -155,6 +157,8 @@ class udp_peer {
   std::error_code cause_;
 };
 
-constexpr std::size_t udp_peer::data_offset() noexcept { return (sizeof(udp_peer) + 15) & ~15u; }
+constexpr std::size_t udp_peer::data_offset() noexcept {
+  return (sizeof(udp_peer) + 15) & ~15u;
+}
 
 }  // namespace nbio
