@@ -2,10 +2,17 @@
 //
 //   tcp_echo --host H --port P [--loops N] [--io-mode nonblocking|blocking|mixed]
 //            [--max-blocking-online N] [--idle-timeout-ms N] [--reuseport|--acceptor]
+//            [--ports P1-P2] [--workers N]
 //
-// Prints "listening on H:P" on stdout once it serves (P is the bound port when --port is 0),
-// echoes every byte back, and on SIGINT or SIGTERM shuts down gracefully and prints one line of
-// counters on stderr. Scripts parse that first line: keep the command line and it stable.
+// Prints "listening on H:P" on stdout once it serves (P is the bound port when --port is 0; one
+// line per port with --ports), echoes every byte back, and on SIGINT or SIGTERM shuts down
+// gracefully and prints one line of counters on stderr. Scripts parse the first line: keep the
+// command line and it stable.
+//
+// --workers N forks N worker processes (nbio::run_workers) that each listen on the same ports
+// with SO_REUSEPORT, so the server can hold N times the per-process open-files limit; worker 0
+// prints the "listening on" lines, each worker prints its own counters, and a crashed worker is
+// restarted. Worker mode needs fixed ports.
 //
 // Frugal on purpose: the handler has no conn_data, so a connection costs the engine's 64-byte
 // slot and nothing more; the benchmarks measure the server's RSS per idle connection with it.
@@ -20,6 +27,7 @@
 #include <map>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <nbio/nbio.hpp>
 
@@ -47,6 +55,74 @@ std::string host_port(const std::string& host, std::uint16_t port) {
 
 // How long connections get to finish after SIGINT/SIGTERM before they are closed.
 constexpr auto shutdown_deadline = std::chrono::seconds(5);
+
+// "8000" or "8000-8099" -> [first, last]; false when malformed.
+bool parse_port_range(const std::string& text, std::uint16_t& first, std::uint16_t& last) {
+  unsigned a = 0, b = 0;
+  char dash = 0, extra = 0;
+  int n = std::sscanf(text.c_str(), "%u%c%u%c", &a, &dash, &b, &extra);
+  if (n == 1)
+    b = a;
+  else if (n != 3 || dash != '-')
+    return false;
+  if (a == 0 || b < a || b > 65535) return false;
+  first = static_cast<std::uint16_t>(a);
+  last = static_cast<std::uint16_t>(b);
+  return true;
+}
+
+struct server_settings {
+  std::string host;
+  std::uint16_t first_port = 0, last_port = 0;
+  nbio::engine_config config;
+  nbio::listen_options options;
+};
+
+// One server: an engine with a listener per port, until SIGINT or SIGTERM (blocked by the
+// caller). `index` names the worker in its counters line; only worker 0 (or a lone server)
+// prints the "listening on" lines.
+int serve(const server_settings& s, int index) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+
+  nbio::engine eng(s.config);
+  std::vector<std::string> bound;
+  try {
+    for (unsigned port = s.first_port; port <= s.last_port; ++port) {
+      auto& l = eng.listen(host_port(s.host, static_cast<std::uint16_t>(port)), echo_handler{},
+                           s.options);
+      bound.push_back(l.local_address().to_string());
+    }
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "tcp_echo: %s\n", e.what());
+    return 1;
+  }
+  eng.start();
+  if (index <= 0) {
+    for (const auto& b : bound)
+      std::printf("listening on %s\n", b.c_str());
+    std::fflush(stdout);
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  const bool drained = eng.shutdown(shutdown_deadline);
+
+  const nbio::loop_stats total = eng.stats().total;
+  std::string who = index < 0 ? "tcp_echo" : "tcp_echo worker " + std::to_string(index);
+  std::fprintf(
+      stderr,
+      "%s: %s: accepted %llu closed %llu refused %llu bytes_in %llu bytes_out %llu "
+      "(%s)\n",
+      who.c_str(), strsignal(signal_number), static_cast<unsigned long long>(total.accepted),
+      static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.refused),
+      static_cast<unsigned long long>(total.bytes_in),
+      static_cast<unsigned long long>(total.bytes_out),
+      drained ? "all connections finished" : "shutdown deadline passed");
+  return 0;
+}
 
 }  // namespace
 
@@ -80,7 +156,26 @@ int main(int argc, char** argv) {
       app.add_flag("--reuseport", use_reuseport, "one SO_REUSEPORT socket per loop (default)");
   app.add_flag("--acceptor", use_acceptor, "one accepting socket on loop 0, round-robin")
       ->excludes(reuseport_flag);
+  std::string ports;
+  app.add_option("--ports", ports,
+                 "listen on every port of a range, e.g. 8000-8099 (overrides --port)");
+  unsigned workers = 0;
+  app.add_option("--workers", workers,
+                 "worker processes sharing the ports (0: this process serves)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  server_settings settings;
+  settings.host = host;
+  settings.first_port = settings.last_port = port;
+  if (!ports.empty() && !parse_port_range(ports, settings.first_port, settings.last_port)) {
+    std::fprintf(stderr, "tcp_echo: --ports %s: expected PORT or FIRST-LAST (1-65535)\n",
+                 ports.c_str());
+    return 2;
+  }
+  if (workers > 0 && settings.first_port == 0) {
+    std::fprintf(stderr, "tcp_echo: --workers needs fixed ports (--port or --ports, not 0)\n");
+    return 2;
+  }
   options.mode = modes.at(mode);
   options.accept =
       use_acceptor ? nbio::accept_strategy::acceptor : nbio::accept_strategy::reuseport;
@@ -95,31 +190,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  nbio::engine eng(config);
-  std::string bound;
-  try {
-    bound = eng.listen(host_port(host, port), echo_handler{}, options).local_address().to_string();
-  } catch (const std::system_error& e) {
-    std::fprintf(stderr, "tcp_echo: %s\n", e.what());
-    return 1;
-  }
-  eng.start();
-  std::printf("listening on %s\n", bound.c_str());
-  std::fflush(stdout);
-
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  const bool drained = eng.shutdown(shutdown_deadline);
-
-  const nbio::loop_stats total = eng.stats().total;
-  std::fprintf(stderr,
-               "tcp_echo: %s: accepted %llu closed %llu refused %llu bytes_in %llu bytes_out %llu "
-               "(%s)\n",
-               strsignal(signal_number), static_cast<unsigned long long>(total.accepted),
-               static_cast<unsigned long long>(total.closed),
-               static_cast<unsigned long long>(total.refused),
-               static_cast<unsigned long long>(total.bytes_in),
-               static_cast<unsigned long long>(total.bytes_out),
-               drained ? "all connections finished" : "shutdown deadline passed");
-  return 0;
+  settings.config = config;
+  settings.options = options;
+  if (workers == 0) return serve(settings, -1);
+  nbio::workers_result r = nbio::run_workers({.count = workers}, [&settings](unsigned index) {
+    return serve(settings, static_cast<int>(index));
+  });
+  std::fprintf(stderr, "tcp_echo: %u workers started, %u restarted, %u crashed\n", r.started,
+               r.restarted, r.crashed);
+  return r.exit_code;
 }

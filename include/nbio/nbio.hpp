@@ -12,3 +12,4 @@
 #include "nbio/engine/loop.hpp"
 #include "nbio/engine/timer_wheel.hpp"
 #include "nbio/engine/udp.hpp"
+#include "nbio/engine/workers.hpp"
