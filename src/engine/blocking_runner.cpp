@@ -177,7 +177,10 @@ void blocking_runner::run(conn& c) {
     }
     short ev = pfd[0].revents;
     if ((ev & POLLHUP) && !reading) {
-      close(c, (c.flags_ & conn::f_eof) ? std::error_code(errc::eof) : errc::shutdown);
+      // Both directions finished (or a reset) while not reading: report the socket's error,
+      // or the end of the stream.
+      std::error_code ec = sys::socket_error(c.fd_);
+      close(c, ec ? ec : std::error_code(errc::eof));
       break;
     }
     if (!(ev & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -277,7 +280,9 @@ std::error_code blocking_runner::write(conn& c, std::string_view data) {
 void blocking_runner::close(conn& c, std::error_code reason) {
   if (c.flags_ & conn::f_closing) return;
   c.flags_ |= conn::f_closing;
-  c.set_cause(reason);
+  // stop() shuts the socket down to wake the thread: whatever error that caused (EPIPE in a
+  // write, EOF in a read), the first cause is the stop.
+  c.set_cause(c.bs_->stop ? std::error_code(errc::shutdown) : reason);
 }
 
 void blocking_runner::shutdown_write(conn& c) {

@@ -160,6 +160,7 @@ conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
   arm_timer(*c);
   c->flags_ |= conn::f_opened;
   if (cls.on_open) cls.on_open(cls.handler, *c);
+  if (draining_ && c->is_open()) finish_for_shutdown(*c);  // handed out after the drain began
   return c;
 }
 
@@ -181,11 +182,14 @@ void loop_impl::start_dial(const address& remote, const address& local, const co
   }
   conn* c = allocate(cls);
   c->fd_ = fd;
-  c->flags_ = conn::f_connecting | conn::f_write_deadline;
+  c->flags_ = conn::f_connecting;
   c->ds_ = ds.release();
   c->ds_->family = remote.family();
-  c->write_deadline_ = now_ + c->ds_->timeout_ms;
-  arm_timer(*c);
+  if (c->ds_->timeout_ms) {  // 0: no connect timeout (the kernel's own applies)
+    c->write_deadline_ = now_ + c->ds_->timeout_ms;
+    c->flags_ |= conn::f_write_deadline;
+    arm_timer(*c);
+  }
   if (auto err = poller_.add(fd, edge() ? (poll_read | poll_write) : poll_write, edge(), c)) {
     close(*c, err);
     return;
@@ -234,16 +238,23 @@ void loop_impl::on_conn_event(conn& c, std::uint32_t flags) {
     finish_connect(c, flags);
     return;
   }
+  if (flags & poll_error) {
+    // A reset or another socket error: epoll reports it whatever the interest, so it must end
+    // the connection now (after EOF and while paused too), or level-triggered mode would spin.
+    std::error_code ec = sys::socket_error(c.fd_);
+    if (ec) return close(c, ec);
+  }
   if ((flags & poll_write) && c.wq_) flush(c);
   if ((flags & (poll_read | poll_hangup | poll_error)) && c.is_open()) {
     c.flags_ |= conn::f_read_ready;
     if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
-    do_read(c);  // a reset or error surfaces here, as recv's errno
+    do_read(c);
   }
-  if ((flags & poll_error) && c.is_open() && !(c.flags_ & conn::f_eof)) {
-    std::error_code ec = sys::socket_error(c.fd_);
-    close(c, ec ? ec : errno_code(ECONNRESET));
-  }
+  // Both directions are finished (the peer's FIN came and our side is shut): nothing can move
+  // any more, and EPOLLHUP would be reported on every wait.
+  if ((flags & poll_hangup) && c.is_open() && (c.flags_ & conn::f_write_shut) &&
+      ((c.flags_ & conn::f_eof) || (c.flags_ & conn::f_read_paused)))
+    close(c, errc::eof);
 }
 
 void loop_impl::do_read(conn& c) {
@@ -443,11 +454,13 @@ void loop_impl::reap() {
       if (c.flags_ & conn::f_listener_counted) static_cast<listener_impl*>(cls.owner)->closed();
     }
     if (cls.destroy_data) cls.destroy_data(data_of(c));
-    // Still queued for another read batch: the slot may hold a new connection next turn.
-    if (c.flags_ & conn::f_in_ready_list) std::erase(ready_, &c);
+    // Still on the ready list: run_ready skips an entry whose flag is clear (a freed slot, or one
+    // reused by a connection that is not on the list itself).
+    c.flags_ = clear(c.flags_, conn::f_in_ready_list);
     if (c.wq_) writes_.release(c.wq_);
     c.wq_ = nullptr;
-    sys::close(c.fd_);  // also removes it from epoll (we never dup sockets)
+    wheel_.cancel(c.timer_);  // the free list reuses the timer's links
+    sys::close(c.fd_);        // also removes it from epoll (we never dup sockets)
     c.gen_.store(c.gen_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     conn_pool::pool_of(&c).free(&c);
   }
@@ -500,6 +513,7 @@ void loop_impl::set_write_deadline(conn& c, std::uint32_t ms) {
 // read pushing the read or idle deadline out) do not touch the wheel: when the entry fires
 // early, on_conn_timer re-arms it. So a read costs a store, not a wheel operation.
 void loop_impl::arm_timer(conn& c) {
+  if (c.flags_ & conn::f_closing) return;  // closed: its slot may be freed this turn
   bool any = false;
   std::uint32_t best = 0;
   auto consider = [&](std::uint32_t t) {

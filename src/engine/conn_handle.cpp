@@ -8,7 +8,8 @@ namespace nbio {
 using detail::loop_impl;
 
 bool conn_handle::alive() const noexcept {
-  return c_ && c_->gen_.load(std::memory_order_acquire) == gen_ && c_->fd_ >= 0;
+  // The generation changes before the slot is freed: no need (and no right) to read fd_ here.
+  return c_ && c_->gen_.load(std::memory_order_acquire) == gen_;
 }
 
 std::error_code conn_handle::dispatch(std::function<void(conn&)> fn) const {

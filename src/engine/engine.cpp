@@ -88,8 +88,9 @@ engine_impl::engine_impl(nbio::engine& facade, engine_config config)
 
 engine_impl::~engine_impl() {
   stop();
-  udps_.clear();   // their peers' timers live in the loops' wheels
-  loops_.clear();  // before the listeners whose sockets the loops point at
+  resolver_.stop();  // its callbacks post to the loops
+  udps_.clear();     // their peers' timers live in the loops' wheels
+  loops_.clear();    // before the listeners whose sockets the loops point at
 }
 
 std::uint32_t engine_impl::clock_ms() const noexcept {
@@ -205,8 +206,14 @@ void engine_impl::stop() {
     return;
   }
   {
-    std::lock_guard lock(mu_);
+    // One caller joins; a concurrent one waits until the joining is done.
+    std::unique_lock lock(mu_);
+    if (joining_) {
+      cv_.wait(lock, [this] { return stopped_; });
+      return;
+    }
     if (stopped_) return;
+    joining_ = true;
   }
   for (auto& l : loops_)
     l->request_stop();

@@ -63,6 +63,7 @@ class engine_impl {
   bool started_ = false;
   bool stopped_ = false;
   bool stop_requested_ = false;
+  bool joining_ = false;  // a stop() is joining the loop threads
 };
 
 }  // namespace nbio::detail

@@ -151,6 +151,10 @@ void loop_impl::run() {
     reap();
     if (stopping_ && online_.get() == 0 && blocking_.empty() && closing_.empty()) break;
   }
+  // Tasks that came in the last turn: handed-out sockets get closed and dials get on_error
+  // (both see stopping_), instead of leaking with the queue.
+  run_tasks();
+  reap();
 }
 
 int loop_impl::wait_timeout() const noexcept {
@@ -182,6 +186,7 @@ void loop_impl::run_ready() {
   if (ready_.empty()) return;
   ready_swap_.swap(ready_);
   for (conn* c : ready_swap_) {
+    if (!(c->flags_ & conn::f_in_ready_list)) continue;  // reaped since it was listed
     c->flags_ &= static_cast<std::uint16_t>(~conn::f_in_ready_list);
     if (c->is_open() && (c->flags_ & conn::f_read_ready)) do_read(*c);
   }
@@ -191,13 +196,12 @@ void loop_impl::run_ready() {
 // --- tasks ----------------------------------------------------------------------------------
 
 void loop_impl::post(std::function<void()> fn) {
-  bool first;
-  {
-    std::lock_guard lock(task_mu_);
-    first = tasks_.empty();
-    tasks_.push_back(std::move(fn));
-  }
-  // One eventfd write per batch: later posts find the queue non-empty and the loop awake.
+  std::lock_guard lock(task_mu_);
+  bool first = tasks_.empty();
+  tasks_.push_back(std::move(fn));
+  // One eventfd write per batch: later posts find the queue non-empty and the loop awake. It is
+  // made under the lock: once the task is visible, the loop may run it, finish and be destroyed
+  // (a blocking-mode thread's last post), so nothing may touch the loop after the unlock.
   if (first) {
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof(one));
@@ -379,6 +383,7 @@ void loop_impl::stop_everything() {
 }
 
 void loop_impl::drain_everything() {
+  draining_ = true;
   for (listen_socket* ls : listen_sockets_)
     close_listen_socket(ls);
   for (conn* c : blocking_)
@@ -386,14 +391,18 @@ void loop_impl::drain_everything() {
   for (auto& pool : pools_) {
     pool->for_each_live([this](conn& c) {
       if (blocking_.contains(&c) || !c.is_open()) return;
-      if (c.flags_ & conn::f_connecting)
-        close(c, errc::shutdown);
-      else if (c.cls_->on_shutdown)
-        c.cls_->on_shutdown(c.cls_->handler, c);
-      else
-        close_after_flush(c, errc::shutdown);
+      finish_for_shutdown(c);
     });
   }
+}
+
+void loop_impl::finish_for_shutdown(conn& c) {
+  if (c.flags_ & conn::f_connecting)
+    close(c, errc::shutdown);
+  else if (c.cls_->on_shutdown)
+    c.cls_->on_shutdown(c.cls_->handler, c);
+  else
+    close_after_flush(c, errc::shutdown);
 }
 
 }  // namespace detail

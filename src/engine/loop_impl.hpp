@@ -141,6 +141,7 @@ class loop_impl final : public loop {
   void open_blocking(conn& c, listener_impl* owner);
   void stop_everything();
   void drain_everything();
+  void finish_for_shutdown(conn& c);  // on_shutdown, or close after flushing
   conn* allocate(const conn_class& cls);
   conn_pool& pool_for(std::uint32_t slot_size);
   void set_write_interest(conn& c, bool on);
@@ -171,6 +172,7 @@ class loop_impl final : public loop {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> drain_requested_{false};
   bool stopping_ = false;
+  bool draining_ = false;
 
   std::deque<user_timer> timers_;
   std::vector<std::uint32_t> free_timers_;

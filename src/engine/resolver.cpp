@@ -8,9 +8,14 @@
 namespace nbio::detail {
 
 resolver::~resolver() {
+  stop();
+}
+
+void resolver::stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
+    jobs_.clear();
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -19,6 +24,7 @@ resolver::~resolver() {
 void resolver::resolve(std::string host, std::uint16_t port, callback cb) {
   {
     std::lock_guard lock(mu_);
+    if (stop_) return;
     jobs_.push_back({std::move(host), port, std::move(cb)});
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }

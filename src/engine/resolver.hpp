@@ -28,6 +28,9 @@ class resolver {
   // Any thread. Resolves host (the first address of any family, stream sockets) and calls
   // cb on the resolver thread.
   void resolve(std::string host, std::uint16_t port, callback cb);
+  // Drops the pending jobs and joins the thread; later resolve() calls are dropped too. The
+  // engine calls it before destroying the loops the callbacks post to.
+  void stop();
 
  private:
   struct job {

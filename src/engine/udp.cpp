@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 #include "engine/loop_impl.hpp"
 #include "sys/socket.hpp"
@@ -45,6 +46,12 @@ udp_impl::~udp_impl() {
 }
 
 void udp_impl::close_all() {
+  // Peers already closed but not yet reaped: finish them now, the loop is going away.
+  for (udp_peer* p : std::exchange(closing_, {})) {
+    loop_.wheel().cancel(p->timer_);
+    if (cls_->on_close) cls_->on_close(cls_->handler, *p, p->cause_);
+    destroy_peer(p);
+  }
   for (auto it = peers_.begin(); it != peers_.end(); it = peers_.begin()) {
     udp_peer* p = it->second;
     peers_.erase(it);
@@ -124,6 +131,7 @@ udp_peer* udp_impl::open_peer(const address& from) {
 void udp_impl::on_peer_timer(udp_peer& p) {
   if (p.closing_) {
     // close() was asked earlier: deliver on_close now, outside that peer's handlers.
+    std::erase(closing_, &p);
     if (cls_->on_close) cls_->on_close(cls_->handler, p, p.cause_);
     destroy_peer(&p);
     return;
@@ -142,6 +150,7 @@ void udp_impl::close_peer(udp_peer& p, std::error_code reason) {
   p.closing_ = true;
   p.cause_ = reason;
   peers_.erase(p.remote_);  // a new datagram from this address opens a new peer
+  closing_.push_back(&p);
   loop_.wheel().schedule(p.timer_, loop_.now());  // due: reaped on the next wheel advance
 }
 

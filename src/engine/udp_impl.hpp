@@ -41,6 +41,7 @@ class alignas(8) udp_impl final : public udp_socket {
   std::shared_ptr<udp_class> cls_;
   bool peers_mode_;
   std::unordered_map<address, udp_peer*, address_hash> peers_;
+  std::vector<udp_peer*> closing_;  // closed, on_close pending (the next wheel advance)
   std::uint64_t dropped_ = 0;
 };
 

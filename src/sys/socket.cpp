@@ -85,7 +85,8 @@ std::error_code connect(int fd, const address& remote, bool& connected) noexcept
     connected = true;
     return {};
   }
-  if (errno == EINPROGRESS || errno == EAGAIN) return {};  // EAGAIN: a Unix socket's backlog
+  // EAGAIN from a Unix socket means its backlog is full: the connect failed.
+  if (errno == EINPROGRESS) return {};
   return last_error();
 }
 
