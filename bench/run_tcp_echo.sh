@@ -105,6 +105,20 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
+# best_baseline CONNS SIZE KEY: "NAME VALUE" of the baseline with the highest median KEY.
+best_baseline() {
+  local name="" value=0 baseline v
+  for baseline in asio libuv; do
+    v=$(median "$baseline" "$1" "$2" "$3")
+    [ -n "$v" ] || continue
+    if awk -v a="$v" -v b="$value" 'BEGIN { exit !(a > b) }'; then
+      name=$baseline
+      value=$v
+    fi
+  done
+  [ -z "$name" ] || echo "$name $value"
+}
+
 # median SERVER CONNS SIZE KEY: the median of KEY over the rounds of one pair ("" if none).
 median() {
   local values=() r v
@@ -138,28 +152,10 @@ for conns in $CONNECTIONS; do
       fi
     done
     nbio=$(median nbio "$conns" "$size" msgs_per_sec)
-    best=""
-    best_rate=0
-    for baseline in asio libuv; do
-      rate=$(median "$baseline" "$conns" "$size" msgs_per_sec)
-      [ -n "$rate" ] || continue
-      if awk -v a="$rate" -v b="$best_rate" 'BEGIN { exit !(a > b) }'; then
-        best=$baseline
-        best_rate=$rate
-      fi
-    done
+    read -r best best_rate <<<"$(best_baseline "$conns" "$size" msgs_per_sec)"
     # The same comparison by messages per server CPU-second.
     nbio_eff=$(median nbio "$conns" "$size" msgs_per_server_cpu_s)
-    best_eff_name=""
-    best_eff=0
-    for baseline in asio libuv; do
-      eff=$(median "$baseline" "$conns" "$size" msgs_per_server_cpu_s)
-      [ -n "$eff" ] || continue
-      if awk -v a="$eff" -v b="$best_eff" 'BEGIN { exit !(a > b) }'; then
-        best_eff_name=$baseline
-        best_eff=$eff
-      fi
-    done
+    read -r best_eff_name best_eff <<<"$(best_baseline "$conns" "$size" msgs_per_server_cpu_s)"
     if [ -n "$nbio" ] && [ -n "$best" ]; then
       ratio=$(awk -v a="$nbio" -v b="$best_rate" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
       eff_ratio=0
