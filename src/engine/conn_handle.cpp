@@ -33,7 +33,11 @@ std::error_code conn_handle::write(std::string_view data) const {
   loop_impl& loop = loop_impl::of(*c_);
   // On the owning loop thread: write now, without a copy.
   if (loop.in_loop_thread()) return loop.write_handle(c_, gen_, data);
-  return dispatch([copy = std::string(data)](conn& c) { c.write(copy); });
+  // Elsewhere: one task holding the copy (two allocations: the task and the bytes).
+  loop.post([&loop, c = c_, gen = gen_, copy = std::string(data)] {
+    loop.write_handle(c, gen, copy);
+  });
+  return {};
 }
 
 std::error_code conn_handle::close() const {
