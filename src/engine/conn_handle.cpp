@@ -34,9 +34,8 @@ std::error_code conn_handle::write(std::string_view data) const {
   // On the owning loop thread: write now, without a copy.
   if (loop.in_loop_thread()) return loop.write_handle(c_, gen_, data);
   // Elsewhere: one task holding the copy (two allocations: the task and the bytes).
-  loop.post([&loop, c = c_, gen = gen_, copy = std::string(data)] {
-    loop.write_handle(c, gen, copy);
-  });
+  loop.post(
+      [&loop, c = c_, gen = gen_, copy = std::string(data)] { loop.write_handle(c, gen, copy); });
   return {};
 }
 

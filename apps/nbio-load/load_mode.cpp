@@ -1,0 +1,18 @@
+#include "load_mode.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "idle_mode.hpp"
+#include "load_options.hpp"
+#include "tcp_echo_mode.hpp"
+
+namespace nbio_load {
+
+std::unique_ptr<load_mode> make_load_mode(const load_options& options) {
+  if (options.mode == "idle") return std::make_unique<idle_mode>();
+  if (options.mode == "tcp-echo") return std::make_unique<tcp_echo_mode>(options.payload_size);
+  throw std::invalid_argument(std::string("unknown mode: ").append(options.mode));
+}
+
+}  // namespace nbio_load

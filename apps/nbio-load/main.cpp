@@ -1,0 +1,152 @@
+// nbio-load: a load generator on the nbio engine's dialer.
+//
+//   nbio-load --mode idle     --port P -c 15000 --processes 2 -d 10 --server-pid PID
+//   nbio-load --mode tcp-echo --port P -c 1000 --in-flight 200 -s 64 -d 10 --json out.json
+//
+// The parent forks --processes workers (before any engine or thread exists), each with its share
+// of the connections, and merges what they report. A live line goes to stderr once a second
+// (connections up, connects/s, msgs/s, errors); at the end a table goes to stderr and a JSON
+// document to stdout (or --json FILE). With --server-pid the parent samples the server's VmRSS
+// and CPU from /proc once a second, and the result reports RSS per connection, CPU % and
+// msgs/s per server CPU % (the efficiency figure Go nbio's benchmark calls EER).
+//
+// Exit status: 0 when every connection was established and none was lost early; 1 otherwise
+// (an unreachable target among them, reported in one line); 2 for a bad command line.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+#include "load_client.hpp"
+#include "load_options.hpp"
+#include "load_result.hpp"
+#include "process_pool.hpp"
+#include "server_sampler.hpp"
+
+namespace {
+
+using namespace nbio_load;
+
+bool stop_signal_pending() {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
+}
+
+// The worker process: its share of the load, progress and result as JSON lines on `fd`.
+int worker_main(const load_options& all, unsigned index, int fd) {
+  load_client client(all.worker_share(index));
+  const load_result r = client.run(
+      [fd](const load_progress& p) {
+        write_json_line(fd, {{"type", "progress"}, {"progress", p.to_json()}});
+      },
+      stop_signal_pending);
+  return write_json_line(fd, {{"type", "result"}, {"result", r.to_json()}}) ? 0 : 1;
+}
+
+// The live line: on a terminal in place, otherwise one line a second.
+class live_line {
+ public:
+  live_line() : tty_(isatty(2) == 1), last_{std::chrono::steady_clock::now(), 0, 0} {}
+
+  void print(const load_progress& p, const server_sampler& server) {
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - last_.at).count();
+    const double connects =
+        dt > 0 ? static_cast<double>(p.established - last_.established) / dt : 0;
+    const double msgs = dt > 0 ? static_cast<double>(p.messages - last_.messages) / dt : 0;
+    last_ = {now, p.established, p.messages};
+    ++seconds_;
+    char rss[48] = "";
+    if (server.enabled())
+      std::snprintf(rss, sizeof(rss), "  server RSS %.1f MiB", server.rss_kib_now() / 1024.0);
+    std::fprintf(stderr, "%s[%4us] up %llu  connects/s %.0f  msgs/s %.0f  errors %llu%s%s",
+                 tty_ ? "\r" : "", seconds_, static_cast<unsigned long long>(p.up), connects, msgs,
+                 static_cast<unsigned long long>(p.errors), rss, tty_ ? "\033[K" : "\n");
+  }
+  void finish() {
+    if (tty_ && seconds_ > 0) std::fputc('\n', stderr);
+  }
+
+ private:
+  struct mark {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t established = 0;
+    std::uint64_t messages = 0;
+  };
+  bool tty_;
+  mark last_;
+  unsigned seconds_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  parse_outcome parsed = parse_load_options(argc, argv, system_limits::current());
+  if (!parsed.options) {
+    std::fprintf(parsed.exit_code == 0 ? stdout : stderr, "%s\n", parsed.message.c_str());
+    return parsed.exit_code;
+  }
+  const load_options& o = *parsed.options;
+
+  // Blocked here, before the workers and their threads exist (all inherit the mask): the
+  // parent and the workers poll for them with sigpending() and end the run cleanly.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  server_sampler server(o.server_pids);
+  if (server.enabled()) server.sample();  // the baseline, before the first connect
+
+  process_pool::outcome out;
+  try {
+    process_pool pool(o.processes,
+                      [&o](unsigned index, int fd) { return worker_main(o, index, fd); });
+    live_line line;
+    // Connect timeout, duration, drain and close, with room to spare: a stuck worker is killed.
+    const auto deadline = std::chrono::milliseconds(o.connect_timeout_ms) +
+                          std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000)) +
+                          std::chrono::seconds(15);
+    out = pool.run(
+        [&](const load_progress& p) {
+          if (server.enabled()) server.sample();
+          line.print(p, server);
+        },
+        stop_signal_pending, deadline);
+    line.finish();
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  if (server.enabled() && !server.sample())
+    std::fprintf(stderr, "nbio-load: a --server-pid process is gone; its last samples are used\n");
+  const server_usage usage = server.usage();
+  const load_result& r = out.result;
+
+  std::fputs(report_table(o, r, usage).c_str(), stderr);
+  const std::string json = report_json(o, r, usage).dump(2);
+  if (o.json_path.empty()) {
+    std::printf("%s\n", json.c_str());
+  } else if (!(std::ofstream(o.json_path) << json << '\n')) {
+    std::fprintf(stderr, "nbio-load: cannot write %s\n", o.json_path.c_str());
+    return 1;
+  }
+
+  if (out.timed_out || out.failed > 0) {
+    std::fprintf(stderr, "nbio-load: %u of %u worker(s) failed%s\n", out.failed, o.processes,
+                 out.timed_out ? " (killed at the deadline)" : "");
+    return 1;
+  }
+  if (r.established == 0) {
+    std::fprintf(stderr, "nbio-load: target unreachable, 0 of %llu connections established (%s)\n",
+                 static_cast<unsigned long long>(r.connections),
+                 r.first_error.empty() ? "no error reported" : r.first_error.c_str());
+    return 1;
+  }
+  return r.established == r.connections && r.closed_early == 0 ? 0 : 1;
+}

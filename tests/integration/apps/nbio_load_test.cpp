@@ -1,0 +1,139 @@
+// nbio-load end to end: the real binary, two worker processes, tcp-echo mode against the
+// tcp_echo example, its merged counts checked against the server's own statistics. Loopback
+// only; every wait is bounded.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <string>
+
+#include "support/child_process.hpp"
+
+namespace {
+
+using nbio_test::child_process;
+using namespace std::chrono_literals;
+
+// Runs `argv` in a child whose stdout and stderr both go to the parent's pipe.
+child_process spawn(std::vector<std::string> argv) {
+  return child_process([argv = std::move(argv)](int, int to_parent) {
+    ::dup2(to_parent, 1);
+    ::dup2(to_parent, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::perror("execv");
+    return 127;
+  });
+}
+
+struct server_stats {
+  std::uint64_t accepted = 0, closed = 0, refused = 0, bytes_in = 0, bytes_out = 0;
+};
+
+// "tcp_echo: Terminated: accepted A closed C refused R bytes_in I bytes_out O (...)"
+std::optional<server_stats> parse_server_stats(const std::string& line) {
+  static const std::regex re(
+      R"(accepted (\d+) closed (\d+) refused (\d+) bytes_in (\d+) bytes_out (\d+))");
+  std::smatch m;
+  if (!std::regex_search(line, m, re)) return std::nullopt;
+  return server_stats{std::stoull(m[1]), std::stoull(m[2]), std::stoull(m[3]), std::stoull(m[4]),
+                      std::stoull(m[5])};
+}
+
+TEST(nbio_load_app, tcp_echo_two_processes_counts_match_the_server) {
+  child_process server = spawn({NBIO_TEST_TCP_ECHO_BIN, "--host", "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(server.started());
+  const auto listening = server.read_line(10s);
+  ASSERT_TRUE(listening) << "tcp_echo did not start";
+  const auto colon = listening->rfind(':');
+  ASSERT_NE(colon, std::string::npos) << *listening;
+  const std::string port = listening->substr(colon + 1);
+
+  constexpr int connections = 40;
+  constexpr int size = 100;
+  const std::string json_path =
+      ::testing::TempDir() + "nbio_load_test_" + std::to_string(::getpid()) + ".json";
+  child_process load = spawn({NBIO_TEST_NBIO_LOAD_BIN, "--mode", "tcp-echo", "--port", port, "-c",
+                              std::to_string(connections), "--processes", "2", "-d", "3", "-s",
+                              std::to_string(size), "--in-flight-per-conn", "2", "--server-pid",
+                              std::to_string(server.pid()), "--json", json_path});
+  ASSERT_TRUE(load.started());
+  std::string output;
+  while (auto line = load.read_line(30s))
+    output += *line + "\n";
+  const int rc = load.wait(30s);
+  ASSERT_EQ(rc, 0) << output;
+
+  ::kill(server.pid(), SIGTERM);
+  std::optional<server_stats> stats;
+  while (auto line = server.read_line(10s))
+    if ((stats = parse_server_stats(*line))) break;
+  ASSERT_TRUE(stats) << "no statistics line from tcp_echo";
+  EXPECT_EQ(server.wait(10s), 0);
+
+  std::ifstream in(json_path);
+  ASSERT_TRUE(in) << output;
+  const auto report = nlohmann::json::parse(in);
+  std::remove(json_path.c_str());
+  const auto& r = report.at("result");
+  const auto sent = r.at("messages_sent").get<std::uint64_t>();
+  const auto received = r.at("messages").get<std::uint64_t>();
+  EXPECT_EQ(r.at("connections").get<int>(), connections);
+  EXPECT_EQ(r.at("established").get<int>(), connections);
+  EXPECT_EQ(r.at("failed").get<int>(), 0);
+  EXPECT_EQ(r.at("closed_early").get<int>(), 0);
+  EXPECT_GT(received, 1000u) << output;
+  EXPECT_EQ(sent, received) << "messages in flight were drained before closing";
+  EXPECT_EQ(r.at("bytes_out").get<std::uint64_t>(), sent * size);
+  EXPECT_EQ(r.at("bytes_in").get<std::uint64_t>(), received * size);
+  EXPECT_EQ(report.at("latency_ms").at("count").get<std::uint64_t>() > 0, true);
+  EXPECT_GT(report.at("server").at("cpu_percent").get<double>(), 0.0);
+
+  // The server's own view agrees exactly with the merged result of both workers.
+  EXPECT_EQ(stats->accepted, static_cast<std::uint64_t>(connections));
+  EXPECT_EQ(stats->closed, static_cast<std::uint64_t>(connections));
+  EXPECT_EQ(stats->refused, 0u);
+  EXPECT_EQ(stats->bytes_in, sent * size);
+  EXPECT_EQ(stats->bytes_out, received * size);
+}
+
+TEST(nbio_load_app, unreachable_target_fails_fast_with_one_clear_line) {
+  // A port just released by a listener that existed: nothing listens there now.
+  child_process server = spawn({NBIO_TEST_TCP_ECHO_BIN, "--host", "127.0.0.1", "--port", "0"});
+  const auto listening = server.read_line(10s);
+  ASSERT_TRUE(listening);
+  const std::string port = listening->substr(listening->rfind(':') + 1);
+  ::kill(server.pid(), SIGTERM);
+  server.wait(10s);
+
+  const auto start = std::chrono::steady_clock::now();
+  child_process load = spawn(
+      {NBIO_TEST_NBIO_LOAD_BIN, "--port", port, "-c", "50", "-d", "20", "--json", "/dev/null"});
+  std::string output;
+  while (auto line = load.read_line(15s))
+    output += *line + "\n";
+  EXPECT_EQ(load.wait(15s), 1) << output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "it waited for the duration";
+  EXPECT_NE(output.find("target unreachable"), std::string::npos) << output;
+  EXPECT_NE(output.find("Connection refused"), std::string::npos) << output;
+}
+
+TEST(nbio_load_app, bad_command_line_prints_one_line_and_exits_2) {
+  child_process load = spawn({NBIO_TEST_NBIO_LOAD_BIN, "--port", "9", "--no-such-option"});
+  std::string output;
+  while (auto line = load.read_line(10s))
+    output += *line + "\n";
+  EXPECT_EQ(load.wait(10s), 2);
+  EXPECT_EQ(output.find('\n'), output.size() - 1) << output;
+  EXPECT_NE(output.find("--no-such-option"), std::string::npos) << output;
+}
+
+}  // namespace
