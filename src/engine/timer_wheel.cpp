@@ -29,7 +29,9 @@ void timer_wheel::place(timer_link& t) noexcept {
   // lower bytes roll over to zero at that slot.
   std::uint32_t diff = t.expires ^ now_;
   int level = (31 - std::countl_zero(diff)) / 8;
-  link(wheel_[level][(t.expires >> (8 * level)) & (slots - 1)], t);
+  std::uint32_t slot = (t.expires >> (8 * level)) & (slots - 1);
+  if (level == 0) level0_bits_[slot / 64] |= std::uint64_t{1} << (slot % 64);
+  link(wheel_[level][slot], t);
 }
 
 void timer_wheel::schedule(timer_link& t, std::uint32_t expires) noexcept {
@@ -59,7 +61,7 @@ void timer_wheel::cascade(int level, std::uint32_t tick) noexcept {
     t->pprev = nullptr;
     // An entry that expires on this very tick goes to the level-0 slot that fires next.
     if (t->expires == now_)
-      link(wheel_[0][now_ & (slots - 1)], *t);
+      link(wheel_[0][now_ & (slots - 1)], *t);  // fires in this step: no bit needed
     else
       place(*t);
   }
@@ -68,13 +70,21 @@ void timer_wheel::cascade(int level, std::uint32_t tick) noexcept {
 std::int64_t timer_wheel::next_timeout() const noexcept {
   if (size_ == 0) return -1;
   if (due_) return 0;
-  // Level 0 holds the entries of the current 256-tick span, each in the slot of its exact tick.
-  std::uint32_t span_end = (now_ | (slots - 1)) + 1;
-  for (std::uint32_t tick = now_ + 1; tick != span_end; ++tick) {
-    if (wheel_[0][tick & (slots - 1)]) return tick - now_;
+  // Level 0 holds the entries of the current 256-tick span, each in the slot of its exact tick:
+  // the first occupied slot after now's is the next expiry.
+  const std::uint32_t current = now_ & (slots - 1);
+  for (std::uint32_t word = (current + 1) / 64; word < slots / 64; ++word) {
+    std::uint64_t bits = level0_bits_[word];
+    if (word == (current + 1) / 64) bits &= ~std::uint64_t{0} << ((current + 1) % 64);
+    while (bits) {
+      std::uint32_t slot = word * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
+      if (wheel_[0][slot]) return slot - current;
+      level0_bits_[word] &= ~(std::uint64_t{1} << (slot % 64));  // emptied since: forget it
+      bits &= bits - 1;
+    }
   }
   // Nothing until the next cascade, which may bring entries down.
-  return span_end - now_;
+  return slots - current;
 }
 
 }  // namespace nbio

@@ -77,6 +77,10 @@ class timer_wheel {
   std::size_t size_ = 0;
   timer_link* due_ = nullptr;  // scheduled at or before now: fire on the next advance
   std::array<std::array<timer_link*, slots>, levels> wheel_{};
+  // Level-0 slots that may hold entries: set when one is linked there, cleared lazily by
+  // next_timeout() when it finds the slot empty. next_timeout() runs every loop turn, so it
+  // looks at 4 words instead of up to 255 slot heads.
+  mutable std::array<std::uint64_t, slots / 64> level0_bits_{};
 };
 
 template <class F>
