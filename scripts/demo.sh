@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
-# demo.sh BUILD_DIR: what `make demo` shows. Starts bin/tcp_echo on 127.0.0.1 (a free port),
-# opens CONNECTIONS connections to it with bin/tcp_client (one echo each), holds them
-# HOLD_SECONDS, and reports the server's RSS growth per connection and the echo round trip.
+# demo.sh BUILD_DIR: what `make demo` shows. Starts bin/tcp_echo on 127.0.0.1 (a free port, its
+# default loops), then bin/nbio-load ramps to CONNECTIONS connections to it in tcp-echo mode and
+# echoes IN_FLIGHT messages of SIZE bytes over them for DURATION seconds, sampling the server's
+# RSS and CPU (--server-pid). Live progress and nbio-load's table go to the terminal; the JSON
+# result and an SVG plot (connections up and server RSS, msgs/s, over time) go to
+# BUILD_DIR/demo/report.json and BUILD_DIR/demo/report.svg. A summary ends the run.
 #
-#   CONNECTIONS   connections to open (default 15000)
-#   HOLD_SECONDS  how long the client holds them (default 10)
-#   TRAFFIC_SECONDS  echo traffic over TRAFFIC_CONNECTIONS of them at the end of the hold
-#                    (default 5 s over 1,000: one 12-byte message in flight on each)
+#   CONNECTIONS  connections to open (default 15000)
+#   DURATION     seconds from the first connect to the end of the echo phase (default 10)
+#   IN_FLIGHT    messages in flight in all, spread over the connections (default 1000)
+#   SIZE         bytes per message (default 64)
 #
-# Server and client are separate processes, so each stays under the 20,000 open-files hard
-# limit. On 2 cores the default run takes about 20 s. Exits 0 when every connection was
-# established and echoed; stops everything it started on any exit.
+# nbio-load uses one worker process per 18,000 connections, so each stays under the 20,000
+# open-files hard limit; the server holds them all in one process, so CONNECTIONS is bounded by
+# that limit. On 2 cores the default run takes about 20 s. Exits 0 when every connection was
+# established and kept; stops everything it started on any exit.
 set -euo pipefail
 
 build_dir=${1:-build}
 bin=$build_dir/bin
+out_dir=$build_dir/demo
 connections=${CONNECTIONS:-15000}
-hold_seconds=${HOLD_SECONDS:-10}
-traffic_seconds=${TRAFFIC_SECONDS:-5}
-traffic_connections=${TRAFFIC_CONNECTIONS:-1000}
+duration=${DURATION:-10}
+in_flight=${IN_FLIGHT:-1000}
+size=${SIZE:-64}
+per_process=18000
 
-for program in tcp_echo tcp_client; do
+for program in tcp_echo nbio-load; do
   if [ ! -x "$bin/$program" ]; then
     echo "demo: $bin/$program not found: run 'make build' first" >&2
     exit 1
@@ -30,18 +36,22 @@ done
 # The programs raise their own soft limit too; this covers anything else started here.
 fd_limit=$(ulimit -Hn)
 ulimit -n "$fd_limit"
-# Each process holds one fd per connection plus a few of its own.
+# The server holds one fd per connection plus a few of its own.
 if [ "$fd_limit" != unlimited ] && [ "$connections" -gt $((fd_limit - 100)) ]; then
   echo "demo: CONNECTIONS=$connections is above what the open-files hard limit ($fd_limit)" \
-    "allows per process; use at most $((fd_limit - 100))" >&2
+    "allows the server; use at most $((fd_limit - 100))" >&2
   exit 1
 fi
+processes=$(((connections + per_process - 1) / per_process))
+[ "$in_flight" -gt "$connections" ] && in_flight=$connections
 
+mkdir -p "$out_dir"
+rm -f "$out_dir/report.json" "$out_dir/report.svg"
 work=$(mktemp -d /tmp/nbio-demo.XXXXXX)
 server_pid=
-client_pid=
+load_pid=
 cleanup() {
-  for pid in $client_pid $server_pid; do
+  for pid in $load_pid $server_pid; do
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -54,6 +64,11 @@ trap 'exit 130' INT TERM
 
 # VmRSS of a process in kB.
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# The first number for "KEY": in nbio-load's (indented, one key a line) JSON report $1.
+json_num() {
+  awk -v key="\"$2\":" '$1 == key {gsub(/[ ,]/, "", $2); print $2; exit}' "$1"
+}
 
 # Waits up to $3 seconds for a line matching $2 in file $1; prints the line.
 wait_for_line() {
@@ -80,37 +95,24 @@ echo "demo: tcp_echo (pid $server_pid) $listening"
 
 # Warm-up: a few connections first touch the loops' read buffers and first slab pages, which
 # every later connection shares; the baseline is taken after them.
-"$bin/tcp_client" --host 127.0.0.1 --port "$port" --connections 64 >/dev/null 2>&1 || {
+"$bin/nbio-load" --port "$port" -c 64 -d 1 -s "$size" --json /dev/null >/dev/null 2>&1 || {
   echo "demo: warm-up connections to tcp_echo failed" >&2
   exit 1
 }
 sleep 0.5
 rss_before=$(rss_kb "$server_pid")
 echo "demo: server RSS before: $rss_before kB (after a 64-connection warm-up)"
-echo "demo: opening $connections connections, holding them ${hold_seconds}s"
+echo "demo: nbio-load: $connections connections in $processes process(es)," \
+  "$in_flight x $size-byte messages in flight, ${duration}s"
 
-"$bin/tcp_client" --host 127.0.0.1 --port "$port" --connections "$connections" \
-  --hold-seconds "$hold_seconds" --traffic-seconds "$traffic_seconds" \
-  --traffic-window "$traffic_connections" >"$work/client.out" &
-client_pid=$!
-
-# Sample the server while the connections are held: after the client says so, let the loops
-# settle a second, then take the largest of a few samples.
-rss_held=
-if wait_for_line "$work/client.out" '^holding ' 150 >/dev/null; then
-  sleep 1
-  rss_held=0
-  for _ in 1 2 3; do
-    sample=$(rss_kb "$server_pid")
-    [ "$sample" -gt "$rss_held" ] && rss_held=$sample
-    sleep 0.5
-  done
-fi
-
-client_status=0
-wait "$client_pid" || client_status=$?
-client_pid=
-cat "$work/client.out"
+# nbio-load's live line and table go to the terminal (stderr); the JSON to report.json.
+load_status=0
+"$bin/nbio-load" --mode tcp-echo --port "$port" -c "$connections" --processes "$processes" \
+  --in-flight "$in_flight" -s "$size" -d "$duration" --server-pid "$server_pid" \
+  --json "$out_dir/report.json" --plot "$out_dir/report.svg" &
+load_pid=$!
+wait "$load_pid" || load_status=$?
+load_pid=
 
 kill -INT "$server_pid"
 server_status=0
@@ -118,32 +120,39 @@ wait "$server_pid" || server_status=$?
 server_pid=
 cat "$work/server.err" >&2
 
-# Figures from the client's summary table.
-established=$(awk '/^  connections established/ {print $3}' "$work/client.out")
-p50=$(awk '/^  echo rtt p50/ {print $4 " " $5}' "$work/client.out")
-p99=$(awk '/^  echo rtt p99/ {print $4 " " $5}' "$work/client.out")
-msgs=$(awk '/^  traffic msgs\/s/ {print $3}' "$work/client.out")
-tp50=$(awk '/^  traffic rtt p50/ {print $4 " " $5}' "$work/client.out")
-tp99=$(awk '/^  traffic rtt p99/ {print $4 " " $5}' "$work/client.out")
+# Figures from nbio-load's JSON report.
+report=$out_dir/report.json
+established=0 msgs='' p50='' p99='' rss_peak='' rss_per_conn=''
+if [ -s "$report" ]; then
+  established=$(json_num "$report" established)
+  msgs=$(json_num "$report" msgs_per_s)
+  p50=$(json_num "$report" p50)
+  p99=$(json_num "$report" p99)
+  rss_peak=$(json_num "$report" rss_peak_kib)
+  rss_per_conn=$(json_num "$report" rss_per_conn_bytes)
+fi
 
 echo
 echo "demo summary"
 printf '  %-34s %s\n' "connections established" "${established:-0} of $connections"
-if [ -n "$rss_held" ] && [ "${established:-0}" -gt 0 ]; then
-  growth=$(((rss_held - rss_before) * 1024 / established))
-  printf '  %-34s %s\n' "server RSS before / held" "$rss_before kB / $rss_held kB"
+if [ -n "$rss_peak" ] && [ "${established:-0}" -gt 0 ]; then
+  growth=$(((rss_peak - rss_before) * 1024 / established))
+  printf '  %-34s %s\n' "server RSS before / held (peak)" "$rss_before kB / $rss_peak kB"
   printf '  %-34s %s\n' "server RSS growth per connection" "$growth bytes"
+  [ -n "$rss_per_conn" ] &&
+    printf '  %-34s %.0f bytes\n' "  (nbio-load's own figure)" "$rss_per_conn"
 else
-  printf '  %-34s %s\n' "server RSS growth per connection" "not measured (no hold phase)"
+  printf '  %-34s %s\n' "server RSS growth per connection" "not measured"
 fi
-printf '  %-34s %s\n' "first echo round trip p50 / p99" "${p50:-n/a} / ${p99:-n/a}"
-if [ -n "$msgs" ]; then
-  printf '  %-34s %s\n' "echo traffic ($traffic_connections conns)" "$msgs msgs/s"
-  printf '  %-34s %s\n' "traffic round trip p50 / p99" "${tp50:-n/a} / ${tp99:-n/a}"
+[ -n "$msgs" ] && printf '  %-34s %.0f msgs/s\n' "echo ($in_flight in flight, $size B)" "$msgs"
+[ -n "$p50" ] && printf '  %-34s %.3f ms / %.3f ms\n' "echo round trip p50 / p99" "$p50" "$p99"
+printf '  %-34s %s\n' "report" "$report"
+if [ -s "$out_dir/report.svg" ]; then
+  printf '  %-34s %s\n' "plot" "$out_dir/report.svg"
 fi
 
-if [ "$client_status" -ne 0 ] || [ "$server_status" -ne 0 ]; then
-  echo "demo: FAILED (tcp_client exit $client_status, tcp_echo exit $server_status)" >&2
+if [ "$load_status" -ne 0 ] || [ "$server_status" -ne 0 ]; then
+  echo "demo: FAILED (nbio-load exit $load_status, tcp_echo exit $server_status)" >&2
   exit 1
 fi
 echo "demo: ok"

@@ -188,6 +188,8 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
       ->check(CLI::Range(0u, 1024u));
   app.add_option("--server-pid", o.server_pids, "server process to sample (RSS, CPU); repeatable");
   app.add_option("--json", o.json_path, "write the JSON result here instead of stdout");
+  app.add_option("--plot", o.plot_path,
+                 "draw connections up, server RSS and msgs/s over time into this SVG (gnuplot)");
 
   parse_outcome out;
   try {

@@ -37,6 +37,7 @@ struct load_options {
   std::uint64_t connect_timeout_ms = 5000;
   std::vector<int> server_pids;  // sampled once a second from /proc
   std::string json_path;         // the JSON result goes here; empty: stdout
+  std::string plot_path;         // an SVG of the run (gnuplot) goes here; empty: none
 
   // Set by worker_share(): this worker's first connection in the global numbering, which picks
   // its ports and source addresses so workers spread over them like one process would.

@@ -10,8 +10,13 @@
 // and CPU from /proc once a second, and the result reports RSS per connection, CPU % and
 // msgs/s per server CPU % (the efficiency figure Go nbio's benchmark calls EER).
 //
-// Exit status: 0 when every connection was established and none was lost early; 1 otherwise
-// (an unreachable target among them, reported in one line); 2 for a bad command line.
+// With --plot FILE.svg the parent also records one sample a second (connections up, msgs/s,
+// server RSS) and at the end has gnuplot draw them; a failed plot is one line on stderr, after
+// the results, and makes the exit status 1.
+//
+// Exit status: 0 when every connection was established and none was lost early (and the plot,
+// if asked for, was written); 1 otherwise (an unreachable target among them, reported in one
+// line); 2 for a bad command line.
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,10 +24,12 @@
 #include <cstdio>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 #include "load_client.hpp"
 #include "load_options.hpp"
 #include "load_result.hpp"
+#include "plot.hpp"
 #include "process_pool.hpp"
 #include "server_sampler.hpp"
 
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
   if (server.enabled()) server.sample();  // the baseline, before the first connect
 
   process_pool::outcome out;
+  std::vector<plot_sample> samples;  // --plot: one a second
   try {
     process_pool pool(o.processes,
                       [&o](unsigned index, int fd) { return worker_main(o, index, fd); });
@@ -112,10 +120,24 @@ int main(int argc, char** argv) {
     const auto deadline = std::chrono::milliseconds(o.connect_timeout_ms) +
                           std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000)) +
                           std::chrono::seconds(15);
+    const auto started = std::chrono::steady_clock::now();
+    auto last_tick = started;
+    std::uint64_t last_messages = 0;
     out = pool.run(
         [&](const load_progress& p) {
           if (server.enabled()) server.sample();
           line.print(p, server);
+          if (o.plot_path.empty()) return;
+          const auto now = std::chrono::steady_clock::now();
+          const double dt = std::chrono::duration<double>(now - last_tick).count();
+          plot_sample s;
+          s.elapsed_s = std::chrono::duration<double>(now - started).count();
+          s.up = p.up;
+          s.msgs_per_s = dt > 0 ? static_cast<double>(p.messages - last_messages) / dt : 0;
+          if (server.enabled()) s.rss_mib = static_cast<double>(server.rss_kib_now()) / 1024.0;
+          samples.push_back(s);
+          last_tick = now;
+          last_messages = p.messages;
         },
         stop_signal_pending, deadline);
     line.finish();
@@ -137,6 +159,20 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The plot comes after the results, so a missing gnuplot cannot hide them.
+  bool plot_failed = false;
+  if (!o.plot_path.empty()) {
+    const std::string title = "nbio-load " + o.mode + ": " + std::to_string(o.connections) +
+                              " connections, " + std::to_string(o.processes) + " process(es)";
+    if (std::string err = write_plot(samples, o.plot_path, title); !err.empty()) {
+      std::fprintf(stderr, "nbio-load: --plot %s not written: %s\n", o.plot_path.c_str(),
+                   err.c_str());
+      plot_failed = true;
+    } else {
+      std::fprintf(stderr, "nbio-load: plot written to %s\n", o.plot_path.c_str());
+    }
+  }
+
   if (out.timed_out || out.failed > 0) {
     std::fprintf(stderr, "nbio-load: %u of %u worker(s) failed%s\n", out.failed, o.processes,
                  out.timed_out ? " (killed at the deadline)" : "");
@@ -148,5 +184,5 @@ int main(int argc, char** argv) {
                  r.first_error.empty() ? "no error reported" : r.first_error.c_str());
     return 1;
   }
-  return r.established == r.connections && r.closed_early == 0 ? 0 : 1;
+  return r.established == r.connections && r.closed_early == 0 && !plot_failed ? 0 : 1;
 }

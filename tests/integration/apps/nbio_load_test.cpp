@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -103,6 +105,39 @@ TEST(nbio_load_app, tcp_echo_two_processes_counts_match_the_server) {
   EXPECT_EQ(stats->refused, 0u);
   EXPECT_EQ(stats->bytes_in, sent * size);
   EXPECT_EQ(stats->bytes_out, received * size);
+}
+
+TEST(nbio_load_app, plot_writes_an_svg_of_the_run) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "gnuplot is not installed (scripts/deps.sh installs gnuplot-nox)";
+  child_process server = spawn({NBIO_TEST_TCP_ECHO_BIN, "--host", "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(server.started());
+  const auto listening = server.read_line(10s);
+  ASSERT_TRUE(listening) << "tcp_echo did not start";
+  const std::string port = listening->substr(listening->rfind(':') + 1);
+
+  const std::string svg_path =
+      ::testing::TempDir() + "nbio_load_plot_" + std::to_string(::getpid()) + ".svg";
+  std::remove(svg_path.c_str());
+  child_process load = spawn({NBIO_TEST_NBIO_LOAD_BIN, "--port", port, "-c", "20", "--processes",
+                              "2", "-d", "2.5", "--server-pid", std::to_string(server.pid()),
+                              "--json", "/dev/null", "--plot", svg_path});
+  ASSERT_TRUE(load.started());
+  std::string output;
+  while (auto line = load.read_line(30s))
+    output += *line + "\n";
+  EXPECT_EQ(load.wait(30s), 0) << output;
+  ::kill(server.pid(), SIGTERM);
+  server.wait(10s);
+
+  std::ifstream in(svg_path);
+  ASSERT_TRUE(in) << output;
+  const std::string svg{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::remove(svg_path.c_str());
+  ASSERT_FALSE(svg.empty()) << output;
+  EXPECT_TRUE(svg.starts_with("<?xml") || svg.starts_with("<svg")) << svg.substr(0, 200);
+  EXPECT_NE(svg.find("msgs/s"), std::string::npos) << "the msgs/s panel";
+  EXPECT_NE(svg.find("server RSS"), std::string::npos) << "the server RSS axis";
 }
 
 TEST(nbio_load_app, unreachable_target_fails_fast_with_one_clear_line) {

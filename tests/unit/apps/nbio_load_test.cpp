@@ -10,6 +10,7 @@
 #include "latency_histogram.hpp"
 #include "load_options.hpp"
 #include "load_result.hpp"
+#include "plot.hpp"
 #include "tcp_echo_mode.hpp"
 
 namespace {
@@ -283,6 +284,22 @@ TEST(nbio_load_tcp_echo_mode, counts_replies_across_any_split) {
   }
   std::uint64_t state = 0;
   EXPECT_TRUE(mode.scan(state, "abcX").error);
+}
+
+TEST(nbio_load_plot, option_and_script) {
+  const auto out = parse({"--port", "9", "--plot", "run.svg"});
+  ASSERT_TRUE(out.options) << out.message;
+  EXPECT_EQ(out.options->plot_path, "run.svg");
+  EXPECT_TRUE(parse({"--port", "9"}).options->plot_path.empty());
+
+  const std::string with = gnuplot_script("/t/d.dat", "/o/run.svg", "t", true);
+  EXPECT_NE(with.find("set terminal svg"), std::string::npos);
+  EXPECT_NE(with.find("set output \"/o/run.svg\""), std::string::npos);
+  EXPECT_NE(with.find("multiplot layout 2,1"), std::string::npos) << "two panels";
+  EXPECT_NE(with.find("axes x1y2"), std::string::npos) << "server RSS on the second y axis";
+  EXPECT_NE(with.find("using 1:3"), std::string::npos) << "msgs/s";
+  const std::string without = gnuplot_script("/t/d.dat", "/o/run.svg", "t", false);
+  EXPECT_EQ(without.find("axes x1y2"), std::string::npos) << "no RSS without --server-pid";
 }
 
 }  // namespace
