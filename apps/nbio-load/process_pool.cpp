@@ -100,6 +100,7 @@ process_pool::outcome process_pool::run(const std::function<void(const load_prog
   // A quarter second after the workers' own once-a-second reports, so each line has fresh ones.
   auto next_tick = start + std::chrono::milliseconds(1250);
   bool stop_sent = false;
+  constexpr auto kill_grace = std::chrono::seconds(30);
   for (;;) {
     std::vector<pollfd> fds;
     std::vector<worker*> owners;
@@ -142,7 +143,14 @@ process_pool::outcome process_pool::run(const std::function<void(const load_prog
       stop_sent = true;
       signal_all(SIGTERM);
     }
-    if (now - start > deadline && !out.timed_out) {
+    // Past the deadline: first ask (SIGTERM: a worker ends its run and still reports what it
+    // measured; a loaded machine with many workers can simply be late), kill only if that too
+    // goes unanswered for a while.
+    if (now - start > deadline && !stop_sent) {
+      stop_sent = true;
+      signal_all(SIGTERM);
+    }
+    if (now - start > deadline + kill_grace && !out.timed_out) {
       out.timed_out = true;
       signal_all(SIGKILL);
     }
