@@ -13,8 +13,6 @@ class conn;
 
 namespace nbio::detail {
 
-class listener_impl;
-
 struct blocking_state {
   int wake_fd = -1;  // eventfd; the thread polls it with the socket
   std::mutex mu;     // guards tasks and the socket's close against stop()
@@ -22,7 +20,6 @@ struct blocking_state {
   bool fd_closed = false;          // under mu: the thread closed the socket
   std::atomic<bool> stop{false};   // the engine is stopping: close with errc::shutdown
   std::atomic<bool> drain{false};  // graceful shutdown: close once idle
-  listener_impl* listener = nullptr;
 };
 
 }  // namespace nbio::detail

@@ -63,7 +63,6 @@ class loop_impl final : public loop {
   void join();
   void request_stop();   // any thread
   void request_drain();  // any thread: graceful shutdown
-  bool thread_running() const noexcept { return thread_.joinable(); }
 
   // Public-API implementations.
   void post(std::function<void()> fn);
@@ -107,7 +106,6 @@ class loop_impl final : public loop {
   void count_out(std::size_t n) noexcept { bytes_out_.add(n); }
   std::atomic<std::uint64_t>& blocking_bytes_in() noexcept { return blocking_in_; }
   std::atomic<std::uint64_t>& blocking_bytes_out() noexcept { return blocking_out_; }
-  std::size_t live_connections() const noexcept { return online_.get(); }
 
  private:
   struct user_timer {

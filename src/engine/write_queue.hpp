@@ -50,8 +50,6 @@ class write_pool {
   // Drops the first n bytes (they were sent).
   void consume(write_queue& q, std::size_t n) noexcept;
 
-  std::size_t free_blocks() const noexcept { return free_count_; }
-
  private:
   write_block* new_block();
   void free_block(write_block* b) noexcept;

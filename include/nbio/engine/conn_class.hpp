@@ -71,9 +71,6 @@ struct conn_class {
   ~conn_class() {
     if (destroy_handler) destroy_handler(handler);
   }
-  bool has_timeouts() const noexcept {
-    return read_timeout_ms || write_timeout_ms || idle_timeout_ms;
-  }
 };
 
 template <class H>
