@@ -40,6 +40,8 @@ struct alignas(64) loop_tally {
   std::atomic<std::uint64_t> bytes_out{0};
   std::atomic<std::uint64_t> bytes_in{0};
   latency_histogram latency;
+  // --ramp-first: the connections that carry messages, with their share, sent at the go.
+  std::vector<std::pair<nbio::conn_handle, std::uint32_t>> waiting;
 
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -51,6 +53,7 @@ struct client_state {
   const load_mode* mode = nullptr;
   std::uint64_t connections = 0;
   std::uint64_t in_flight = 0;
+  bool ramp_first = false;
   std::atomic<std::uint64_t> up{0};
   std::atomic<std::uint64_t> established{0};
   std::atomic<std::uint64_t> failed{0};
@@ -108,13 +111,28 @@ struct load_handler {
     auto& d = c.data<conn_data>();
     d.opened = true;
     ++s->up;
-    ++s->established;
-    if (!s->mode->sends()) return;
+    if (s->mode->sends()) open_traffic(c);
+    ++s->established;  // last: the run thread's settle check orders `waiting` before its read
+  }
+
+  void open_traffic(nbio::conn& c) {
     // A fixed share of the total in flight: the first (in_flight % connections) to open carry
     // one more.
     const std::uint64_t order = s->open_order.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t window =
         s->in_flight / s->connections + (order < s->in_flight % s->connections ? 1 : 0);
+    if (s->ramp_first) {
+      // Before ++established below, which the run thread reads before it reads `waiting`.
+      if (window > 0)
+        s->loops[c.owner_loop().index()].waiting.emplace_back(c.handle(),
+                                                              static_cast<std::uint32_t>(window));
+      return;
+    }
+    start_traffic(c, window);
+  }
+
+  void start_traffic(nbio::conn& c, std::uint64_t window) {
+    auto& d = c.data<conn_data>();
     for (std::uint64_t i = 0; i < window && c.is_open(); ++i)
       send(c, d);
   }
@@ -174,7 +192,8 @@ void raise_fd_limit() {
 load_client::load_client(load_options options) : options_(std::move(options)) {}
 
 load_result load_client::run(const progress_fn& on_progress,
-                             const std::function<bool()>& stop_requested) {
+                             const std::function<bool()>& stop_requested,
+                             const std::function<bool()>& go_requested) {
   const load_options& o = options_;
   load_result result;
   result.connections = o.connections;
@@ -186,6 +205,7 @@ load_result load_client::run(const progress_fn& on_progress,
   s.mode = mode.get();
   s.connections = o.connections;
   s.in_flight = mode->sends() ? o.in_flight : 0;
+  s.ramp_first = o.ramp_first;
   if (o.messages) s.budget = static_cast<std::int64_t>(o.messages);
 
   nbio::engine eng({.loops = o.loops});
@@ -208,6 +228,7 @@ load_result load_client::run(const progress_fn& on_progress,
     s.note_error(std::move(e));
   };
 
+  bool ramped = false;  // --ramp-first: every connect settled, waiting for the go
   auto progress_now = [&] {
     load_progress p;
     p.up = s.up;
@@ -215,6 +236,7 @@ load_result load_client::run(const progress_fn& on_progress,
     p.failed = s.failed;
     p.errors = s.failed + s.closed_early;
     p.messages = s.sum(&loop_tally::replies);
+    p.ramped = ramped;
     return p;
   };
   auto next_report = steady::now() + std::chrono::seconds(1);
@@ -227,7 +249,14 @@ load_result load_client::run(const progress_fn& on_progress,
 
   eng.start();
   const auto start = steady::now();
-  auto time_is_up = [&] { return seconds_since(start) >= o.duration_s || stop_requested(); };
+  // Without --ramp-first the duration counts from the first connect and bounds the connects too;
+  // with it, the connects have --ramp-timeout and the duration counts from the go.
+  auto traffic_start = start;
+  auto time_is_up = [&] {
+    if (stop_requested()) return true;
+    if (o.ramp_first && !ramped) return seconds_since(start) >= o.ramp_timeout_s;
+    return seconds_since(traffic_start) >= o.duration_s;
+  };
 
   // Connect. A target that refuses the first connects (and accepts none) ends the run early
   // instead of trying every one of them.
@@ -256,6 +285,18 @@ load_result load_client::run(const progress_fn& on_progress,
     tick();  // bounded by the connect timeout
   result.connect_seconds = seconds_since(start);
 
+  if (o.ramp_first) {
+    // Say so at once (the parent waits for every worker), then hold until the go.
+    ramped = true;
+    if (on_progress) on_progress(progress_now());
+    while (!unreachable && s.up > 0 && !stop_requested() && go_requested && !go_requested())
+      tick();
+    traffic_start = steady::now();
+    for (auto& l : s.loops)
+      for (const auto& [handle, window] : l.waiting)
+        handle.dispatch([&s, w = window](nbio::conn& c) { load_handler{&s}.start_traffic(c, w); });
+  }
+
   // Traffic (or holding): until the duration passes, the messages are done or all is lost.
   auto done = [&] {
     if (unreachable || time_is_up()) return true;
@@ -265,6 +306,7 @@ load_result load_client::run(const progress_fn& on_progress,
   while (!done())
     tick();
   result.run_seconds = seconds_since(start);
+  result.traffic_seconds = seconds_since(traffic_start);
 
   // Let the messages in flight come back, so the counts on both sides agree.
   s.draining = true;

@@ -1,7 +1,8 @@
 // nbio-load. One worker's load: an engine and a dialer driving its share of the connections.
 //
 // run() connects (paced by --connect-rate and --connect-window, spread over the ports and the
-// source addresses), keeps the mode's messages in flight, and ends when the duration passes, the
+// source addresses), with --ramp-first first opens them all and then waits for the go, keeps
+// the mode's messages in flight, and ends when the duration passes, the
 // message count is reached, every connection is lost or stop_requested() says so. It then lets
 // the messages in flight come back (up to 2 s), closes everything and returns the counts.
 //
@@ -28,8 +29,11 @@ class load_client {
   explicit load_client(load_options options);
 
   // Runs the load (blocking) and returns the result. on_progress runs on this thread about
-  // once a second; stop_requested is polled every few milliseconds.
-  load_result run(const progress_fn& on_progress, const std::function<bool()>& stop_requested);
+  // once a second; stop_requested is polled every few milliseconds. With --ramp-first, once
+  // every connect has settled, on_progress runs at once with `ramped` set and traffic waits
+  // until go_requested() (polled like stop_requested) says go; an empty one means go at once.
+  load_result run(const progress_fn& on_progress, const std::function<bool()>& stop_requested,
+                  const std::function<bool()>& go_requested = {});
 
  private:
   load_options options_;

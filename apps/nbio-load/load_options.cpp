@@ -163,6 +163,13 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
   app.add_option("-d,--duration", o.duration_s, "seconds the run lasts from the first connect")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
+  app.add_flag("--ramp-first", o.ramp_first,
+               "open every connection (in every process) first, then run --duration of traffic "
+               "from then on");
+  app.add_option("--ramp-timeout", o.ramp_timeout_s,
+                 "with --ramp-first: seconds the connects may take at most")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
   app.add_option("-n,--messages", o.messages, "stop after this many replies in all (0: no limit)")
       ->capture_default_str();
   app.add_option("-s,--size", o.payload_size, "tcp-echo payload bytes")

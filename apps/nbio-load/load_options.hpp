@@ -27,6 +27,8 @@ struct load_options {
   double connect_rate = 0;               // connects started per second in all; 0: unpaced
   std::uint64_t connect_window = 1000;   // connects in flight at most, in all
   double duration_s = 10;                // the run after the connects began; also the bound
+  bool ramp_first = false;               // open every connection first, then run duration_s
+  double ramp_timeout_s = 600;           // with ramp_first: the bound on the connects
   std::uint64_t messages = 0;            // replies to wait for in all; 0: run for duration_s
   std::uint64_t payload_size = 64;       // bytes per tcp-echo message
   std::uint64_t in_flight = 0;           // messages in flight in all; 0: connections x per conn

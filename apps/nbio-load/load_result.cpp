@@ -16,11 +16,8 @@ load_progress& load_progress::operator+=(const load_progress& o) noexcept {
 }
 
 nlohmann::json load_progress::to_json() const {
-  return {{"up", up},
-          {"established", established},
-          {"failed", failed},
-          {"errors", errors},
-          {"messages", messages}};
+  return {{"up", up},         {"established", established}, {"failed", failed},
+          {"errors", errors}, {"messages", messages},       {"ramped", ramped}};
 }
 
 load_progress load_progress::from_json(const nlohmann::json& j) {
@@ -30,6 +27,7 @@ load_progress load_progress::from_json(const nlohmann::json& j) {
   p.failed = j.at("failed").get<std::uint64_t>();
   p.errors = j.at("errors").get<std::uint64_t>();
   p.messages = j.at("messages").get<std::uint64_t>();
+  p.ramped = j.value("ramped", false);
   return p;
 }
 
@@ -44,6 +42,7 @@ void load_result::merge(const load_result& o) {
   bytes_in += o.bytes_in;
   connect_seconds = std::max(connect_seconds, o.connect_seconds);
   run_seconds = std::max(run_seconds, o.run_seconds);
+  traffic_seconds = std::max(traffic_seconds, o.traffic_seconds);
   latency.merge(o.latency);
   if (first_error.empty()) first_error = o.first_error;
 }
@@ -59,6 +58,7 @@ nlohmann::json load_result::to_json() const {
           {"bytes_in", bytes_in},
           {"connect_seconds", connect_seconds},
           {"run_seconds", run_seconds},
+          {"traffic_seconds", traffic_seconds},
           {"latency", latency.to_json()},
           {"first_error", first_error}};
 }
@@ -75,6 +75,7 @@ load_result load_result::from_json(const nlohmann::json& j) {
   r.bytes_in = j.at("bytes_in").get<std::uint64_t>();
   r.connect_seconds = j.at("connect_seconds").get<double>();
   r.run_seconds = j.at("run_seconds").get<double>();
+  r.traffic_seconds = j.at("traffic_seconds").get<double>();
   r.latency = latency_histogram::from_json(j.at("latency"));
   r.first_error = j.at("first_error").get<std::string>();
   return r;
@@ -118,6 +119,7 @@ nlohmann::json report_json(const load_options& o, const load_result& r, const se
                   {"connect_window", o.connect_window},
                   {"source_ips", o.source_ips},
                   {"duration_s", o.duration_s},
+                  {"ramp_first", o.ramp_first},
                   {"messages", o.messages},
                   {"payload_size", o.payload_size},
                   {"in_flight", o.effective_in_flight()},
@@ -162,6 +164,7 @@ std::string report_table(const load_options& o, const load_result& r, const serv
   row("connect time", "%12.3f s  (%.0f conn/s)", r.connect_seconds,
       r.connect_seconds > 0 ? static_cast<double>(r.established) / r.connect_seconds : 0.0);
   row("run time", "%12.3f s", r.run_seconds);
+  if (o.ramp_first) row("traffic time (after ramp)", "%12.3f s", r.traffic_seconds);
   if (o.mode != "idle") {
     row("messages sent", "%12llu", u(r.messages_sent));
     row("messages received", "%12llu", u(r.messages));

@@ -20,6 +20,7 @@ struct load_progress {
   std::uint64_t failed = 0;       // connects that failed
   std::uint64_t errors = 0;       // connects failed plus connections lost before the end
   std::uint64_t messages = 0;     // replies received
+  bool ramped = false;            // --ramp-first: every connect settled (not summed by +=)
 
   load_progress& operator+=(const load_progress& o) noexcept;
   nlohmann::json to_json() const;
@@ -38,12 +39,16 @@ struct load_result {
   std::uint64_t bytes_in = 0;
   double connect_seconds = 0;  // first connect to the last one settled (slowest worker)
   double run_seconds = 0;      // first connect to the end of traffic (slowest worker)
+  double traffic_seconds = 0;  // while messages could flow: run_seconds, or from the go with
+                               // --ramp-first (slowest worker)
   latency_histogram latency;   // request to reply, nanoseconds
   std::string first_error;     // the first worker's first error, "" when none
 
   // Exact: counters and buckets add, times take the slowest worker, the first error is kept.
   void merge(const load_result& o);
-  double messages_per_second() const { return run_seconds > 0 ? messages / run_seconds : 0; }
+  double messages_per_second() const {
+    return traffic_seconds > 0 ? messages / traffic_seconds : 0;
+  }
   nlohmann::json to_json() const;
   static load_result from_json(const nlohmann::json& j);
   friend bool operator==(const load_result&, const load_result&) = default;

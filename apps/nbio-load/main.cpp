@@ -10,6 +10,10 @@
 // and CPU from /proc once a second, and the result reports RSS per connection, CPU % and
 // msgs/s per server CPU % (the efficiency figure Go nbio's benchmark calls EER).
 //
+// With --ramp-first each worker opens all its connections and reports so; once every worker has,
+// the parent sends them SIGUSR1 (the go) and the traffic (and --duration) starts everywhere at
+// once, so msgs/s and latency are measured with every connection held.
+//
 // With --plot FILE.svg the parent also records one sample a second (connections up, msgs/s,
 // server RSS) and at the end has gnuplot draw them; a failed plot is one line on stderr, after
 // the results, and makes the exit status 1.
@@ -43,6 +47,13 @@ bool stop_signal_pending() {
   return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
 }
 
+// --ramp-first: the parent sends SIGUSR1 once every worker has opened its connections.
+bool go_signal_pending() {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGUSR1) == 1;
+}
+
 // The worker process: its share of the load, progress and result as JSON lines on `fd`.
 int worker_main(const load_options& all, unsigned index, int fd) {
   load_client client(all.worker_share(index));
@@ -50,7 +61,7 @@ int worker_main(const load_options& all, unsigned index, int fd) {
       [fd](const load_progress& p) {
         write_json_line(fd, {{"type", "progress"}, {"progress", p.to_json()}});
       },
-      stop_signal_pending);
+      stop_signal_pending, go_signal_pending);
   return write_json_line(fd, {{"type", "result"}, {"result", r.to_json()}}) ? 0 : 1;
 }
 
@@ -105,6 +116,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);
   sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
   server_sampler server(o.server_pids);
@@ -117,9 +129,11 @@ int main(int argc, char** argv) {
                       [&o](unsigned index, int fd) { return worker_main(o, index, fd); });
     live_line line;
     // Connect timeout, duration, drain and close, with room to spare: a stuck worker is killed.
-    const auto deadline = std::chrono::milliseconds(o.connect_timeout_ms) +
-                          std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000)) +
-                          std::chrono::seconds(15);
+    const double ramp_s = o.ramp_first ? o.ramp_timeout_s : 0;
+    const auto deadline =
+        std::chrono::milliseconds(o.connect_timeout_ms) +
+        std::chrono::milliseconds(static_cast<long long>((ramp_s + o.duration_s) * 1000)) +
+        std::chrono::seconds(15);
     const auto started = std::chrono::steady_clock::now();
     auto last_tick = started;
     std::uint64_t last_messages = 0;

@@ -100,6 +100,7 @@ process_pool::outcome process_pool::run(const std::function<void(const load_prog
   // A quarter second after the workers' own once-a-second reports, so each line has fresh ones.
   auto next_tick = start + std::chrono::milliseconds(1250);
   bool stop_sent = false;
+  bool go_sent = false;
   constexpr auto kill_grace = std::chrono::seconds(30);
   for (;;) {
     std::vector<pollfd> fds;
@@ -138,6 +139,14 @@ process_pool::outcome process_pool::run(const std::function<void(const load_prog
       for (const auto& w : workers_)
         sum += w.progress;
       if (on_tick) on_tick(sum);
+    }
+    // --ramp-first: the go once every worker still running has opened its connections.
+    const auto ramped = [](const worker& w) { return w.progress.ramped; };
+    if (!go_sent && std::any_of(workers_.begin(), workers_.end(), ramped) &&
+        std::all_of(workers_.begin(), workers_.end(),
+                    [&](const worker& w) { return w.fd < 0 || ramped(w); })) {
+      go_sent = true;
+      signal_all(SIGUSR1);
     }
     if (!stop_sent && stop_requested && stop_requested()) {
       stop_sent = true;

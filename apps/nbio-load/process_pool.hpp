@@ -44,7 +44,8 @@ class process_pool {
 
   // Reads the workers until all have exited. on_tick(progress) runs about once a second with
   // the sum of their latest progress. When stop_requested() turns true the workers get SIGTERM
-  // (they finish and report); past `deadline` they get SIGKILL.
+  // (they finish and report); past `deadline` they get SIGKILL. Once every worker still running
+  // reports `ramped` (--ramp-first), they all get SIGUSR1: the go for their traffic.
   outcome run(const std::function<void(const load_progress&)>& on_tick,
               const std::function<bool()>& stop_requested, std::chrono::milliseconds deadline);
 

@@ -142,10 +142,13 @@ void loop_impl::run() {
   for (;;) {
     int n = poller_.wait(events_.data(), static_cast<int>(events_.size()), wait_timeout());
     update_clock();
-    // Timers first, so that the wheel's clock equals now_ for everything scheduled this turn.
-    wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
+    // I/O first, then timers (nginx's order): a loop that wakes late (a busy machine, a long
+    // handler) must not time out a connect, read or idle deadline whose event is already in
+    // this batch. Deadlines set while dispatching are absolute (now_ + delay), so the wheel's
+    // clock lagging until the advance below places them correctly.
     for (int i = 0; i < n; ++i)
       dispatch(events_[i]);
+    wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
     run_ready();
     run_tasks();
     reap();

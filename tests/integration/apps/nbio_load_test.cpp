@@ -107,6 +107,54 @@ TEST(nbio_load_app, tcp_echo_two_processes_counts_match_the_server) {
   EXPECT_EQ(stats->bytes_out, received * size);
 }
 
+// --ramp-first: every worker opens all its connections, the parent gives the go, then the
+// traffic runs for --duration; nothing is sent before the go, so the server has seen no bytes
+// while the workers hold their connections waiting for it.
+TEST(nbio_load_app, ramp_first_opens_everything_then_runs_the_duration) {
+  child_process server = spawn({NBIO_TEST_TCP_ECHO_BIN, "--host", "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(server.started());
+  const auto listening = server.read_line(10s);
+  ASSERT_TRUE(listening) << "tcp_echo did not start";
+  const std::string port = listening->substr(listening->rfind(':') + 1);
+
+  constexpr int connections = 300;
+  constexpr int size = 1024;
+  const std::string json_path =
+      ::testing::TempDir() + "nbio_load_ramp_" + std::to_string(::getpid()) + ".json";
+  child_process load =
+      spawn({NBIO_TEST_NBIO_LOAD_BIN, "--port", port, "-c", std::to_string(connections),
+             "--processes", "3", "--ramp-first", "--connect-rate", "300", "--in-flight", "30", "-s",
+             std::to_string(size), "-d", "1", "--json", json_path});
+  ASSERT_TRUE(load.started());
+  std::string output;
+  while (auto line = load.read_line(30s))
+    output += *line + "\n";
+  ASSERT_EQ(load.wait(30s), 0) << output;
+
+  ::kill(server.pid(), SIGTERM);
+  std::optional<server_stats> stats;
+  while (auto line = server.read_line(10s))
+    if ((stats = parse_server_stats(*line))) break;
+  ASSERT_TRUE(stats) << "no statistics line from tcp_echo";
+
+  std::ifstream in(json_path);
+  ASSERT_TRUE(in) << output;
+  const auto report = nlohmann::json::parse(in);
+  std::remove(json_path.c_str());
+  const auto& r = report.at("result");
+  EXPECT_EQ(r.at("established").get<int>(), connections);
+  const auto received = r.at("messages").get<std::uint64_t>();
+  EXPECT_GT(received, 100u) << output;
+  // The ramp (about 1 s at 300 connects/s) is not part of the traffic time or the rate.
+  const double traffic = r.at("traffic_seconds").get<double>();
+  const double run = r.at("run_seconds").get<double>();
+  EXPECT_GE(traffic, 1.0);
+  EXPECT_GE(run - traffic, 0.5) << output;
+  EXPECT_NEAR(report.at("msgs_per_s").get<double>(), static_cast<double>(received) / traffic, 1.0);
+  EXPECT_EQ(stats->accepted, static_cast<std::uint64_t>(connections));
+  EXPECT_EQ(stats->bytes_in, r.at("messages_sent").get<std::uint64_t>() * size);
+}
+
 TEST(nbio_load_app, plot_writes_an_svg_of_the_run) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "gnuplot is not installed (scripts/deps.sh installs gnuplot-nox)";

@@ -104,6 +104,7 @@ TEST(nbio_load_options, good_command_lines) {
       {{"-p", "9", "-c", "10", "--in-flight", "5"}, 10, 1, 1},
       {{"-p", "9", "-c", "10", "--in-flight-per-conn", "4", "--in-flight", "40"}, 10, 1, 1},
       {{"-p", "9", "-n", "1000", "-s", "1024", "-d", "3", "--json", "/tmp/x"}, 1, 1, 1},
+      {{"-p", "9", "-c", "8", "--ramp-first", "--ramp-timeout", "30"}, 8, 1, 1},
   };
   for (const row& r : rows) {
     const parse_outcome out = parse(r.args);
@@ -136,6 +137,8 @@ TEST(nbio_load_options, bad_command_lines_give_one_line_and_exit_2) {
       {{"-p", "9", "-s", "0"}, "--size"},
       {{"-p", "9", "-d", "0"}, "--duration"},
       {{"-p", "9", "--processes", "0"}, "--processes"},
+      {{"-p", "9", "--ramp-first", "--ramp-timeout", "0"}, "--ramp-timeout"},
+      {{"-p", "9", "--ramp-first=maybe"}, "--ramp-first"},
   };
   for (const row& r : rows) {
     const parse_outcome out = parse(r.args);
@@ -200,6 +203,7 @@ TEST(nbio_load_result, merge_adds_counters_and_buckets_exactly) {
   a.bytes_out = a.bytes_in = 6400;
   a.connect_seconds = 0.5;
   a.run_seconds = 3.0;
+  a.traffic_seconds = 3.0;
   a.first_error = "connect 127.0.0.1:9: Connection refused";
   a.latency.record(1000);
   b.connections = 11;
@@ -211,6 +215,7 @@ TEST(nbio_load_result, merge_adds_counters_and_buckets_exactly) {
   b.bytes_in = 3200;
   b.connect_seconds = 0.7;
   b.run_seconds = 2.9;
+  b.traffic_seconds = 2.9;
   b.latency.record(2000);
   b.latency.record(3000);
 
@@ -226,6 +231,7 @@ TEST(nbio_load_result, merge_adds_counters_and_buckets_exactly) {
   EXPECT_EQ(m.bytes_in, 9600u);
   EXPECT_DOUBLE_EQ(m.connect_seconds, 0.7);
   EXPECT_DOUBLE_EQ(m.run_seconds, 3.0);
+  EXPECT_DOUBLE_EQ(m.traffic_seconds, 3.0);
   EXPECT_EQ(m.latency.count(), 3u);
   EXPECT_EQ(m.latency.max(), 3000u);
   EXPECT_EQ(m.first_error, a.first_error);
@@ -241,8 +247,23 @@ TEST(nbio_load_result, json_round_trip_is_exact) {
   r.latency.record(12345);
   r.first_error = "closed by 127.0.0.1:9: reset";
   EXPECT_EQ(load_result::from_json(nlohmann::json::parse(r.to_json().dump())), r);
+  r.traffic_seconds = 1.0;
+  EXPECT_EQ(load_result::from_json(nlohmann::json::parse(r.to_json().dump())), r);
   load_progress p{.up = 1, .established = 2, .failed = 3, .errors = 4, .messages = 5};
   EXPECT_EQ(load_progress::from_json(p.to_json()), p);
+  p.ramped = true;
+  EXPECT_EQ(load_progress::from_json(p.to_json()), p);
+}
+
+TEST(nbio_load_result, rate_counts_only_the_traffic_phase) {
+  // --ramp-first: 60 s of ramp, then 10 s of traffic; msgs/s is over the 10 s.
+  load_result r;
+  r.messages = 1000;
+  r.run_seconds = 70;
+  r.traffic_seconds = 10;
+  EXPECT_DOUBLE_EQ(r.messages_per_second(), 100.0);
+  r.traffic_seconds = 0;
+  EXPECT_DOUBLE_EQ(r.messages_per_second(), 0.0);
 }
 
 TEST(nbio_load_result, report_has_quantiles_and_server_efficiency) {
@@ -251,7 +272,7 @@ TEST(nbio_load_result, report_has_quantiles_and_server_efficiency) {
   load_result r;
   r.connections = r.established = 1000;
   r.messages = 50000;
-  r.run_seconds = 5;
+  r.run_seconds = r.traffic_seconds = 5;
   for (int i = 0; i < 100; ++i)
     r.latency.record(1000000);
   server_usage s;
