@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build test test-fast demo bench install clean format
+.PHONY: all deps build test test-fast demo bench bench-million install clean format
 
 all: build
 
@@ -31,6 +31,10 @@ demo: build
 
 bench: build
 	@bash bench/run_all.sh $(BUILD)
+
+# A million connections held by tcp_echo workers, then 60 s of 1 KiB echoes (bench/million).
+bench-million: build
+	@bash bench/million/run.sh $(BUILD)
 
 install: build
 	@cmake --install $(BUILD)

@@ -240,8 +240,11 @@ load_result load_client::run(const progress_fn& on_progress,
     return p;
   };
   auto next_report = steady::now() + std::chrono::seconds(1);
+  // The run thread only paces connects and watches the clock: 1 ms steps while it dials,
+  // 10 ms otherwise (with 50 worker processes, 1 ms steps alone cost 50,000 wake-ups a second).
+  bool dialing = true;
   auto tick = [&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(dialing ? 1 : 10));
     if (steady::now() < next_report) return;
     next_report += std::chrono::seconds(1);
     if (on_progress) on_progress(progress_now());
@@ -281,6 +284,7 @@ load_result load_client::run(const progress_fn& on_progress,
     }
     tick();
   }
+  dialing = false;
   while (s.established + s.failed < dialed && !stop_requested())
     tick();  // bounded by the connect timeout
   result.connect_seconds = seconds_since(start);
