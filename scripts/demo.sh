@@ -12,8 +12,9 @@
 #   SIZE         bytes per message (default 64)
 #
 # nbio-load uses one worker process per 18,000 connections, so each stays under the 20,000
-# open-files hard limit; the server holds them all in one process, so CONNECTIONS is bounded by
-# that limit. On 2 cores the default run takes about 20 s. Exits 0 when every connection was
+# open-files hard limit; the server holds them all in one process up to that limit. A larger
+# CONNECTIONS (up to a million) runs bench/million/run.sh instead: server worker processes,
+# the connections opened first, then DURATION seconds of echo. On 2 cores the default run takes about 20 s. Exits 0 when every connection was
 # established and kept; stops everything it started on any exit.
 set -euo pipefail
 
@@ -36,11 +37,14 @@ done
 # The programs raise their own soft limit too; this covers anything else started here.
 fd_limit=$(ulimit -Hn)
 ulimit -n "$fd_limit"
-# The server holds one fd per connection plus a few of its own.
+# The server holds one fd per connection plus a few of its own. Past that, the demo becomes the
+# million benchmark's setup: tcp_echo worker processes on 100 ports, nbio-load --ramp-first.
 if [ "$fd_limit" != unlimited ] && [ "$connections" -gt $((fd_limit - 100)) ]; then
-  echo "demo: CONNECTIONS=$connections is above what the open-files hard limit ($fd_limit)" \
-    "allows the server; use at most $((fd_limit - 100))" >&2
-  exit 1
+  echo "demo: $connections connections are more than one server process may hold (open-files" \
+    "limit $fd_limit): running bench/million/run.sh (tcp_echo --workers, report in" \
+    "$build_dir/million/)"
+  CONNECTIONS=$connections DURATION=$duration IN_FLIGHT=$in_flight SIZE=$size \
+    exec bash "$(dirname "$0")/../bench/million/run.sh" "$build_dir"
 fi
 processes=$(((connections + per_process - 1) / per_process))
 [ "$in_flight" -gt "$connections" ] && in_flight=$connections

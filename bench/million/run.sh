@@ -335,13 +335,13 @@ echo
 echo "million summary (report: $out_dir/report.json, plot: $out_dir/report.svg)"
 row "connections established" "$established of $connections" "$t_conn"
 row "connect failures / lost early" "$failed / $lost" ""
-row "ramp (all connects settled)" "$connect_s s" ""
+row "ramp (all connects settled)" "$(printf %.1f "$connect_s") s" ""
 row "server RSS start -> peak (all workers)" "$((rss_start / 1024)) -> $((rss_peak / 1024)) MiB" \
   "$t_rss (<= 400 MB)"
 row "server RSS growth per connection" "$rss_per_conn bytes" ""
 row "echo msgs/s ($in_flight x $size B)" "$(printf %.0f "$msgs")" "$t_msgs (>= 100,000)"
-row "echo p50 / p99" "$p50 / $p99 ms" "$t_p99 (p99 < 200 ms)"
-row "server CPU (whole run, % of a core)" "$server_cpu" ""
+row "echo p50 / p99" "$(printf '%.1f / %.1f' "$p50" "$p99") ms" "$t_p99 (p99 < 200 ms)"
+row "server CPU (whole run, % of a core)" "$(printf %.1f "$server_cpu")" ""
 row "kernel: MemAvailable drop while held" "$mem_used_mib MiB" \
   "$(per_conn $(((avail_before - avail_held) * 1024))) B/conn (both ends)"
 row "kernel: Slab growth while held" "$slab_growth_mib MiB" \

@@ -1,0 +1,676 @@
+// Private. The HTTP/1.x head parsers and the body decoder.
+//
+// Written by hand (not llhttp or picohttpparser) because the parser is the core this project is
+// defined by: it must be strict in exactly the ways the smuggling cases need, report an errc per
+// failure, and fit the sans-I/O contract (views, no allocation, only incomplete tails copied).
+//
+// A head is parsed in two passes over bounded input: the first finds the empty line that ends it
+// (resuming where the previous call stopped), the second validates and splits it. Both passes
+// are linear and the head is at most max_header_bytes, so a call costs O(new bytes) until the
+// head is complete and O(head) once.
+#include "nbio/http/parser.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace nbio::http {
+namespace {
+
+// tchar (RFC 9110 5.6.2): the bytes of a token.
+constexpr std::array<bool, 256> make_token_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> token_table = make_token_table();
+
+bool is_token_char(char c) noexcept {
+  return token_table[static_cast<unsigned char>(c)];
+}
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!is_token_char(c)) return false;
+  return true;
+}
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+char lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+bool is_ows(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && is_ows(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
+// Calls fn(element) for every non-empty element of a comma-separated list (RFC 9110 5.6.1:
+// empty elements are ignored), trimmed of whitespace. Stops when fn returns false.
+template <class F>
+bool for_each_element(std::string_view list, F&& fn) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string_view e = trim_ows(list.substr(0, comma));
+    if (!e.empty() && !fn(e)) return false;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+// 1*DIGIT into a 64-bit value; false on anything else or overflow.
+bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 19) return false;  // 19 digits always fit in 64 bits
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (!is_digit(c)) return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
+// The outcome of looking for the end of a head.
+struct head_scan {
+  parse_status status = parse_status::incomplete;
+  std::size_t start = 0;  // after the leading empty lines (requests)
+  std::size_t end = 0;    // complete: one past the final LF
+  std::error_code error;
+};
+
+// Finds the empty line ending the head in `data`, resuming at `scanned` (the start of the first
+// line not yet known to be complete). Checks line endings and the size limits on the way.
+head_scan scan_head(std::string_view data, std::size_t& scanned, const parser_limits& limits,
+                    bool skip_leading_empty_lines, errc start_line_too_long) {
+  head_scan r;
+  std::size_t pos = scanned;
+  // Leading CRLFs before a request line are ignored (RFC 9112 2.2), within the line limit.
+  std::size_t start = 0;
+  if (skip_leading_empty_lines) {
+    while (start + 1 < data.size() && data[start] == '\r' && data[start + 1] == '\n' &&
+           start < limits.max_request_line)
+      start += 2;
+    if (pos < start) pos = start;
+  }
+  r.start = start;
+  const char* const base = data.data();
+  for (;;) {
+    const void* nl = pos < data.size() ? std::memchr(base + pos, '\n', data.size() - pos) : nullptr;
+    if (!nl) {
+      // No complete line: is the partial one (or the head so far) already over a limit?
+      // (+1: the line's CR may have come without its LF yet.)
+      if (pos == start && data.size() - start > limits.max_request_line + 1) {
+        r.status = parse_status::error;
+        r.error = start_line_too_long;
+      } else if (data.size() - start > limits.max_header_bytes) {
+        r.status = parse_status::error;
+        r.error = errc::headers_too_large;
+      }
+      scanned = pos;
+      return r;
+    }
+    const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
+    // The limits first, in the order the partial checks above apply them, so an input gives
+    // the same error however it is cut into reads.
+    if (pos == start && lf + 1 - start > limits.max_request_line + 2) {
+      r.status = parse_status::error;
+      r.error = start_line_too_long;
+      return r;
+    }
+    if (lf + 1 - start > limits.max_header_bytes) {
+      r.status = parse_status::error;
+      r.error = errc::headers_too_large;
+      return r;
+    }
+    if (lf == pos || base[lf - 1] != '\r') {
+      r.status = parse_status::error;
+      r.error = errc::bare_lf;
+      return r;
+    }
+    const bool empty_line = lf == pos + 1;
+    pos = lf + 1;
+    if (empty_line && pos - 2 != start) {  // the empty line after the start line and fields
+      r.status = parse_status::complete;
+      r.end = pos;
+      return r;
+    }
+    if (empty_line) {  // an empty start line: malformed
+      r.status = parse_status::error;
+      r.error = start_line_too_long == errc::uri_too_long ? errc::bad_request_line
+                                                          : errc::bad_status_line;
+      return r;
+    }
+  }
+}
+
+// The next line of a scanned head, without its CRLF; advances `pos` past it.
+std::string_view next_line(std::string_view head, std::size_t& pos) noexcept {
+  const std::size_t lf = head.find('\n', pos);
+  const std::string_view line = head.substr(pos, lf - 1 - pos);
+  pos = lf + 1;
+  return line;
+}
+
+// "HTTP/" DIGIT "." DIGIT.
+std::error_code parse_version(std::string_view v, int& minor) noexcept {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !is_digit(v[5]) || v[6] != '.' ||
+      !is_digit(v[7]))
+    return errc::bad_version;
+  if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return errc::unsupported_version;
+  minor = v[7] - '0';
+  return {};
+}
+
+// What the framing fields said, gathered while splitting the fields.
+struct framing {
+  unsigned content_lengths = 0;
+  std::uint64_t content_length = 0;
+  bool transfer_encoding = false;
+  unsigned chunked = 0;        // how often chunked appeared
+  bool chunked_last = false;   // the final coding is chunked
+  bool other_codings = false;  // a coding other than chunked (before or after it)
+  bool conn_close = false;
+  bool conn_keep_alive = false;
+  bool conn_upgrade = false;
+  bool has_upgrade = false;
+  unsigned hosts = 0;
+  std::string_view host;
+  std::string_view expect;
+  bool has_expect = false;
+};
+
+// Validates and splits the field lines of a head (after the start line) into `storage`.
+// More than max_headers fields is an error; the first storage.size() of them are stored.
+std::error_code parse_fields(std::string_view head, std::size_t pos, std::span<header> storage,
+                             std::size_t max_headers, std::size_t& count, framing& f) {
+  count = 0;
+  for (;;) {
+    const std::string_view line = next_line(head, pos);
+    if (line.empty()) return {};
+    if (is_ows(line.front())) return errc::obs_fold;
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return errc::bad_header_name;
+    const std::string_view name = line.substr(0, colon);
+    for (char c : name) {
+      if (is_token_char(c)) continue;
+      return is_ows(c) ? errc::whitespace_before_colon : errc::bad_header_name;
+    }
+    const std::string_view value = trim_ows(line.substr(colon + 1));
+    for (char c : value) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u != 0x7f) continue;  // VCHAR, SP, obs-text
+      if (c == '\t') continue;
+      return c == '\r' ? errc::bare_cr : errc::bad_header_value;
+    }
+    if (count == max_headers) return errc::too_many_headers;
+    if (count < storage.size()) storage[count] = {name, value};
+    ++count;
+
+    // The fields that decide framing and connection handling.
+    switch (name.size()) {
+      case 4:
+        if (iequals(name, "host")) {
+          ++f.hosts;
+          f.host = value;
+        }
+        break;
+      case 6:
+        if (iequals(name, "expect")) {
+          f.expect = value;
+          f.has_expect = true;
+        }
+        break;
+      case 7:
+        if (iequals(name, "upgrade") && !value.empty()) f.has_upgrade = true;
+        break;
+      case 10:
+        if (iequals(name, "connection"))
+          for_each_element(value, [&f](std::string_view t) {
+            if (iequals(t, "close")) f.conn_close = true;
+            if (iequals(t, "keep-alive")) f.conn_keep_alive = true;
+            if (iequals(t, "upgrade")) f.conn_upgrade = true;
+            return true;
+          });
+        break;
+      case 14:
+        if (iequals(name, "content-length")) {
+          std::uint64_t n = 0;
+          if (!parse_decimal(value, n)) return errc::bad_content_length;
+          if (f.content_lengths++ > 0 && n != f.content_length)
+            return errc::conflicting_content_length;
+          f.content_length = n;
+        }
+        break;
+      case 17:
+        if (iequals(name, "transfer-encoding")) {
+          // Several fields form one list; chunked may appear once, and for a request last.
+          bool ok = true;
+          for_each_element(value, [&](std::string_view coding) {
+            coding = trim_ows(coding.substr(0, coding.find(';')));
+            if (!is_token(coding)) return ok = false;
+            f.transfer_encoding = true;
+            f.chunked_last = iequals(coding, "chunked");
+            if (f.chunked_last && ++f.chunked > 1) return ok = false;
+            if (!f.chunked_last) f.other_codings = true;
+            return true;
+          });
+          if (!ok || !f.transfer_encoding) return errc::bad_transfer_encoding;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+std::string_view message_head::get(std::string_view name) const noexcept {
+  for (const header& h : headers)
+    if (iequals(h.name, name)) return h.value;
+  return {};
+}
+
+bool message_head::has(std::string_view name) const noexcept {
+  for (const header& h : headers)
+    if (iequals(h.name, name)) return true;
+  return false;
+}
+
+parse_result request_parser::parse(std::string_view data, std::span<header> storage,
+                                   request_head& out) noexcept {
+  parse_result r;
+  const head_scan scan = scan_head(data, scanned_, limits_, true, errc::uri_too_long);
+  r.status = scan.status;
+  r.error = scan.error;
+  if (scan.status != parse_status::complete) return r;
+  auto fail = [&r](errc e) {
+    r.status = parse_status::error;
+    r.error = e;
+    return r;
+  };
+
+  const std::string_view head = data.substr(0, scan.end);
+  std::size_t pos = scan.start;
+  const std::string_view line = next_line(head, pos);
+
+  // method SP request-target SP HTTP-version: exactly one SP each.
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || sp1 == 0) return fail(errc::bad_request_line);
+  const std::string_view method = line.substr(0, sp1);
+  if (!is_token(method)) return fail(errc::bad_method);
+  const std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return fail(errc::bad_request_line);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  for (char c : target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return fail(c == '\r' ? errc::bare_cr : errc::bad_target);
+  }
+  if (version.find_first_of(" \r") != std::string_view::npos)
+    return fail(version.find('\r') != std::string_view::npos ? errc::bare_cr
+                                                             : errc::bad_request_line);
+  int minor = 1;
+  if (std::error_code ec = parse_version(version, minor)) {
+    r.status = parse_status::error;
+    r.error = ec;
+    return r;
+  }
+
+  // The target's form must fit the method (RFC 9112 3.2).
+  target_form form;
+  if (method == "CONNECT") {
+    // authority-form: host ":" port, nothing else.
+    const std::size_t colon = target.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == target.size() ||
+        target.find_first_of("/?#@") != std::string_view::npos)
+      return fail(errc::bad_target);
+    for (char c : target.substr(colon + 1))
+      if (!is_digit(c)) return fail(errc::bad_target);
+    form = target_form::authority;
+  } else if (target == "*") {
+    if (method != "OPTIONS") return fail(errc::bad_target);
+    form = target_form::asterisk;
+  } else if (target.front() == '/') {
+    form = target_form::origin;
+  } else {
+    // absolute-form: scheme "://" ..., scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+    const std::size_t sep = target.find("://");
+    if (sep == std::string_view::npos || sep == 0) return fail(errc::bad_target);
+    for (std::size_t i = 0; i < sep; ++i) {
+      const char c = target[i];
+      const bool alpha = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+      if (!alpha && (i == 0 || (!is_digit(c) && c != '+' && c != '-' && c != '.')))
+        return fail(errc::bad_target);
+    }
+    form = target_form::absolute;
+  }
+
+  framing f;
+  std::size_t count = 0;
+  const std::size_t max_fields = std::min(storage.size(), limits_.max_headers);
+  if (std::error_code ec = parse_fields(head, pos, storage, max_fields, count, f)) {
+    r.status = parse_status::error;
+    r.error = ec;
+    return r;
+  }
+
+  // Host: exactly one in HTTP/1.1, at most one in HTTP/1.0.
+  if (f.hosts > 1) return fail(errc::duplicate_host);
+  if (f.hosts == 0 && minor == 1) return fail(errc::missing_host);
+
+  // Framing (RFC 9112 6.1-6.3), strictly: no Content-Length next to Transfer-Encoding.
+  body_kind body = body_kind::none;
+  std::uint64_t length = 0;
+  if (f.transfer_encoding) {
+    if (minor == 0) return fail(errc::bad_transfer_encoding);
+    if (f.content_lengths) return fail(errc::content_length_with_chunked);
+    if (!f.chunked_last) return fail(errc::chunked_not_last);
+    if (f.other_codings) return fail(errc::unsupported_transfer_coding);
+    body = body_kind::chunked;
+  } else if (f.content_lengths) {
+    if (f.content_length > limits_.max_body) return fail(errc::body_too_large);
+    length = f.content_length;
+    body = length ? body_kind::length : body_kind::none;
+  }
+
+  bool expect_continue = false;
+  if (f.has_expect) {
+    if (!iequals(f.expect, "100-continue")) return fail(errc::expectation_failed);
+    expect_continue = minor == 1;  // HTTP/1.0 clients do not wait for it (RFC 9110 10.1.1)
+  }
+
+  out.version_minor = minor;
+  out.headers = std::span<const header>(storage.data(), count);
+  out.body = body;
+  out.content_length = length;
+  out.keep_alive = minor == 1 ? !f.conn_close : (f.conn_keep_alive && !f.conn_close);
+  out.upgrade = f.conn_upgrade && f.has_upgrade;
+  out.method = method;
+  out.target = target;
+  out.form = form;
+  out.host = f.host;
+  out.expect_continue = expect_continue;
+  r.consumed = scan.end;
+  return r;
+}
+
+parse_result response_parser::parse(std::string_view data, std::span<header> storage,
+                                    response_head& out, std::string_view request_method) noexcept {
+  parse_result r;
+  const head_scan scan = scan_head(data, scanned_, limits_, false, errc::headers_too_large);
+  r.status = scan.status;
+  r.error = scan.error;
+  if (scan.status != parse_status::complete) return r;
+  auto fail = [&r](errc e) {
+    r.status = parse_status::error;
+    r.error = e;
+    return r;
+  };
+
+  const std::string_view head = data.substr(0, scan.end);
+  std::size_t pos = 0;
+  const std::string_view line = next_line(head, pos);
+  // HTTP-version SP 3DIGIT SP [reason]; the SP before an empty reason may be missing.
+  if (line.size() < 12 || line[8] != ' ') return fail(errc::bad_status_line);
+  int minor = 1;
+  if (std::error_code ec = parse_version(line.substr(0, 8), minor)) {
+    r.status = parse_status::error;
+    r.error = ec == errc::bad_version ? make_error_code(errc::bad_status_line) : ec;
+    return r;
+  }
+  if (!is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]) || line[9] == '0')
+    return fail(errc::bad_status_line);
+  const int status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  std::string_view reason;
+  if (line.size() > 12) {
+    if (line[12] != ' ') return fail(errc::bad_status_line);
+    reason = line.substr(13);
+    for (char c : reason) {
+      const auto u = static_cast<unsigned char>(c);
+      if ((u < 0x20 && c != '\t') || u == 0x7f)
+        return fail(c == '\r' ? errc::bare_cr : errc::bad_status_line);
+    }
+  }
+
+  framing f;
+  std::size_t count = 0;
+  const std::size_t max_fields = std::min(storage.size(), limits_.max_headers);
+  if (std::error_code ec = parse_fields(head, pos, storage, max_fields, count, f)) {
+    r.status = parse_status::error;
+    r.error = ec;
+    return r;
+  }
+
+  // RFC 9112 6.3, in order.
+  body_kind body = body_kind::until_close;
+  std::uint64_t length = 0;
+  if (request_method == "HEAD" || (status >= 100 && status < 200) || status == 204 ||
+      status == 304 || (request_method == "CONNECT" && status >= 200 && status < 300)) {
+    body = body_kind::none;
+  } else if (f.transfer_encoding) {
+    if (f.content_lengths) return fail(errc::content_length_with_chunked);
+    if (minor == 0) return fail(errc::bad_transfer_encoding);
+    if (f.chunked_last && f.other_codings) return fail(errc::unsupported_transfer_coding);
+    body = f.chunked_last ? body_kind::chunked : body_kind::until_close;
+  } else if (f.content_lengths) {
+    length = f.content_length;
+    body = length ? body_kind::length : body_kind::none;
+  }
+  if (body == body_kind::length && length > limits_.max_body) return fail(errc::body_too_large);
+
+  out.version_minor = minor;
+  out.headers = std::span<const header>(storage.data(), count);
+  out.body = body;
+  out.content_length = length;
+  out.keep_alive = body != body_kind::until_close &&
+                   (minor == 1 ? !f.conn_close : (f.conn_keep_alive && !f.conn_close));
+  out.upgrade = status == 101 && f.conn_upgrade && f.has_upgrade;
+  out.status = status;
+  out.reason = reason;
+  r.consumed = scan.end;
+  return r;
+}
+
+// --- body -------------------------------------------------------------------------------------
+
+body_decoder::body_decoder(body_kind kind, std::uint64_t content_length,
+                           const parser_limits& limits) noexcept
+    : max_body_(limits.max_body),
+      max_chunk_line_(static_cast<std::uint32_t>(limits.max_chunk_line)),
+      max_trailer_bytes_(static_cast<std::uint32_t>(limits.max_trailer_bytes)),
+      max_trailers_(static_cast<std::uint32_t>(limits.max_headers)) {
+  switch (kind) {
+    case body_kind::none:
+      state_ = state::done;
+      break;
+    case body_kind::length:
+      state_ = content_length ? state::length : state::done;
+      remaining_ = content_length;
+      break;
+    case body_kind::chunked:
+      state_ = state::chunk_size;
+      break;
+    case body_kind::until_close:
+      state_ = state::until_close;
+      break;
+  }
+}
+
+bool body_decoder::finish_at_eof() noexcept {
+  if (state_ == state::until_close) state_ = state::done;
+  return state_ == state::done;
+}
+
+body_result body_decoder::next(std::string_view in, std::span<header> trailer_storage) noexcept {
+  body_result r;
+  std::string_view data = in;
+  auto finish = [&](parse_status status) {
+    r.status = status;
+    r.consumed = static_cast<std::size_t>(data.data() - in.data());
+    return r;
+  };
+  // An error found after a run of data in the same call waits for the next call: the data is
+  // handed out first, as it would be had the input been cut right after it.
+  auto fail = [&](std::error_code e) {
+    if (!r.data.empty()) return finish(parse_status::incomplete);
+    r.error = e;
+    return finish(parse_status::error);
+  };
+  // chunk-size = 1*16HEXDIG followed by ";", whitespace or the line's end. Checked on a partial
+  // line too, so a bad size fails at once, with the error a whole line would give.
+  auto check_size = [](std::string_view line) -> std::error_code {
+    std::size_t i = 0;
+    while (i < line.size() && hex_value(line[i]) >= 0)
+      if (++i > 16) return errc::bad_chunk_size;
+    if (i == line.size()) return {};
+    const char c = line[i];
+    if (i == 0 || (c != ';' && !is_ows(c) && c != '\r' && c != '\n')) return errc::bad_chunk_size;
+    return {};
+  };
+  auto take = [&](std::uint64_t limit) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(limit, data.size()));
+    r.data = data.substr(0, n);
+    data.remove_prefix(n);
+    body_bytes_ += n;
+    return n;
+  };
+
+  // Framing is consumed as far as it goes; at most one run of data is handed out per call.
+  for (;;) {
+    switch (state_) {
+      case state::done:
+        return finish(parse_status::complete);
+
+      case state::until_close:
+        if (max_body_ - body_bytes_ < data.size()) return fail(errc::body_too_large);
+        take(data.size());
+        return finish(parse_status::incomplete);
+
+      case state::length:
+        remaining_ -= take(remaining_);
+        if (remaining_ > 0) return finish(parse_status::incomplete);
+        state_ = state::done;
+        return finish(parse_status::complete);
+
+      case state::chunk_size: {
+        if (!r.data.empty()) return finish(parse_status::incomplete);
+        // chunk-size [ chunk-ext ] CRLF, whole.
+        const std::size_t lf = data.find('\n');
+        const std::string_view seen = data.substr(0, lf);
+        if (std::error_code ec = check_size(seen)) return fail(ec);
+        if (lf == std::string_view::npos) {
+          if (data.size() > max_chunk_line_) return fail(errc::bad_chunk_extension);
+          return finish(parse_status::incomplete);
+        }
+        if (lf > max_chunk_line_) return fail(errc::bad_chunk_extension);
+        const bool cr = lf > 0 && data[lf - 1] == '\r';
+        const std::string_view line = data.substr(0, cr ? lf - 1 : lf);
+        std::size_t i = 0;
+        std::uint64_t size = 0;
+        for (; i < line.size() && hex_value(line[i]) >= 0; ++i)
+          size = size << 4 | static_cast<std::uint64_t>(hex_value(line[i]));
+        if (i == 0) return fail(errc::bad_chunk_size);
+        // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ): accepted without
+        // interpretation, but it must start with ";" and hold no control byte.
+        const std::string_view ext = line.substr(i);
+        const std::size_t first = ext.find_first_not_of(" \t");
+        if (first != std::string_view::npos && ext[first] != ';') return fail(errc::bad_chunk_size);
+        for (char c : ext) {
+          const auto u = static_cast<unsigned char>(c);
+          if ((u < 0x20 && c != '\t') || u == 0x7f)
+            return fail(c == '\r' ? errc::bare_cr : errc::bad_chunk_extension);
+        }
+        if (!cr) return fail(errc::bare_lf);
+        if (size > max_body_ - body_bytes_) return fail(errc::body_too_large);
+        data.remove_prefix(lf + 1);
+        remaining_ = size;
+        state_ = size ? state::chunk_data : state::trailers;
+        continue;
+      }
+
+      case state::chunk_data:
+        if (data.empty() || !r.data.empty()) return finish(parse_status::incomplete);
+        remaining_ -= take(remaining_);
+        if (remaining_ == 0) state_ = state::chunk_crlf;
+        continue;
+
+      case state::chunk_crlf:
+        if (data.size() < 2) {
+          if (!data.empty() && data[0] != '\r') return fail(errc::bad_chunk_end);
+          return finish(parse_status::incomplete);
+        }
+        if (data[0] != '\r' || data[1] != '\n') return fail(errc::bad_chunk_end);
+        data.remove_prefix(2);
+        state_ = state::chunk_size;
+        continue;
+
+      case state::trailers: {
+        // *( field-line CRLF ) CRLF, whole; the fields are checked like header fields.
+        if (data.size() < 2) {
+          if (!data.empty() && data[0] != '\r') {
+            if (data[0] == '\n') return fail(errc::bare_lf);
+          }
+          return finish(parse_status::incomplete);
+        }
+        if (data[0] == '\r' && data[1] == '\n') {
+          data.remove_prefix(2);
+          state_ = state::done;
+          return finish(parse_status::complete);
+        }
+        // Bare LFs are looked for within the limit only, so a cut cannot change the error.
+        const std::size_t end = data.find("\r\n\r\n");
+        const std::size_t scan = std::min<std::size_t>(
+            end == std::string_view::npos ? data.size() : end + 4, max_trailer_bytes_);
+        for (std::size_t k = 0; k < scan; ++k)
+          if (data[k] == '\n' && (k == 0 || data[k - 1] != '\r')) return fail(errc::bare_lf);
+        if (end == std::string_view::npos) {
+          if (data.size() > max_trailer_bytes_) return fail(errc::headers_too_large);
+          return finish(parse_status::incomplete);
+        }
+        if (end + 4 > max_trailer_bytes_) return fail(errc::headers_too_large);
+        framing f;
+        std::size_t count = 0;
+        if (std::error_code ec =
+                parse_fields(data.substr(0, end + 4), 0, trailer_storage, max_trailers_, count, f))
+          return fail(ec == errc::bare_cr || ec == errc::too_many_headers
+                          ? ec
+                          : make_error_code(errc::bad_trailer));
+        r.trailers = std::span<const header>(trailer_storage.data(),
+                                             std::min(count, trailer_storage.size()));
+        data.remove_prefix(end + 4);
+        state_ = state::done;
+        return finish(parse_status::complete);
+      }
+    }
+  }
+}
+
+}  // namespace nbio::http
