@@ -3,7 +3,7 @@
 #
 # usage: bench/run_all.sh [BUILD]                 BUILD: the build directory (default: build)
 # The environment knobs of run_tcp_echo.sh and run_tcp_idle.sh apply (DURATION, WARMUP, ...).
-# Both benchmarks run even if the first fails; the exit status is non-zero if either did.
+# Every benchmark runs even if an earlier one fails; the exit status is non-zero if any did.
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -13,5 +13,10 @@ status=0
 echo
 "$here/run_tcp_idle.sh" "$BUILD" || status=1
 echo
-echo "results: $BUILD/bench/tcp_echo.json $BUILD/bench/tcp_idle.json"
+# Parser micro benchmark (nbio against http-parser), on the load core.
+mkdir -p "$BUILD/bench"
+taskset -c "${LOAD_CPU:-1}" "$BUILD/bin/http_parser_bench" --benchmark_out="$BUILD/bench/http_parser.json" \
+  --benchmark_out_format=json || status=1
+echo
+echo "results: $BUILD/bench/tcp_echo.json $BUILD/bench/tcp_idle.json $BUILD/bench/http_parser.json"
 exit "$status"

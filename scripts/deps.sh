@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev liburing-dev
   libcli11-dev nlohmann-json3-dev gnuplot-nox
-  libboost-dev libuv1-dev
+  libboost-dev libuv1-dev libhttp-parser-dev
   curl procps util-linux iproute2
 )
 

@@ -117,11 +117,14 @@ head_scan scan_head(std::string_view data, std::size_t& scanned, const parser_li
   for (;;) {
     const void* nl = pos < data.size() ? std::memchr(base + pos, '\n', data.size() - pos) : nullptr;
     if (!nl) {
-      // No complete line: is the partial one (or the head so far) already over a limit?
-      // (+1: the line's CR may have come without its LF yet.)
-      if (pos == start && data.size() - start > limits.max_request_line + 1) {
-        r.status = parse_status::error;
-        r.error = start_line_too_long;
+      // No complete line: is the partial one (or the head so far) already over a limit? An
+      // unfinished start line is held to its own limit only (+1: its CR may have come without
+      // the LF): until it ends, the whole-line check could still answer either way.
+      if (pos == start) {
+        if (data.size() - start > limits.max_request_line + 1) {
+          r.status = parse_status::error;
+          r.error = start_line_too_long;
+        }
       } else if (data.size() - start > limits.max_header_bytes) {
         r.status = parse_status::error;
         r.error = errc::headers_too_large;
@@ -195,8 +198,8 @@ struct framing {
   bool has_upgrade = false;
   unsigned hosts = 0;
   std::string_view host;
-  std::string_view expect;
-  bool has_expect = false;
+  bool expect_continue = false;  // an Expect: 100-continue field
+  bool bad_expect = false;       // an Expect field with anything else
 };
 
 // Validates and splits the field lines of a head (after the start line) into `storage`.
@@ -236,8 +239,11 @@ std::error_code parse_fields(std::string_view head, std::size_t pos, std::span<h
         break;
       case 6:
         if (iequals(name, "expect")) {
-          f.expect = value;
-          f.has_expect = true;
+          // Every field counts: 100-continue is the only expectation there is.
+          if (iequals(value, "100-continue"))
+            f.expect_continue = true;
+          else
+            f.bad_expect = true;
         }
         break;
       case 7:
@@ -265,16 +271,17 @@ std::error_code parse_fields(std::string_view head, std::size_t pos, std::span<h
         if (iequals(name, "transfer-encoding")) {
           // Several fields form one list; chunked may appear once, and for a request last.
           bool ok = true;
+          bool any = false;  // this field names a coding
           for_each_element(value, [&](std::string_view coding) {
             coding = trim_ows(coding.substr(0, coding.find(';')));
             if (!is_token(coding)) return ok = false;
-            f.transfer_encoding = true;
+            any = f.transfer_encoding = true;
             f.chunked_last = iequals(coding, "chunked");
             if (f.chunked_last && ++f.chunked > 1) return ok = false;
             if (!f.chunked_last) f.other_codings = true;
             return true;
           });
-          if (!ok || !f.transfer_encoding) return errc::bad_transfer_encoding;
+          if (!ok || !any) return errc::bad_transfer_encoding;
         }
         break;
       default:
@@ -363,7 +370,8 @@ parse_result request_parser::parse(std::string_view data, std::span<header> stor
   } else {
     // absolute-form: scheme "://" ..., scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
     const std::size_t sep = target.find("://");
-    if (sep == std::string_view::npos || sep == 0) return fail(errc::bad_target);
+    if (sep == std::string_view::npos || sep == 0 || sep + 3 == target.size())
+      return fail(errc::bad_target);
     for (std::size_t i = 0; i < sep; ++i) {
       const char c = target[i];
       const bool alpha = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
@@ -401,11 +409,9 @@ parse_result request_parser::parse(std::string_view data, std::span<header> stor
     body = length ? body_kind::length : body_kind::none;
   }
 
-  bool expect_continue = false;
-  if (f.has_expect) {
-    if (!iequals(f.expect, "100-continue")) return fail(errc::expectation_failed);
-    expect_continue = minor == 1;  // HTTP/1.0 clients do not wait for it (RFC 9110 10.1.1)
-  }
+  if (f.bad_expect) return fail(errc::expectation_failed);
+  // HTTP/1.0 clients do not wait for 100 Continue (RFC 9110 10.1.1).
+  const bool expect_continue = f.expect_continue && minor == 1;
 
   out.version_minor = minor;
   out.headers = std::span<const header>(storage.data(), count);
@@ -586,11 +592,12 @@ body_result body_decoder::next(std::string_view in, std::span<header> trailer_st
         const std::size_t lf = data.find('\n');
         const std::string_view seen = data.substr(0, lf);
         if (std::error_code ec = check_size(seen)) return fail(ec);
+        // The limit counts the line without its CRLF (+1: a CR may wait for its LF).
         if (lf == std::string_view::npos) {
-          if (data.size() > max_chunk_line_) return fail(errc::bad_chunk_extension);
+          if (data.size() > max_chunk_line_ + 1) return fail(errc::bad_chunk_extension);
           return finish(parse_status::incomplete);
         }
-        if (lf > max_chunk_line_) return fail(errc::bad_chunk_extension);
+        if (lf > max_chunk_line_ + 1) return fail(errc::bad_chunk_extension);
         const bool cr = lf > 0 && data[lf - 1] == '\r';
         const std::string_view line = data.substr(0, cr ? lf - 1 : lf);
         std::size_t i = 0;

@@ -1,8 +1,9 @@
 # Checks the include graph of a public header tree. Usage:
 #   cmake -DINCLUDE_DIR=<dir holding nbio/> -P check_layering.cmake
 # Fails (non-zero exit) with one line per violation:
-#   1. nbio/engine/** and nbio/core/** include nothing from nbio/tls, nbio/http, nbio/websocket
-#      (layers depend downward only: engine <- tls <- http <- websocket).
+#   1. Layers depend downward only: engine <- tls <- http <- websocket. nbio/engine/** and
+#      nbio/core/** include nothing from nbio/tls, nbio/http, nbio/websocket; nbio/tls/**
+#      nothing from nbio/http or nbio/websocket; nbio/http/** nothing from nbio/websocket.
 #   2. every nbio header includes project headers only as "nbio/..." paths that exist under
 #      INCLUDE_DIR: nothing from src/ (private), no relative paths.
 if(NOT INCLUDE_DIR OR NOT IS_DIRECTORY "${INCLUDE_DIR}/nbio")
@@ -19,7 +20,9 @@ foreach(header IN LISTS headers)
     endif()
     set(delim "${CMAKE_MATCH_1}")
     set(target "${CMAKE_MATCH_2}")
-    if(header MATCHES "^nbio/(engine|core)/" AND target MATCHES "^nbio/(tls|http|websocket)/")
+    if((header MATCHES "^nbio/(engine|core)/" AND target MATCHES "^nbio/(tls|http|websocket)/")
+       OR (header MATCHES "^nbio/tls/" AND target MATCHES "^nbio/(http|websocket)/")
+       OR (header MATCHES "^nbio/http/" AND target MATCHES "^nbio/websocket/"))
       message("${header}: includes upper layer ${target}")
       math(EXPR violations "${violations} + 1")
     endif()
