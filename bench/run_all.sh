@@ -11,6 +11,7 @@ here=$(dirname "$0")
 status=0
 "$here/run_tcp_echo.sh" "$BUILD" || status=1
 echo
+"$here/http/run_http.sh" "$BUILD" || status=1
 "$here/run_tcp_idle.sh" "$BUILD" || status=1
 echo
 # Parser micro benchmark (nbio against http-parser), on the load core.

@@ -116,6 +116,11 @@ std::string validate(load_options& o, const system_limits& limits) {
            num(per_process) + " per process, over the open-files limit of " +
            num(limits.open_files) + ": use --processes " + num(need) + " or more";
   }
+  if (o.mode != "http" && (o.pipeline != 1 || o.path != "/"))
+    return "--pipeline and --path need --mode http";
+  if (o.mode == "http" && (o.path.empty() || o.path.front() != '/' ||
+                           o.path.find_first_of(" \r\n") != std::string::npos))
+    return "--path must start with / and hold no space or line break";
   if (o.mode == "idle") {
     if (o.messages || o.in_flight || o.in_flight_per_conn != 1)
       return "--messages and --in-flight* need a traffic mode (--mode tcp-echo), not idle";
@@ -141,9 +146,9 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
       "target and holds them (--mode idle) or echoes messages on them (--mode tcp-echo); "
       "prints a live line and a table on stderr and a JSON result on stdout (or --json)."};
   app.set_help_flag("-h,--help", "print this help and exit");
-  app.add_option("--mode", o.mode, "traffic: idle or tcp-echo")
+  app.add_option("--mode", o.mode, "traffic: idle, tcp-echo or http (keep-alive GETs)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"idle", "tcp-echo"}));
+      ->check(CLI::IsMember({"idle", "tcp-echo", "http"}));
   app.add_option("--host", o.host, "target address")->capture_default_str();
   app.add_option("-p,--port", o.ports, "target port; repeat or comma-separate for several")
       ->required()
@@ -175,6 +180,11 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
   app.add_option("-s,--size", o.payload_size, "tcp-echo payload bytes")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
+  app.add_option("--path", o.path, "http: the target of the GETs")->capture_default_str();
+  app.add_option("--pipeline", o.pipeline,
+                 "http: requests written at once; a message (msgs/s, latency) is the batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1023u));
   app.add_option("--in-flight", o.in_flight,
                  "messages in flight in all (a fixed concurrency spread over the connections); "
                  "0: every connection carries --in-flight-per-conn")

@@ -20,7 +20,7 @@ struct system_limits {
 };
 
 struct load_options {
-  std::string mode = "tcp-echo";  // idle | tcp-echo
+  std::string mode = "tcp-echo";  // idle | tcp-echo | http
   std::string host = "127.0.0.1";
   std::vector<std::uint16_t> ports;      // connections are spread over them round-robin
   std::uint64_t connections = 1;         // in all, over every process
@@ -31,6 +31,8 @@ struct load_options {
   double ramp_timeout_s = 600;           // with ramp_first: the bound on the connects
   std::uint64_t messages = 0;            // replies to wait for in all; 0: run for duration_s
   std::uint64_t payload_size = 64;       // bytes per tcp-echo message
+  std::string path = "/";                // http: the target of every GET
+  unsigned pipeline = 1;                 // http: requests written at once; a message is a batch
   std::uint64_t in_flight = 0;           // messages in flight in all; 0: connections x per conn
   std::uint64_t in_flight_per_conn = 1;  // messages in flight on one connection (pipelining)
   unsigned source_ips = 0;  // source addresses 127.0.0.1..127.0.0.N; 0: as many as needed

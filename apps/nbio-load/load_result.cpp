@@ -122,11 +122,14 @@ nlohmann::json report_json(const load_options& o, const load_result& r, const se
                   {"ramp_first", o.ramp_first},
                   {"messages", o.messages},
                   {"payload_size", o.payload_size},
+                  {"path", o.path},
+                  {"pipeline", o.pipeline},
                   {"in_flight", o.effective_in_flight()},
                   {"in_flight_per_conn", o.in_flight_per_conn}};
   j["result"] = r.to_json();
   j["result"].erase("latency");
   j["msgs_per_s"] = r.messages_per_second();
+  if (o.mode == "http") j["requests_per_s"] = r.messages_per_second() * o.pipeline;
   j["latency_ms"] = {{"count", r.latency.count()},
                      {"p50", ms(r.latency.quantile(0.50))},
                      {"p90", ms(r.latency.quantile(0.90))},
@@ -169,6 +172,8 @@ std::string report_table(const load_options& o, const load_result& r, const serv
     row("messages sent", "%12llu", u(r.messages_sent));
     row("messages received", "%12llu", u(r.messages));
     row("msgs/s", "%12.0f", r.messages_per_second());
+    if (o.mode == "http" && o.pipeline > 1)
+      row("requests/s (x pipeline)", "%12.0f", r.messages_per_second() * o.pipeline);
     row("latency p50", "%12.3f ms", ms(r.latency.quantile(0.50)));
     row("latency p90", "%12.3f ms", ms(r.latency.quantile(0.90)));
     row("latency p99", "%12.3f ms", ms(r.latency.quantile(0.99)));

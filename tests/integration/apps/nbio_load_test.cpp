@@ -155,6 +155,50 @@ TEST(nbio_load_app, ramp_first_opens_everything_then_runs_the_duration) {
   EXPECT_EQ(stats->bytes_in, r.at("messages_sent").get<std::uint64_t>() * size);
 }
 
+// --mode http against http_hello, pipelined x4 over 2 processes: the requests nbio-load counts
+// are exactly the requests the server says it served.
+TEST(nbio_load_app, http_pipelined_counts_match_the_server) {
+  child_process server = spawn({NBIO_TEST_HTTP_HELLO_BIN, "--host", "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(server.started());
+  const auto listening = server.read_line(10s);
+  ASSERT_TRUE(listening) << "http_hello did not start";
+  const std::string port = listening->substr(listening->rfind(':') + 1);
+
+  const std::string json_path =
+      ::testing::TempDir() + "nbio_load_http_" + std::to_string(::getpid()) + ".json";
+  child_process load =
+      spawn({NBIO_TEST_NBIO_LOAD_BIN, "--mode", "http", "--port", port, "-c", "20", "--processes",
+             "2", "--pipeline", "4", "-d", "2", "--json", json_path});
+  ASSERT_TRUE(load.started());
+  std::string output;
+  while (auto line = load.read_line(30s))
+    output += *line + "\n";
+  ASSERT_EQ(load.wait(30s), 0) << output;
+
+  ::kill(server.pid(), SIGTERM);
+  std::uint64_t served = 0;
+  static const std::regex re(R"((\d+) requests served)");
+  while (auto line = server.read_line(10s)) {
+    std::smatch m;
+    if (std::regex_search(*line, m, re)) {
+      served = std::stoull(m[1]);
+      break;
+    }
+  }
+  std::ifstream in(json_path);
+  ASSERT_TRUE(in) << output;
+  const auto report = nlohmann::json::parse(in);
+  std::remove(json_path.c_str());
+  const auto& r = report.at("result");
+  const auto batches = r.at("messages").get<std::uint64_t>();
+  EXPECT_GT(batches, 100u) << output;
+  EXPECT_EQ(r.at("messages_sent").get<std::uint64_t>(), batches);
+  EXPECT_EQ(r.at("closed_early").get<int>(), 0) << output;
+  EXPECT_EQ(served, batches * 4) << "the server answered exactly the requests counted";
+  EXPECT_NEAR(report.at("requests_per_s").get<double>(), report.at("msgs_per_s").get<double>() * 4,
+              1.0);
+}
+
 TEST(nbio_load_app, plot_writes_an_svg_of_the_run) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "gnuplot is not installed (scripts/deps.sh installs gnuplot-nox)";

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "http_mode.hpp"
 #include "latency_histogram.hpp"
 #include "load_options.hpp"
 #include "load_result.hpp"
@@ -105,6 +106,7 @@ TEST(nbio_load_options, good_command_lines) {
       {{"-p", "9", "-c", "10", "--in-flight-per-conn", "4", "--in-flight", "40"}, 10, 1, 1},
       {{"-p", "9", "-n", "1000", "-s", "1024", "-d", "3", "--json", "/tmp/x"}, 1, 1, 1},
       {{"-p", "9", "-c", "8", "--ramp-first", "--ramp-timeout", "30"}, 8, 1, 1},
+      {{"-p", "9", "--mode", "http", "--pipeline", "16", "--path", "/x?y"}, 1, 1, 1},
   };
   for (const row& r : rows) {
     const parse_outcome out = parse(r.args);
@@ -123,7 +125,7 @@ TEST(nbio_load_options, bad_command_lines_give_one_line_and_exit_2) {
   const row rows[] = {
       {{"-c", "5"}, "--port is required"},
       {{"-p", "9", "--bogus"}, "--bogus"},
-      {{"-p", "9", "--mode", "http"}, "http"},
+      {{"-p", "9", "--mode", "ws-echo"}, "ws-echo"},
       {{"-p", "0"}, "--port 0"},
       {{"-p", "9", "-c", "0"}, "--connections"},
       {{"-p", "9", "-c", "100000", "--source-ips", "1"}, "exceed what 1 port(s) x 1 source"},
@@ -139,6 +141,9 @@ TEST(nbio_load_options, bad_command_lines_give_one_line_and_exit_2) {
       {{"-p", "9", "--processes", "0"}, "--processes"},
       {{"-p", "9", "--ramp-first", "--ramp-timeout", "0"}, "--ramp-timeout"},
       {{"-p", "9", "--ramp-first=maybe"}, "--ramp-first"},
+      {{"-p", "9", "--pipeline", "4"}, "need --mode http"},
+      {{"-p", "9", "--mode", "http", "--pipeline", "0"}, "--pipeline"},
+      {{"-p", "9", "--mode", "http", "--path", "x"}, "--path must start with /"},
   };
   for (const row& r : rows) {
     const parse_outcome out = parse(r.args);
@@ -305,6 +310,53 @@ TEST(nbio_load_tcp_echo_mode, counts_replies_across_any_split) {
   }
   std::uint64_t state = 0;
   EXPECT_TRUE(mode.scan(state, "abcX").error);
+}
+
+// Three keep-alive responses as servers send them: header case, whitespace, an empty body.
+const std::string three_responses =
+    "HTTP/1.1 200 OK\r\nDate: Sat, 28 Nov 2026 00:00:00 GMT\r\nContent-Length: 6\r\n"
+    "Content-Type: text/plain\r\n\r\nhello\n"
+    "HTTP/1.1 204 No Content\r\ncontent-length:0\r\n\r\n"
+    "HTTP/1.0 201 Created\r\nCONTENT-LENGTH:  \t12\r\nX: content-length: 99\r\n\r\n"
+    "0123456789\r\n";
+
+TEST(nbio_load_http_mode, counts_responses_across_any_split) {
+  for (unsigned pipeline : {1u, 3u}) {
+    const http_mode mode("127.0.0.1:8080", "/", pipeline);
+    for (std::size_t cut = 0; cut <= three_responses.size(); ++cut) {
+      std::uint64_t state = 0;
+      const reply_scan a = mode.scan(state, std::string_view(three_responses).substr(0, cut));
+      const reply_scan b = mode.scan(state, std::string_view(three_responses).substr(cut));
+      ASSERT_FALSE(a.error || b.error) << "pipeline " << pipeline << " cut " << cut;
+      EXPECT_EQ(a.replies + b.replies, pipeline == 1 ? 3u : 1u) << cut;
+    }
+    // Byte by byte.
+    std::uint64_t state = 0;
+    std::uint32_t replies = 0;
+    for (char c : three_responses)
+      replies += mode.scan(state, std::string_view(&c, 1)).replies;
+    EXPECT_EQ(replies, pipeline == 1 ? 3u : 1u);
+  }
+}
+
+TEST(nbio_load_http_mode, request_is_the_pipelined_batch) {
+  const http_mode mode("127.0.0.1:8080", "/a?b=1", 4);
+  const std::string one = "GET /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+  EXPECT_EQ(mode.request(), one + one + one + one);
+}
+
+TEST(nbio_load_http_mode, rejects_what_it_cannot_measure) {
+  const http_mode mode("h", "/", 1);
+  for (const char* bad : {
+           "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",    // not 2xx
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",  // no length
+           "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",             // bare LF
+           "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",          // bad length
+           "SSH-2.0-OpenSSH\r\n",                                    // not HTTP
+       }) {
+    std::uint64_t state = 0;
+    EXPECT_TRUE(mode.scan(state, bad).error) << bad;
+  }
 }
 
 TEST(nbio_load_plot, option_and_script) {

@@ -1,0 +1,123 @@
+// Public. How a handler answers (Go's http.ResponseWriter), and the handler type itself.
+//
+//   void hello(nbio::http::response_writer& w, nbio::http::request& r) {
+//     w.set_header("Content-Type", "text/plain");
+//     w.write("hello\n");   // buffered; status 200 unless write_header() said otherwise
+//   }                       // returns: sent with Content-Length in one write
+//
+// A response is whole by default: the head and the buffered body go out in one write when the
+// handler returns, with Content-Length. flush() turns it into a streamed response: the head
+// goes out at once with Transfer-Encoding: chunked (HTTP/1.1; with HTTP/1.0 the body runs until
+// the connection closes) and every later write()+flush() sends a chunk. HEAD responses carry
+// the head only; 1xx, 204 and 304 never carry a body. The server adds Date (cached per second)
+// and, when the body is not empty and no Content-Type was set, "text/plain; charset=utf-8".
+//
+// Thread affinity: the thread that runs the handler, during the call.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nbio::http {
+
+class request;
+class response_writer;
+
+// A handler (Go's http.Handler): called once per request.
+using handler = std::function<void(response_writer&, request&)>;
+
+class response_writer {
+ public:
+  // Where the bytes of a response go: a connection, or a recorder in tests.
+  class sink {
+   public:
+    virtual void send(std::string_view bytes) = 0;
+
+   protected:
+    ~sink() = default;
+  };
+
+  explicit response_writer(sink& out) noexcept : sink_(&out) {}
+  response_writer(const response_writer&) = delete;
+  response_writer& operator=(const response_writer&) = delete;
+
+  // Header fields, until the head is sent (later changes are ignored). Names compare
+  // case-insensitively.
+  void set_header(std::string_view name, std::string_view value);  // replaces that name's fields
+  void add_header(std::string_view name, std::string_view value);
+  void del_header(std::string_view name) noexcept;
+  std::string_view get_header(std::string_view name) const noexcept;
+
+  // The status (once; later calls are ignored). Without it the first write() means 200.
+  void write_header(int status) noexcept;
+  // Appends to the body: buffered until the handler returns or flush().
+  void write(std::string_view data);
+  // Sends the head (if not yet) and the body buffered so far, as a chunk.
+  void flush();
+  // The connection closes after this response (Connection: close).
+  void close_after() noexcept { close_after_ = true; }
+
+  int status() const noexcept { return status_; }
+  bool head_sent() const noexcept { return head_sent_; }
+  bool closes_after() const noexcept { return close_after_; }
+  std::size_t body_bytes() const noexcept { return body_bytes_; }
+
+  // For the server (and the recorder): starts a response to a request, and finishes it after
+  // the handler returned (sends what is left).
+  void begin(int version_minor, bool head_request, bool keep_alive) noexcept;
+  void finish();
+
+ private:
+  struct field {
+    std::string name;
+    std::string value;
+  };
+  void send_head(bool streamed);
+  bool body_allowed() const noexcept;
+  std::size_t find(std::string_view name) const noexcept;
+
+  sink* sink_;
+  std::vector<field> fields_;  // [0, field_count_) in use; the rest keep their capacity
+  std::size_t field_count_ = 0;
+  std::string body_;            // buffered body
+  std::string out_;             // the bytes of one send (head, chunk framing, body)
+  std::size_t body_bytes_ = 0;  // written by the handler in all
+  int status_ = 0;
+  int version_minor_ = 1;
+  bool head_request_ = false;
+  bool close_after_ = false;
+  bool head_sent_ = false;
+  bool chunked_ = false;
+  bool finished_ = false;
+};
+
+// A response_writer that records the response (Go's httptest.ResponseRecorder): run a handler
+// against a request without a socket, then look at what it answered.
+class response_recorder final : private response_writer::sink {
+ public:
+  explicit response_recorder(int version_minor = 1, bool head_request = false);
+  response_writer& writer() noexcept { return writer_; }
+  // Finishes the response (as the server does when the handler returns) and parses it.
+  void finish();
+
+  // After finish(): what went out.
+  const std::string& raw() const noexcept { return raw_; }
+  int status() const noexcept { return status_; }
+  std::string header(std::string_view name) const;
+  const std::string& body() const noexcept { return body_; }
+
+ private:
+  void send(std::string_view bytes) override { raw_.append(bytes); }
+
+  response_writer writer_;
+  std::string raw_;
+  std::string body_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  int status_ = 0;
+  bool head_request_;
+};
+
+}  // namespace nbio::http

@@ -1,0 +1,83 @@
+// Public. An HTTP/1.x server on an engine (Go's http.Server).
+//
+//   nbio::engine eng;
+//   nbio::http::serve_mux mux;
+//   mux.handle("GET /", [](auto& w, auto&) { w.write("hello\n"); });
+//   nbio::http::server srv(eng, mux.as_handler());
+//   srv.listen("127.0.0.1:8080");
+//   eng.start();
+//   eng.wait();
+//
+// Each connection reads into its loop's buffer and parses in place; a request whose head and
+// body arrived whole is handled with views into that buffer (no copy). Only an incomplete
+// request is copied, into a buffer that exists while it is incomplete: an idle keep-alive
+// connection owns nothing beyond the engine's slot and 8 bytes. Handlers run inline on the
+// thread that read the request (a loop, or the connection's thread in blocking mode), one
+// request at a time per connection, so pipelined responses go out in order.
+//
+// Limits and timeouts (server_config): the parser's limits (414/431/413 and the rest answered
+// with their status, then the connection closes), a header timeout counted from the first
+// byte of a request head (slowloris), a body timeout from the end of the head, a keep-alive
+// idle timeout between requests, and a write timeout for responses the client does not read.
+// A timed-out connection is closed without a response.
+//
+// Thread affinity: construct and listen() at setup time (any thread, as engine::listen); the
+// handler runs on loop threads (and blocking-mode connection threads) concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "nbio/engine/engine.hpp"
+#include "nbio/http/parser.hpp"
+#include "nbio/http/request.hpp"
+#include "nbio/http/response_writer.hpp"
+
+namespace nbio::http {
+
+struct server_config {
+  parser_limits limits{};
+  // From the first byte of a request head to its end (Go's ReadHeaderTimeout); also the wait
+  // for the first request of a new connection.
+  std::chrono::milliseconds read_header_timeout{10'000};
+  // From the end of a head to the end of its body.
+  std::chrono::milliseconds read_body_timeout{60'000};
+  // Between requests on a keep-alive connection (Go's IdleTimeout).
+  std::chrono::milliseconds idle_timeout{60'000};
+  // A response the client does not read for this long closes the connection.
+  std::chrono::milliseconds write_timeout{60'000};
+  // Bytes of responses a connection may have queued for a slow reader (handlers answer at
+  // once, so a whole response waits here); past it the connection closes with
+  // errc::write_queue_overflow. Queued bytes sit in pooled 4 KiB blocks only while pending.
+  std::size_t max_write_queue = 64u << 20;
+  // Requests a connection may carry (0: no limit); the last one is answered with
+  // Connection: close.
+  std::uint32_t max_requests_per_conn = 0;
+};
+
+class server {
+ public:
+  server(nbio::engine& eng, handler h, server_config config = {});
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+  ~server();
+
+  // Setup, any thread: serves HTTP on `addr` ("127.0.0.1:8080", "[::1]:0", "unix:/path").
+  // options.conn's write_timeout and max_write_queue are taken from the server_config. Throws
+  // std::system_error as engine::listen does.
+  nbio::listener& listen(std::string_view addr, nbio::listen_options options = {});
+
+  const server_config& config() const noexcept;
+  // Requests answered so far (all loops; relaxed, for statistics).
+  std::uint64_t requests_served() const noexcept;
+
+  struct shared;  // what every connection of this server refers to (private)
+
+ private:
+  nbio::engine& eng_;
+  std::shared_ptr<shared> shared_;
+};
+
+}  // namespace nbio::http

@@ -1,0 +1,268 @@
+// Private. response_writer: the head, whole and streamed bodies; response_recorder.
+#include "nbio/http/response_writer.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+#include "nbio/http/error.hpp"
+#include "nbio/http/parser.hpp"
+
+namespace nbio::http {
+namespace {
+
+// Bodies up to this size go out in the same write as the head (one copy, one syscall); larger
+// ones in a second write of their own (no copy of the body).
+constexpr std::size_t coalesce_limit = 16 * 1024;
+// A writer keeps its buffers between requests, but not a large one: a 10 MiB response would
+// otherwise pin 10 MiB per loop.
+constexpr std::size_t keep_capacity = 64 * 1024;
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7), formatted once a second per thread.
+// By hand: strftime's %a and %b follow the locale.
+std::string_view http_date() {
+  static constexpr std::array<const char*, 7> days = {"Sun", "Mon", "Tue", "Wed",
+                                                      "Thu", "Fri", "Sat"};
+  static constexpr std::array<const char*, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local std::time_t cached = -1;
+  thread_local std::array<char, 32> text{};
+  const std::time_t now = std::time(nullptr);
+  if (now != cached) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::snprintf(text.data(), text.size(), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                  days[static_cast<std::size_t>(tm.tm_wday) % 7], tm.tm_mday,
+                  months[static_cast<std::size_t>(tm.tm_mon) % 12], tm.tm_year + 1900, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
+    cached = now;
+  }
+  return {text.data(), 29};
+}
+
+void append_number(std::string& out, std::uint64_t n, int base = 10) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), n, base);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+void response_writer::begin(int version_minor, bool head_request, bool keep_alive) noexcept {
+  field_count_ = 0;
+  body_.clear();
+  body_bytes_ = 0;
+  status_ = 0;
+  version_minor_ = version_minor;
+  head_request_ = head_request;
+  close_after_ = !keep_alive;
+  head_sent_ = false;
+  chunked_ = false;
+  finished_ = false;
+}
+
+std::size_t response_writer::find(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < field_count_; ++i)
+    if (iequals(fields_[i].name, name)) return i;
+  return field_count_;
+}
+
+void response_writer::set_header(std::string_view name, std::string_view value) {
+  if (head_sent_) return;
+  del_header(name);
+  add_header(name, value);
+}
+
+void response_writer::add_header(std::string_view name, std::string_view value) {
+  if (head_sent_) return;
+  if (field_count_ == fields_.size()) fields_.emplace_back();
+  fields_[field_count_].name.assign(name);
+  fields_[field_count_].value.assign(value);
+  ++field_count_;
+}
+
+void response_writer::del_header(std::string_view name) noexcept {
+  if (head_sent_) return;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < field_count_; ++i) {
+    if (iequals(fields_[i].name, name)) continue;
+    if (kept != i) std::swap(fields_[kept], fields_[i]);
+    ++kept;
+  }
+  field_count_ = kept;
+}
+
+std::string_view response_writer::get_header(std::string_view name) const noexcept {
+  const std::size_t i = find(name);
+  return i < field_count_ ? std::string_view(fields_[i].value) : std::string_view();
+}
+
+void response_writer::write_header(int status) noexcept {
+  if (status_ == 0 && !head_sent_ && status >= 100 && status <= 999) status_ = status;
+}
+
+bool response_writer::body_allowed() const noexcept {
+  const int s = status_ ? status_ : 200;
+  return !head_request_ && s >= 200 && s != 204 && s != 304;
+}
+
+void response_writer::write(std::string_view data) {
+  if (finished_) return;
+  if (status_ == 0) status_ = 200;
+  body_bytes_ += data.size();
+  if (body_allowed()) body_.append(data);
+}
+
+void response_writer::send_head(bool streamed) {
+  if (status_ == 0) status_ = 200;
+  out_.clear();
+  // Always HTTP/1.1 (RFC 9110 6.2: a server sends its own highest minor version); keep-alive
+  // for 1.0 clients follows their request.
+  out_ += "HTTP/1.1 ";
+  append_number(out_, static_cast<std::uint64_t>(status_));
+  out_ += ' ';
+  const char* reason = reason_phrase(status_);
+  out_ += *reason ? reason : "Status";
+  out_ += "\r\n";
+  bool has_date = false, has_length = false, has_type = false, has_connection = false;
+  for (std::size_t i = 0; i < field_count_; ++i) {
+    const field& f = fields_[i];
+    has_date |= iequals(f.name, "date");
+    has_length |= iequals(f.name, "content-length");
+    has_type |= iequals(f.name, "content-type");
+    has_connection |= iequals(f.name, "connection");
+    if (has_connection && iequals(f.name, "connection") && iequals(f.value, "close"))
+      close_after_ = true;
+    out_ += f.name;
+    out_ += ": ";
+    out_ += f.value;
+    out_ += "\r\n";
+  }
+  if (!has_date) {
+    out_ += "Date: ";
+    out_ += http_date();
+    out_ += "\r\n";
+  }
+  const bool no_body_status = status_ < 200 || status_ == 204 || status_ == 304;
+  if (!no_body_status) {
+    if (streamed && !has_length && head_request_) {
+      // HEAD: the head of a streamed GET says nothing about a length, and no chunk follows.
+    } else if (streamed && !has_length) {
+      if (version_minor_ == 1) {
+        out_ += "Transfer-Encoding: chunked\r\n";
+        chunked_ = true;
+      } else {
+        close_after_ = true;  // an HTTP/1.0 body without a length ends with the connection
+      }
+    } else if (!streamed && !has_length && !(head_request_ && body_bytes_ == 0)) {
+      // A HEAD response announces the length the GET would have had, when the handler wrote it.
+      out_ += "Content-Length: ";
+      append_number(out_, head_request_ ? body_bytes_ : body_.size());
+      out_ += "\r\n";
+    }
+    if (!has_type && (streamed || body_bytes_ > 0))
+      out_ += "Content-Type: text/plain; charset=utf-8\r\n";
+  }
+  if (!has_connection) {
+    if (close_after_)
+      out_ += "Connection: close\r\n";
+    else if (version_minor_ == 0)
+      out_ += "Connection: keep-alive\r\n";
+  }
+  out_ += "\r\n";
+  head_sent_ = true;
+}
+
+void response_writer::flush() {
+  if (finished_) return;
+  if (!head_sent_)
+    send_head(true);
+  else
+    out_.clear();
+  if (!body_.empty()) {
+    if (chunked_) {
+      append_number(out_, body_.size(), 16);
+      out_ += "\r\n";
+      out_ += body_;
+      out_ += "\r\n";
+    } else {
+      out_ += body_;
+    }
+    body_.clear();
+  }
+  if (!out_.empty()) sink_->send(out_);
+}
+
+void response_writer::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (!head_sent_) {
+    send_head(false);
+    if (body_.size() <= coalesce_limit) {
+      out_ += body_;
+      sink_->send(out_);
+    } else {
+      sink_->send(out_);
+      sink_->send(body_);
+    }
+  } else {
+    out_.clear();
+    if (chunked_) {
+      if (!body_.empty()) {
+        append_number(out_, body_.size(), 16);
+        out_ += "\r\n";
+        out_ += body_;
+        out_ += "\r\n";
+      }
+      out_ += "0\r\n\r\n";
+    } else {
+      out_ += body_;
+    }
+    if (!out_.empty()) sink_->send(out_);
+  }
+  body_.clear();
+  if (body_.capacity() > keep_capacity) std::string().swap(body_);
+  if (out_.capacity() > keep_capacity) std::string().swap(out_);
+}
+
+// --- response_recorder ------------------------------------------------------------------------
+
+response_recorder::response_recorder(int version_minor, bool head_request)
+    : writer_(*this), head_request_(head_request) {
+  writer_.begin(version_minor, head_request, true);
+}
+
+void response_recorder::finish() {
+  writer_.finish();
+  response_parser parser;
+  std::array<http::header, 100> fields;
+  response_head head;
+  const parse_result r = parser.parse(raw_, fields, head, head_request_ ? "HEAD" : "GET");
+  if (r.status != parse_status::complete) return;  // status() stays 0: not a valid response
+  status_ = head.status;
+  headers_.clear();
+  for (const http::header& h : head.headers)
+    headers_.emplace_back(h.name, h.value);
+  body_.clear();
+  body_decoder body(head.body, head.content_length);
+  std::string_view rest = std::string_view(raw_).substr(r.consumed);
+  for (;;) {
+    const body_result b = body.next(rest);
+    body_.append(b.data);
+    rest.remove_prefix(b.consumed);
+    if (b.status != parse_status::incomplete) break;
+    if (b.consumed == 0 && b.data.empty()) {
+      body.finish_at_eof();
+      break;
+    }
+  }
+}
+
+std::string response_recorder::header(std::string_view name) const {
+  for (const auto& [n, v] : headers_)
+    if (iequals(n, name)) return v;
+  return {};
+}
+
+}  // namespace nbio::http

@@ -1,0 +1,312 @@
+// Private. The HTTP server's connection handler: reads, parses in place, runs the handler, and
+// keeps an incomplete request (and only that) in a buffer of its own.
+#include "nbio/http/server.hpp"
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+namespace nbio::http {
+
+struct server::shared {
+  handler h;
+  server_config config;
+  std::atomic<std::uint64_t> served{0};
+};
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// Where one request stands while it is not whole yet. The fast path keeps one per thread (for
+// a request that arrives whole in one read it is all it needs); a connection whose request
+// stays incomplete gets its own, with the unconsumed bytes.
+struct request_work {
+  request_parser parser;
+  std::size_t head_len = 0;           // > 0 once the head is complete
+  body_decoder chunked;               // chunked bodies: the decoder's state
+  std::size_t raw_pos = 0;            // chunked bodies: offset of the first undecoded byte
+  std::string chunked_body;           // chunked bodies: decoded so far
+  steady::time_point started{};       // when the head's first byte arrived (header timeout)
+  steady::time_point body_started{};  // when the head was complete (body timeout)
+  bool sent_continue = false;
+
+  explicit request_work(const parser_limits& limits) : parser(limits) {}
+  void reset() {
+    parser.reset();
+    head_len = 0;
+    chunked = {};
+    raw_pos = 0;
+    chunked_body.clear();
+    started = {};
+    body_started = {};
+    sent_continue = false;
+  }
+};
+
+struct pending_request : request_work {
+  using request_work::request_work;
+  std::string buffer;  // the request's bytes from its first, not yet consumed
+};
+
+// Per connection, in the engine's slot: an idle keep-alive connection holds 16 bytes here.
+struct conn_state {
+  pending_request* pending = nullptr;
+  std::uint32_t served = 0;  // requests answered on this connection
+  bool shutting_down = false;
+};
+
+// Sends a response writer's bytes to the connection it is bound to.
+struct conn_sink final : response_writer::sink {
+  nbio::conn* c = nullptr;
+  void send(std::string_view bytes) override {
+    if (c && c->is_open()) c->write(bytes);
+  }
+};
+
+// Per thread (a loop, or a blocking-mode connection's thread): one request is served at a
+// time, so these are reused by every request and allocate only while they grow.
+struct thread_scratch {
+  conn_sink sink;
+  response_writer writer{sink};
+  std::vector<header> fields;
+  std::string body;  // a chunked body that arrived in several pieces
+  std::unique_ptr<request_work> work;
+};
+thread_scratch& scratch(const parser_limits& limits) {
+  thread_local thread_scratch s;
+  // Sized for the server with the most fields; the parser stops at its own server's limit.
+  if (s.fields.size() < limits.max_headers) s.fields.resize(limits.max_headers);
+  if (!s.work) s.work = std::make_unique<request_work>(limits);
+  return s;
+}
+
+// The canned answer to a request error: status, reason and why, then close.
+void send_error(nbio::conn& c, std::error_code ec) {
+  const int status = status_of(ec);
+  std::string body = std::to_string(status);
+  body += ' ';
+  body += reason_phrase(status);
+  body += ": ";
+  body += ec.message();
+  body += '\n';
+  std::string out = "HTTP/1.1 " + std::to_string(status) + ' ' + reason_phrase(status) +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  c.write(out);
+  c.close_after_flush();
+}
+
+// Arms a read deadline counted from `since` (set to now the first time): the header timeout
+// from a head's first byte, the body timeout from the head's end. Reads do not push it back, so
+// a client trickling bytes is cut off on time. False when it has already passed.
+bool arm_deadline(nbio::conn& c, steady::time_point& since, std::chrono::milliseconds limit) {
+  const auto now = steady::now();
+  if (since == steady::time_point{}) since = now;
+  const auto left = limit - std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
+  if (left <= std::chrono::milliseconds(0)) return false;
+  c.set_read_deadline(left);
+  return true;
+}
+
+}  // namespace
+
+// The engine's handler for a server's connections (a friend of request).
+class server_conn {
+ public:
+  using conn_data = conn_state;
+  std::shared_ptr<server::shared> s;
+
+  void on_open(nbio::conn& c) { c.set_read_deadline(s->config.read_header_timeout); }
+
+  void on_data(nbio::conn& c, std::string_view bytes) {
+    conn_state& st = c.data<conn_state>();
+    thread_scratch& t = scratch(s->config.limits);
+    if (!st.pending) {
+      // Fast path: parse straight from the loop's read buffer. The scratch is shared by every
+      // server on this thread: give it this server's limits.
+      request_work& w = *t.work;
+      w.parser = request_parser(s->config.limits);
+      const std::size_t used = serve(c, st, bytes, w, t);
+      if (used < bytes.size() && c.is_open()) {
+        // An incomplete request: from now on it has a buffer (and its progress) of its own.
+        auto* p = new pending_request(s->config.limits);
+        static_cast<request_work&>(*p) = std::move(w);
+        p->buffer.assign(bytes.substr(used));
+        st.pending = p;
+      }
+      w.reset();
+      return;
+    }
+    pending_request& p = *st.pending;
+    p.buffer.append(bytes);
+    const std::size_t used = serve(c, st, p.buffer, p, t);
+    if (!c.is_open() || !st.pending) return;
+    if (used >= p.buffer.size()) {
+      delete st.pending;  // whole again: an idle connection owns no buffer
+      st.pending = nullptr;
+    } else if (used > 0) {
+      p.buffer.erase(0, used);
+    }
+  }
+
+  void on_close(nbio::conn& c, std::error_code) {
+    conn_state& st = c.data<conn_state>();
+    delete st.pending;
+    st.pending = nullptr;
+  }
+
+  // Graceful shutdown: an idle connection closes now; one in the middle of a request closes
+  // after answering it.
+  void on_shutdown(nbio::conn& c) {
+    conn_state& st = c.data<conn_state>();
+    st.shutting_down = true;
+    if (!st.pending) c.close_after_flush();
+  }
+
+ private:
+  // Serves every complete request at the start of `data` (pipelining: in order, one at a
+  // time); `w` holds the progress of the first one. Returns the bytes consumed: what is left
+  // is the start of an incomplete request.
+  std::size_t serve(nbio::conn& c, conn_state& st, std::string_view data, request_work& w,
+                    thread_scratch& t) {
+    const server_config& cfg = s->config;
+    std::size_t pos = 0;
+    while (pos < data.size() && c.is_open()) {
+      const std::string_view in = data.substr(pos);
+      request_head head;
+      if (w.head_len > 0) w.parser.reset();  // complete before: parse its head again (views)
+      const parse_result r = w.parser.parse(in, t.fields, head);
+      if (r.status == parse_status::error) {
+        send_error(c, r.error);
+        return data.size();
+      }
+      if (r.status == parse_status::incomplete) {
+        if (!arm_deadline(c, w.started, cfg.read_header_timeout)) c.close(nbio::errc::read_timeout);
+        return pos;
+      }
+      w.head_len = r.consumed;
+
+      // The body: whole in `in`, or wait for more.
+      std::string_view body;
+      std::size_t message_len = w.head_len;
+      bool whole = true;
+      if (head.body == body_kind::length) {
+        whole = in.size() - w.head_len >= head.content_length;
+        body = in.substr(w.head_len, static_cast<std::size_t>(head.content_length));
+        message_len += body.size();
+      } else if (head.body == body_kind::chunked) {
+        if (w.raw_pos == 0) {
+          w.raw_pos = w.head_len;
+          w.chunked = body_decoder(body_kind::chunked, 0, cfg.limits);
+        }
+        std::string_view rest = in.substr(w.raw_pos);
+        std::string_view single;  // the body when it came as one piece (no copy)
+        std::size_t pieces = 0;
+        parse_status status = parse_status::incomplete;
+        for (;;) {
+          const body_result b = w.chunked.next(rest);
+          if (b.status == parse_status::error) {
+            send_error(c, b.error);
+            return data.size();
+          }
+          if (!b.data.empty()) {
+            if (pieces++ == 0 && w.chunked_body.empty()) {
+              single = b.data;
+            } else {
+              if (pieces == 2 && w.chunked_body.empty()) w.chunked_body.assign(single);
+              w.chunked_body.append(b.data);
+            }
+          }
+          rest.remove_prefix(b.consumed);
+          w.raw_pos += b.consumed;
+          status = b.status;
+          if (status != parse_status::incomplete || (b.consumed == 0 && b.data.empty())) break;
+        }
+        if (status == parse_status::complete) {
+          body = pieces == 1 && w.chunked_body.empty() ? single : std::string_view(w.chunked_body);
+          message_len = w.raw_pos;
+        } else {
+          // Not whole: keep what was decoded, the framing bytes already decoded stay behind
+          // raw_pos. A run of data decoded here still points into `in`: copy it.
+          if (pieces == 1 && w.chunked_body.empty()) w.chunked_body.assign(single);
+          whole = false;
+          // Framing without data can grow the buffer: bound what one body may take.
+          if (in.size() > cfg.limits.max_header_bytes + 2 * cfg.limits.max_body + 65536) {
+            send_error(c, errc::body_too_large);
+            return data.size();
+          }
+        }
+      }
+      if (!whole) {
+        if (head.expect_continue && !w.sent_continue) {
+          w.sent_continue = true;
+          c.write("HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if (!arm_deadline(c, w.body_started, cfg.read_body_timeout))
+          c.close(nbio::errc::read_timeout);
+        return pos;
+      }
+
+      // A whole request: answer it.
+      request req(head, body, &c);
+      response_writer& rw = t.writer;
+      t.sink.c = &c;
+      ++st.served;
+      const bool last =
+          st.shutting_down || (cfg.max_requests_per_conn && st.served >= cfg.max_requests_per_conn);
+      rw.begin(head.version_minor, head.method == "HEAD", head.keep_alive && !last);
+      try {
+        s->h(rw, req);
+      } catch (...) {
+        // A handler that throws gets a 500 if it had not answered yet; otherwise the
+        // response is cut off and the connection closed.
+        if (rw.head_sent()) {
+          t.sink.c = nullptr;
+          c.close();
+          return data.size();
+        }
+        rw.begin(head.version_minor, head.method == "HEAD", false);
+        rw.write_header(500);
+        rw.write("500 Internal Server Error\n");
+      }
+      rw.finish();
+      t.sink.c = nullptr;
+      s->served.fetch_add(1, std::memory_order_relaxed);
+      pos += message_len;
+      w.reset();
+      if (rw.closes_after()) {
+        c.close_after_flush();
+        return data.size();
+      }
+    }
+    // Everything consumed: wait for the next request.
+    if (c.is_open()) c.set_read_deadline(cfg.idle_timeout);
+    return pos;
+  }
+};
+
+server::server(nbio::engine& eng, handler h, server_config config)
+    : eng_(eng), shared_(std::make_shared<shared>()) {
+  if (!h) throw std::invalid_argument("nbio::http::server: empty handler");
+  shared_->h = std::move(h);
+  shared_->config = config;
+}
+
+server::~server() = default;
+
+nbio::listener& server::listen(std::string_view addr, nbio::listen_options options) {
+  options.conn.write_timeout = shared_->config.write_timeout;
+  options.conn.max_write_queue = shared_->config.max_write_queue;
+  return eng_.listen(addr, server_conn{shared_}, options);
+}
+
+const server_config& server::config() const noexcept {
+  return shared_->config;
+}
+
+std::uint64_t server::requests_served() const noexcept {
+  return shared_->served.load(std::memory_order_relaxed);
+}
+
+}  // namespace nbio::http
