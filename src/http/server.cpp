@@ -56,11 +56,29 @@ struct conn_state {
   bool shutting_down = false;
 };
 
-// Sends a response writer's bytes to the connection it is bound to.
+// Sends a response writer's bytes to the connection it is bound to, corked: the responses to
+// the requests of one read (pipelining) collect here and go out in one write when the read is
+// done, instead of one send() each. Bytes past cork_limit are written through.
 struct conn_sink final : response_writer::sink {
+  static constexpr std::size_t cork_limit = 64 * 1024;
   nbio::conn* c = nullptr;
+  std::string corked;
+
   void send(std::string_view bytes) override {
-    if (c && c->is_open()) c->write(bytes);
+    if (!c || !c->is_open()) return;
+    if (corked.size() + bytes.size() > cork_limit) {
+      uncork();
+      if (bytes.size() > cork_limit) {
+        c->write(bytes);
+        return;
+      }
+    }
+    corked.append(bytes);
+  }
+  // Writes what is corked; before anything else is written or the connection closes.
+  void uncork() {
+    if (!corked.empty() && c && c->is_open()) c->write(corked);
+    corked.clear();
   }
 };
 
@@ -120,8 +138,30 @@ class server_conn {
   void on_open(nbio::conn& c) { c.set_read_deadline(s->config.read_header_timeout); }
 
   void on_data(nbio::conn& c, std::string_view bytes) {
-    conn_state& st = c.data<conn_state>();
     thread_scratch& t = scratch(s->config.limits);
+    t.sink.c = &c;
+    receive(c, bytes, t);
+    t.sink.uncork();
+    t.sink.c = nullptr;
+  }
+
+  void on_close(nbio::conn& c, std::error_code) {
+    conn_state& st = c.data<conn_state>();
+    delete st.pending;
+    st.pending = nullptr;
+  }
+
+  // Graceful shutdown: an idle connection closes now; one in the middle of a request closes
+  // after answering it.
+  void on_shutdown(nbio::conn& c) {
+    conn_state& st = c.data<conn_state>();
+    st.shutting_down = true;
+    if (!st.pending) c.close_after_flush();
+  }
+
+ private:
+  void receive(nbio::conn& c, std::string_view bytes, thread_scratch& t) {
+    conn_state& st = c.data<conn_state>();
     if (!st.pending) {
       // Fast path: parse straight from the loop's read buffer. The scratch is shared by every
       // server on this thread: give it this server's limits.
@@ -150,21 +190,6 @@ class server_conn {
     }
   }
 
-  void on_close(nbio::conn& c, std::error_code) {
-    conn_state& st = c.data<conn_state>();
-    delete st.pending;
-    st.pending = nullptr;
-  }
-
-  // Graceful shutdown: an idle connection closes now; one in the middle of a request closes
-  // after answering it.
-  void on_shutdown(nbio::conn& c) {
-    conn_state& st = c.data<conn_state>();
-    st.shutting_down = true;
-    if (!st.pending) c.close_after_flush();
-  }
-
- private:
   // Serves every complete request at the start of `data` (pipelining: in order, one at a
   // time); `w` holds the progress of the first one. Returns the bytes consumed: what is left
   // is the start of an incomplete request.
@@ -178,6 +203,7 @@ class server_conn {
       if (w.head_len > 0) w.parser.reset();  // complete before: parse its head again (views)
       const parse_result r = w.parser.parse(in, t.fields, head);
       if (r.status == parse_status::error) {
+        t.sink.uncork();
         send_error(c, r.error);
         return data.size();
       }
@@ -207,6 +233,7 @@ class server_conn {
         for (;;) {
           const body_result b = w.chunked.next(rest);
           if (b.status == parse_status::error) {
+            t.sink.uncork();
             send_error(c, b.error);
             return data.size();
           }
@@ -233,6 +260,7 @@ class server_conn {
           whole = false;
           // Framing without data can grow the buffer: bound what one body may take.
           if (in.size() > cfg.limits.max_header_bytes + 2 * cfg.limits.max_body + 65536) {
+            t.sink.uncork();
             send_error(c, errc::body_too_large);
             return data.size();
           }
@@ -241,6 +269,7 @@ class server_conn {
       if (!whole) {
         if (head.expect_continue && !w.sent_continue) {
           w.sent_continue = true;
+          t.sink.uncork();
           c.write("HTTP/1.1 100 Continue\r\n\r\n");
         }
         if (!arm_deadline(c, w.body_started, cfg.read_body_timeout))
@@ -251,7 +280,6 @@ class server_conn {
       // A whole request: answer it.
       request req(head, body, &c);
       response_writer& rw = t.writer;
-      t.sink.c = &c;
       ++st.served;
       const bool last =
           st.shutting_down || (cfg.max_requests_per_conn && st.served >= cfg.max_requests_per_conn);
@@ -262,7 +290,7 @@ class server_conn {
         // A handler that throws gets a 500 if it had not answered yet; otherwise the
         // response is cut off and the connection closed.
         if (rw.head_sent()) {
-          t.sink.c = nullptr;
+          t.sink.corked.clear();
           c.close();
           return data.size();
         }
@@ -271,11 +299,11 @@ class server_conn {
         rw.write("500 Internal Server Error\n");
       }
       rw.finish();
-      t.sink.c = nullptr;
       s->served.fetch_add(1, std::memory_order_relaxed);
       pos += message_len;
       w.reset();
       if (rw.closes_after()) {
+        t.sink.uncork();
         c.close_after_flush();
         return data.size();
       }
