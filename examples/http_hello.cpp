@@ -2,33 +2,47 @@
 //
 //   http_hello --host H --port P [--loops N] [--io-mode nonblocking|blocking|mixed] [--workers N]
 //
-// GET / answers 200 "hello\n"; POST /echo answers with the request body; other paths 404,
-// other methods 405 (a serve_mux with Go 1.22 patterns).
+// GET / answers 200 "hello\n"; POST /echo answers with the request body; GET /sleep/{ms}
+// answers after sleeping on a worker pool; other paths 404, other methods 405 (a serve_mux
+// with Go 1.22 patterns).
 // Prints "listening on H:P" once it serves (P is the bound port when --port is 0); SIGINT or
 // SIGTERM shuts down gracefully and prints the requests served on stderr. --workers N forks N
 // processes on the same SO_REUSEPORT port (needs a fixed --port).
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 
 #include <nbio/http/serve_mux.hpp>
 #include <nbio/http/server.hpp>
+#include <nbio/http/worker_pool.hpp>
 #include <nbio/nbio.hpp>
 
 namespace {
 
-// The routes: Go 1.22 patterns; anything else gets the mux's 404 or 405.
-void add_routes(nbio::http::serve_mux& mux) {
+// The routes: Go 1.22 patterns; anything else gets the mux's 404 or 405. GET /sleep/{ms}
+// stands for a handler that blocks (a database call): it runs on the worker pool, so the loops
+// keep serving everyone else meanwhile.
+void add_routes(nbio::http::serve_mux& mux, nbio::http::worker_pool& pool) {
   mux.handle("GET /{$}",
              [](nbio::http::response_writer& w, nbio::http::request&) { w.write("hello\n"); });
   mux.handle("POST /echo", [](nbio::http::response_writer& w, nbio::http::request& r) {
     w.set_header("Content-Type", "application/octet-stream");
     w.write(r.body());
   });
+  mux.handle("GET /sleep/{ms}",
+             nbio::http::on_pool(pool, [](nbio::http::response_writer& w, nbio::http::request& r) {
+               const int ms = std::atoi(r.path_value("ms").c_str());
+               std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(ms, 0, 10'000)));
+               w.write("slept " + std::to_string(ms) + " ms\n");
+             }));
 }
 
 std::string host_port(const std::string& host, std::uint16_t port) {
@@ -43,8 +57,9 @@ int serve(const std::string& addr, const nbio::engine_config& config,
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   nbio::engine eng(config);
+  nbio::http::worker_pool pool(4);
   nbio::http::serve_mux mux;
-  add_routes(mux);
+  add_routes(mux, pool);
   nbio::http::server srv(eng, mux.as_handler());
   std::string bound;
   try {

@@ -28,6 +28,15 @@ std::error_code conn_handle::dispatch(std::function<void(conn&)> fn) const {
   return {};
 }
 
+std::error_code conn_handle::post(std::function<void(conn&)> fn) const {
+  if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return errc::not_connected;
+  loop_impl& loop = loop_impl::of(*c_);
+  loop.post([&loop, c = c_, gen = gen_, fn = std::move(fn)]() mutable {
+    loop.run_on(c, gen, std::move(fn));
+  });
+  return {};
+}
+
 std::error_code conn_handle::write(std::string_view data) const {
   if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return errc::not_connected;
   loop_impl& loop = loop_impl::of(*c_);

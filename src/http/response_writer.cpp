@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
+#include <stdexcept>
 
 #include "nbio/http/error.hpp"
 #include "nbio/http/parser.hpp"
@@ -49,6 +51,82 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
 
 }  // namespace
 
+// --- deferred responses -------------------------------------------------------------------
+
+// A deferred response's writer sends through this to its target.
+struct deferred_response::state final : response_writer::sink {
+  std::unique_ptr<deferred_target> target;
+  response_writer writer{*this};
+  bool finished = false;
+
+  void send(std::string_view bytes) override { target->send(std::string(bytes)); }
+};
+
+deferred_response::deferred_response() noexcept = default;
+deferred_response::deferred_response(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+deferred_response::deferred_response(deferred_response&&) noexcept = default;
+
+deferred_response& deferred_response::operator=(deferred_response&& o) noexcept {
+  if (this != &o) {
+    if (s_ && !s_->finished) {
+      // Dropping an unfinished response by assignment: finish it as the destructor would.
+      deferred_response dropped(std::move(s_));
+    }
+    s_ = std::move(o.s_);
+  }
+  return *this;
+}
+
+deferred_response::~deferred_response() {
+  if (!s_ || s_->finished) return;
+  try {
+    if (!s_->writer.head_sent() && s_->writer.body_bytes() == 0 && s_->writer.status() == 0) {
+      s_->writer.write_header(500);
+      s_->writer.write("500 Internal Server Error: the response was dropped unfinished\n");
+    }
+    finish();
+  } catch (...) {
+    // A destructor does not throw; the target closes the connection when it is destroyed
+    // unfinished.
+  }
+}
+
+response_writer& deferred_response::writer() {
+  if (!s_) throw std::logic_error("nbio::http::deferred_response: empty");
+  return s_->writer;
+}
+
+void deferred_response::finish() {
+  if (!s_ || s_->finished) return;
+  s_->finished = true;
+  s_->writer.finish();
+  s_->target->done(s_->writer.closes_after());
+}
+
+bool deferred_response::client_connected() const noexcept {
+  return s_ && s_->target->alive();
+}
+
+deferred_response response_writer::defer() {
+  if (head_sent_ || finished_)
+    throw std::logic_error("nbio::http::response_writer::defer: the response already started");
+  std::unique_ptr<deferred_target> target = sink_->make_deferred_target();
+  if (!target) throw std::logic_error("nbio::http::response_writer::defer: cannot defer here");
+  auto s = std::make_unique<deferred_response::state>();
+  s->target = std::move(target);
+  response_writer& w = s->writer;
+  w.begin(version_minor_, head_request_, !close_after_);
+  for (std::size_t i = 0; i < field_count_; ++i)
+    w.add_header(fields_[i].name, fields_[i].value);
+  w.status_ = status_;
+  w.body_.assign(body_);
+  w.body_bytes_ = body_bytes_;
+  deferred_ = true;
+  finished_ = true;  // the server's finish() leaves it alone
+  body_.clear();
+  return deferred_response(std::move(s));
+}
+
 void response_writer::begin(int version_minor, bool head_request, bool keep_alive) noexcept {
   field_count_ = 0;
   body_.clear();
@@ -60,6 +138,16 @@ void response_writer::begin(int version_minor, bool head_request, bool keep_aliv
   head_sent_ = false;
   chunked_ = false;
   finished_ = false;
+  deferred_ = false;
+}
+
+bool response_writer::reset() noexcept {
+  if (head_sent_) return false;
+  field_count_ = 0;
+  body_.clear();
+  body_bytes_ = 0;
+  status_ = 0;
+  return true;
 }
 
 std::size_t response_writer::find(std::string_view name) const noexcept {
@@ -228,6 +316,22 @@ void response_writer::finish() {
 
 // --- response_recorder ------------------------------------------------------------------------
 
+// The recorder's deferred responses append to the recording (any thread).
+struct response_recorder::target final : deferred_target {
+  response_recorder* r;
+  explicit target(response_recorder* rec) : r(rec) {}
+  void send(std::string bytes) override {
+    std::lock_guard lock(r->mutex_);
+    r->raw_ += bytes;
+  }
+  void done(bool) override {}
+  bool alive() const noexcept override { return true; }
+};
+
+std::unique_ptr<deferred_target> response_recorder::make_deferred_target() {
+  return std::make_unique<target>(this);
+}
+
 response_recorder::response_recorder(int version_minor, bool head_request)
     : writer_(*this), head_request_(head_request) {
   writer_.begin(version_minor, head_request, true);
@@ -235,6 +339,7 @@ response_recorder::response_recorder(int version_minor, bool head_request)
 
 void response_recorder::finish() {
   writer_.finish();
+  std::lock_guard lock(mutex_);
   response_parser parser;
   std::array<http::header, 100> fields;
   response_head head;

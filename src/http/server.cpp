@@ -54,6 +54,28 @@ struct conn_state {
   pending_request* pending = nullptr;
   std::uint32_t served = 0;  // requests answered on this connection
   bool shutting_down = false;
+  bool waiting = false;  // a deferred response is outstanding: read nothing, serve nothing
+};
+
+// A deferred response's way back to its connection: everything is posted to the connection's
+// thread (never run inline), in order.
+class conn_target final : public deferred_target {
+ public:
+  conn_target(nbio::conn_handle h, std::shared_ptr<server::shared> s) : h_(h), s_(std::move(s)) {}
+  ~conn_target() override {
+    // Destroyed without done() (the finish failed): the connection must not wait forever.
+    if (!done_) h_.post([](nbio::conn& c) { c.close(); });
+  }
+  void send(std::string bytes) override {
+    h_.post([b = std::move(bytes)](nbio::conn& c) { c.write(b); });
+  }
+  void done(bool close) override;
+  bool alive() const noexcept override { return h_.alive(); }
+
+ private:
+  nbio::conn_handle h_;
+  std::shared_ptr<server::shared> s_;
+  bool done_ = false;
 };
 
 // Sends a response writer's bytes to the connection it is bound to, corked: the responses to
@@ -62,7 +84,13 @@ struct conn_state {
 struct conn_sink final : response_writer::sink {
   static constexpr std::size_t cork_limit = 64 * 1024;
   nbio::conn* c = nullptr;
+  const std::shared_ptr<server::shared>* owner = nullptr;  // the server of the connection
   std::string corked;
+
+  std::unique_ptr<deferred_target> make_deferred_target() override {
+    if (!c || !owner) return nullptr;
+    return std::make_unique<conn_target>(c->handle(), *owner);
+  }
 
   void send(std::string_view bytes) override {
     if (!c || !c->is_open()) return;
@@ -140,9 +168,27 @@ class server_conn {
   void on_data(nbio::conn& c, std::string_view bytes) {
     thread_scratch& t = scratch(s->config.limits);
     t.sink.c = &c;
+    t.sink.owner = &s;
     receive(c, bytes, t);
     t.sink.uncork();
     t.sink.c = nullptr;
+  }
+
+  // A deferred response is complete (its bytes were posted before): go on with the requests
+  // that waited, or close.
+  void resume(nbio::conn& c, bool close) {
+    conn_state& st = c.data<conn_state>();
+    st.waiting = false;
+    if (close || st.shutting_down) {
+      c.close_after_flush();
+      return;
+    }
+    if (c.read_paused()) c.resume_read();
+    if (!st.pending) {
+      c.set_read_deadline(s->config.idle_timeout);
+      return;
+    }
+    on_data(c, {});  // the pipelined requests kept meanwhile
   }
 
   void on_close(nbio::conn& c, std::error_code) {
@@ -156,12 +202,21 @@ class server_conn {
   void on_shutdown(nbio::conn& c) {
     conn_state& st = c.data<conn_state>();
     st.shutting_down = true;
-    if (!st.pending) c.close_after_flush();
+    if (!st.pending && !st.waiting) c.close_after_flush();
   }
 
  private:
   void receive(nbio::conn& c, std::string_view bytes, thread_scratch& t) {
     conn_state& st = c.data<conn_state>();
+    if (st.waiting) {
+      // Pipelined bytes behind a deferred response wait their turn; past one head's worth,
+      // reading pauses until the response is finished.
+      if (bytes.empty()) return;
+      if (!st.pending) st.pending = new pending_request(s->config.limits);
+      st.pending->buffer.append(bytes);
+      if (st.pending->buffer.size() > s->config.limits.max_header_bytes) c.pause_read();
+      return;
+    }
     if (!st.pending) {
       // Fast path: parse straight from the loop's read buffer. The scratch is shared by every
       // server on this thread: give it this server's limits.
@@ -302,6 +357,13 @@ class server_conn {
       s->served.fetch_add(1, std::memory_order_relaxed);
       pos += message_len;
       w.reset();
+      if (rw.deferred()) {
+        // Answered later: serve nothing until then; what is left, and what still comes, waits
+        // in pending. Reading goes on (up to a bound), so a client that leaves is noticed.
+        st.waiting = true;
+        c.set_read_deadline(std::chrono::milliseconds(0));
+        return pos;
+      }
       if (rw.closes_after()) {
         t.sink.uncork();
         c.close_after_flush();
@@ -313,6 +375,11 @@ class server_conn {
     return pos;
   }
 };
+
+void conn_target::done(bool close) {
+  done_ = true;
+  h_.post([s = s_, close](nbio::conn& c) { server_conn{s}.resume(c, close); });
+}
 
 server::server(nbio::engine& eng, handler h, server_config config)
     : eng_(eng), shared_(std::make_shared<shared>()) {

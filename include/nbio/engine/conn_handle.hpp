@@ -27,8 +27,13 @@ class conn_handle {
   // Any thread. conn::close() / conn::close_after_flush() on the connection's thread.
   std::error_code close() const;
   std::error_code close_after_flush() const;
-  // Any thread. Runs fn(conn&) on the connection's thread if it is still open then.
+  // Any thread. Runs fn(conn&) on the connection's thread if it is still open then (at once
+  // when called on that thread).
   std::error_code dispatch(std::function<void(conn&)> fn) const;
+  // Any thread. As dispatch(), but never at once: fn runs after the event being handled now
+  // (a handler may call it and return before fn runs). Tasks posted from one thread run in
+  // the order posted (and, off the connection's thread, in order with write()s from there).
+  std::error_code post(std::function<void(conn&)> fn) const;
 
   // Any thread: false once the connection is freed (a snapshot: it may close right after).
   bool alive() const noexcept;

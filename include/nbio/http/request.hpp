@@ -61,6 +61,10 @@ class request {
   bool set_path_value(std::string_view name, std::string_view raw) noexcept;
   void set_pattern(std::string_view p) noexcept { pattern_ = p; }
   void clear_path_values() noexcept { path_value_count_ = 0; }
+  // The wildcards' names and raw values recorded so far.
+  std::span<const std::pair<std::string_view, std::string_view>> raw_path_values() const noexcept {
+    return {path_values_.data(), path_value_count_};
+  }
 
   // The connection it came on (null for a request made by the constructor above).
   nbio::conn* connection() const noexcept { return conn_; }

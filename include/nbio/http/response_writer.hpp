@@ -17,6 +17,8 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,8 @@ namespace nbio::http {
 
 class request;
 class response_writer;
+class deferred_response;
+class deferred_target;
 
 // A handler (Go's http.Handler): called once per request.
 using handler = std::function<void(response_writer&, request&)>;
@@ -35,6 +39,8 @@ class response_writer {
   class sink {
    public:
     virtual void send(std::string_view bytes) = 0;
+    // For defer(): where the deferred response goes; null when this sink cannot defer.
+    virtual std::unique_ptr<deferred_target> make_deferred_target() { return nullptr; }
 
    protected:
     ~sink() = default;
@@ -59,6 +65,19 @@ class response_writer {
   void flush();
   // The connection closes after this response (Connection: close).
   void close_after() noexcept { close_after_ = true; }
+  // Discards the status, fields and body set so far (to answer an error instead). False, and
+  // nothing changes, once the head went out.
+  bool reset() noexcept;
+  // Hands the response over to be finished later, from any thread (a handler waiting on an
+  // upstream, or run on a worker_pool): the returned object carries the headers and status set
+  // so far and its own writer; this writer is done. The request's views die when the handler
+  // returns, so copy what the rest needs first. The connection serves nothing more until the
+  // deferred response is finished (pipelined requests wait, in order; it keeps reading up to
+  // limits.max_header_bytes of them, so a client that leaves is noticed: client_connected()).
+  // Throws std::logic_error after the response started (flush()) or when the writer cannot
+  // defer.
+  deferred_response defer();
+  bool deferred() const noexcept { return deferred_; }
 
   int status() const noexcept { return status_; }
   bool head_sent() const noexcept { return head_sent_; }
@@ -92,15 +111,58 @@ class response_writer {
   bool head_sent_ = false;
   bool chunked_ = false;
   bool finished_ = false;
+  bool deferred_ = false;
+};
+
+// Where a deferred response goes (the server: its connection, from any thread).
+class deferred_target {
+ public:
+  virtual ~deferred_target() = default;
+  // Any thread, in order: the response's bytes.
+  virtual void send(std::string bytes) = 0;
+  // Any thread, once, after the last send(): the response is complete; `close` when the
+  // connection must close after it.
+  virtual void done(bool close) = 0;
+  // Whether the client is still connected (a snapshot).
+  virtual bool alive() const noexcept = 0;
+};
+
+// A response finished later (response_writer::defer). Movable; one thread at a time.
+class deferred_response {
+ public:
+  deferred_response() noexcept;
+  deferred_response(deferred_response&&) noexcept;
+  deferred_response& operator=(deferred_response&&) noexcept;
+  // Not finished: finishes it (with 500 when nothing was written), so a connection never
+  // waits for a response that was dropped.
+  ~deferred_response();
+
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+  // Its writer, used as in a handler: set_header, write_header, write, flush.
+  response_writer& writer();
+  // Sends what is left and lets the connection go on with its next request. Once.
+  void finish();
+  // False once the client is gone (its connection closed): the work may stop.
+  bool client_connected() const noexcept;
+
+  struct state;  // private
+
+ private:
+  friend class response_writer;
+  explicit deferred_response(std::unique_ptr<state> s) noexcept;
+  std::unique_ptr<state> s_;
 };
 
 // A response_writer that records the response (Go's httptest.ResponseRecorder): run a handler
 // against a request without a socket, then look at what it answered.
 class response_recorder final : private response_writer::sink {
+  struct target;
+
  public:
   explicit response_recorder(int version_minor = 1, bool head_request = false);
   response_writer& writer() noexcept { return writer_; }
-  // Finishes the response (as the server does when the handler returns) and parses it.
+  // Finishes the response (as the server does when the handler returns) and parses it. A
+  // deferred response must be finished before.
   void finish();
 
   // After finish(): what went out.
@@ -111,8 +173,10 @@ class response_recorder final : private response_writer::sink {
 
  private:
   void send(std::string_view bytes) override { raw_.append(bytes); }
+  std::unique_ptr<deferred_target> make_deferred_target() override;
 
   response_writer writer_;
+  std::mutex mutex_;  // deferred responses may record from other threads
   std::string raw_;
   std::string body_;
   std::vector<std::pair<std::string, std::string>> headers_;

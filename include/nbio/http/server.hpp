@@ -13,7 +13,9 @@
 // request is copied, into a buffer that exists while it is incomplete: an idle keep-alive
 // connection owns nothing beyond the engine's slot and 8 bytes. Handlers run inline on the
 // thread that read the request (a loop, or the connection's thread in blocking mode), one
-// request at a time per connection, so pipelined responses go out in order.
+// request at a time per connection, so pipelined responses go out in order. A handler that
+// must wait defers its response (response_writer::defer) or runs on a worker_pool (on_pool);
+// the responses to the requests of one read go out in one write.
 //
 // Limits and timeouts (server_config): the parser's limits (414/431/413 and the rest answered
 // with their status, then the connection closes), a header timeout counted from the first
