@@ -1,6 +1,7 @@
 // http_hello: an HTTP/1.1 server on nbio::http::server.
 //
 //   http_hello --host H --port P [--loops N] [--io-mode nonblocking|blocking|mixed] [--workers N]
+//              [--read-header-timeout-ms MS] [--idle-timeout-ms MS]
 //
 // GET / answers 200 "hello\n"; POST /echo answers with the request body; GET /sleep/{ms}
 // answers after sleeping on a worker pool; other paths 404, other methods 405 (a serve_mux
@@ -51,7 +52,7 @@ std::string host_port(const std::string& host, std::uint16_t port) {
 }
 
 int serve(const std::string& addr, const nbio::engine_config& config,
-          const nbio::listen_options& options, int index) {
+          const nbio::listen_options& options, const nbio::http::server_config& http, int index) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -60,7 +61,7 @@ int serve(const std::string& addr, const nbio::engine_config& config,
   nbio::http::worker_pool pool(4);
   nbio::http::serve_mux mux;
   add_routes(mux, pool);
-  nbio::http::server srv(eng, mux.as_handler());
+  nbio::http::server srv(eng, mux.as_handler(), http);
   std::string bound;
   try {
     bound = srv.listen(addr, options).local_address().to_string();
@@ -101,6 +102,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--workers", workers, "worker processes sharing the port (0: this process)")
       ->capture_default_str();
+  nbio::http::server_config http;
+  unsigned header_timeout_ms = 10'000, idle_timeout_ms = 60'000;
+  app.add_option("--read-header-timeout-ms", header_timeout_ms,
+                 "close a connection whose request head takes longer (slowloris)")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", idle_timeout_ms, "close keep-alive connections idle longer")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (workers > 0 && port == 0) {
     std::fprintf(stderr, "http_hello: --workers needs a fixed --port\n");
@@ -110,6 +118,8 @@ int main(int argc, char** argv) {
                                                    {"blocking", nbio::io_mode::blocking},
                                                    {"mixed", nbio::io_mode::mixed}};
   options.mode = modes.at(mode);
+  http.read_header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
 
   // Blocked before any thread exists, so they stay pending for sigwait().
   sigset_t stop_signals;
@@ -119,9 +129,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   const std::string addr = host_port(host, port);
-  if (workers == 0) return serve(addr, config, options, -1);
+  if (workers == 0) return serve(addr, config, options, http, -1);
   const nbio::workers_result r = nbio::run_workers({.count = workers}, [&](unsigned index) {
-    return serve(addr, config, options, static_cast<int>(index));
+    return serve(addr, config, options, http, static_cast<int>(index));
   });
   std::fprintf(stderr, "http_hello: %u workers started, %u restarted, %u crashed\n", r.started,
                r.restarted, r.crashed);

@@ -3,6 +3,8 @@
 #include "nbio/http/server.hpp"
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,10 @@ struct server::shared {
   handler h;
   server_config config;
   std::atomic<std::uint64_t> served{0};
+  // Deferred responses may finish on other threads after the server (and then its engine) is
+  // gone: they post to connections only under this lock, while `open` holds.
+  std::mutex deferred_mutex;
+  bool open = true;
 };
 
 namespace {
@@ -64,15 +70,24 @@ class conn_target final : public deferred_target {
   conn_target(nbio::conn_handle h, std::shared_ptr<server::shared> s) : h_(h), s_(std::move(s)) {}
   ~conn_target() override {
     // Destroyed without done() (the finish failed): the connection must not wait forever.
-    if (!done_) h_.post([](nbio::conn& c) { c.close(); });
+    if (!done_) post([](nbio::conn& c) { c.close(); });
   }
   void send(std::string bytes) override {
-    h_.post([b = std::move(bytes)](nbio::conn& c) { c.write(b); });
+    post([b = std::move(bytes)](nbio::conn& c) { c.write(b); });
   }
   void done(bool close) override;
-  bool alive() const noexcept override { return h_.alive(); }
+  bool alive() const noexcept override {
+    std::lock_guard lock(s_->deferred_mutex);
+    return s_->open && h_.alive();
+  }
 
  private:
+  // Posts to the connection while the server is open; dropped once it is gone.
+  void post(std::function<void(nbio::conn&)> fn) const {
+    std::lock_guard lock(s_->deferred_mutex);
+    if (s_->open) h_.post(std::move(fn));
+  }
+
   nbio::conn_handle h_;
   std::shared_ptr<server::shared> s_;
   bool done_ = false;
@@ -378,7 +393,7 @@ class server_conn {
 
 void conn_target::done(bool close) {
   done_ = true;
-  h_.post([s = s_, close](nbio::conn& c) { server_conn{s}.resume(c, close); });
+  post([s = s_, close](nbio::conn& c) { server_conn{s}.resume(c, close); });
 }
 
 server::server(nbio::engine& eng, handler h, server_config config)
@@ -388,7 +403,11 @@ server::server(nbio::engine& eng, handler h, server_config config)
   shared_->config = config;
 }
 
-server::~server() = default;
+server::~server() {
+  // From now on deferred responses finishing elsewhere are dropped (the engine goes next).
+  std::lock_guard lock(shared_->deferred_mutex);
+  shared_->open = false;
+}
 
 nbio::listener& server::listen(std::string_view addr, nbio::listen_options options) {
   options.conn.write_timeout = shared_->config.write_timeout;

@@ -25,6 +25,8 @@
 //
 // Thread affinity: construct and listen() at setup time (any thread, as engine::listen); the
 // handler runs on loop threads (and blocking-mode connection threads) concurrently.
+// Lifetime: destroy the server before its engine (declare it after). Deferred responses that
+// finish after the server is gone are dropped.
 #pragma once
 
 #include <chrono>

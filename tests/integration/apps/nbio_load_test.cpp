@@ -15,26 +15,13 @@
 #include <string>
 
 #include "support/child_process.hpp"
+#include "support/spawn.hpp"
 
 namespace {
 
 using nbio_test::child_process;
+using nbio_test::spawn;
 using namespace std::chrono_literals;
-
-// Runs `argv` in a child whose stdout and stderr both go to the parent's pipe.
-child_process spawn(std::vector<std::string> argv) {
-  return child_process([argv = std::move(argv)](int, int to_parent) {
-    ::dup2(to_parent, 1);
-    ::dup2(to_parent, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    std::perror("execv");
-    return 127;
-  });
-}
 
 struct server_stats {
   std::uint64_t accepted = 0, closed = 0, refused = 0, bytes_in = 0, bytes_out = 0;
