@@ -277,6 +277,43 @@ std::error_code blocking_runner::write(conn& c, std::string_view data) {
   return {};
 }
 
+std::error_code blocking_runner::send_file(conn& c, int fd, std::uint64_t offset,
+                                           std::uint64_t length) {
+  if (c.flags_ & (conn::f_closing | conn::f_write_shut)) return errc::not_connected;
+  loop_impl& loop = loop_impl::of(c);
+  engine_impl& eng = loop.engine();
+  const std::uint32_t deadline = c.flags_ & conn::f_write_deadline
+                                     ? c.write_deadline_
+                                     : eng.clock_ms() + c.cls_->write_timeout_ms;
+  const bool has_deadline = (c.flags_ & conn::f_write_deadline) || c.cls_->write_timeout_ms;
+  while (length > 0) {
+    std::error_code ec;
+    const ssize_t n =
+        sys::sendfile(c.fd_, fd, offset, std::min<std::uint64_t>(length, 1u << 30), ec);
+    if (n > 0) {
+      loop.blocking_bytes_out().fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      length -= static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n == 0) break;  // the file ended early
+    if (!sys::would_block(ec)) {
+      close(c, ec);
+      return ec;
+    }
+    int timeout = -1;
+    if (has_deadline)
+      timeout = std::max<std::int32_t>(0, static_cast<std::int32_t>(deadline - eng.clock_ms()));
+    pollfd pfd{c.fd_, POLLOUT, 0};
+    if (::poll(&pfd, 1, timeout) == 0) {
+      close(c, errc::write_timeout);
+      return errc::write_timeout;
+    }
+  }
+  c.last_active_ = eng.clock_ms();
+  c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_write_deadline);
+  return {};
+}
+
 void blocking_runner::close(conn& c, std::error_code reason) {
   if (c.flags_ & conn::f_closing) return;
   c.flags_ |= conn::f_closing;

@@ -31,6 +31,7 @@ class blocking_runner {
 
   // The connection's own thread (from its handlers).
   static std::error_code write(conn& c, std::string_view data);
+  static std::error_code send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length);
   static void close(conn& c, std::error_code reason);
   static void shutdown_write(conn& c);
   static void set_read_deadline(conn& c, std::uint32_t ms);

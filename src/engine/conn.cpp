@@ -25,6 +25,11 @@ std::error_code conn::write(std::string_view data) {
   return loop_impl::of(*this).write(*this, data);
 }
 
+std::error_code conn::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (flags_ & f_blocking) return blocking_runner::send_file(*this, fd, offset, length);
+  return loop_impl::of(*this).send_file(*this, fd, offset, length);
+}
+
 void conn::close(std::error_code reason) {
   if (flags_ & f_blocking) return blocking_runner::close(*this, reason);
   loop_impl::of(*this).close(*this, reason);
@@ -356,10 +361,80 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
   return {};
 }
 
+std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length) {
+  constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
+                                     conn::f_write_shut | conn::f_shutdown_pending |
+                                     conn::f_connecting;
+  if (c.flags_ & no_write) return errc::not_connected;
+  if (length == 0) return {};
+  if (!c.wq_) {
+    // Nothing queued: straight to the kernel until it is full.
+    while (length > 0) {
+      std::error_code ec;
+      const ssize_t n =
+          sys::sendfile(c.fd_, fd, offset, std::min<std::uint64_t>(length, 1u << 30), ec);
+      if (n < 0) {
+        if (sys::would_block(ec)) break;
+        close(c, ec);
+        return ec;
+      }
+      if (n == 0) return {};  // the file ended early
+      bytes_out_.add(static_cast<std::uint64_t>(n));
+      c.last_active_ = now_;
+      length -= static_cast<std::uint64_t>(n);
+    }
+    if (length == 0) return {};
+  }
+  std::error_code ec;
+  const int copy = sys::dup_cloexec(fd, ec);
+  if (copy < 0) {
+    close(c, ec);
+    return ec;
+  }
+  if (!c.wq_) {
+    c.wq_ = writes_.acquire();
+    if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
+      c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
+      c.flags_ |= conn::f_write_deadline;
+      arm_timer(c);
+    }
+    if (!edge()) set_write_interest(c, true);
+  }
+  writes_.append_file(*c.wq_, copy, offset, length);
+  return {};
+}
+
+bool loop_impl::flush_file(conn& c) {
+  file_segment& f = *write_pool::head_file(*c.wq_);
+  while (f.remaining > 0) {
+    std::error_code ec;
+    const ssize_t n =
+        sys::sendfile(c.fd_, f.fd, f.offset, std::min<std::uint64_t>(f.remaining, 1u << 30), ec);
+    if (n < 0) {
+      if (!sys::would_block(ec)) close(c, ec);
+      return false;
+    }
+    if (n == 0) break;  // the file ended early
+    bytes_out_.add(static_cast<std::uint64_t>(n));
+    c.last_active_ = now_;
+    f.remaining -= static_cast<std::uint64_t>(n);
+  }
+  writes_.pop_file(*c.wq_);
+  return true;
+}
+
 void loop_impl::flush(conn& c) {
   constexpr int max_iov = 64;
   iovec iov[max_iov];
   while (c.wq_) {
+    if (!c.wq_->head) {
+      drained(c);
+      return;
+    }
+    if (write_pool::head_file(*c.wq_)) {
+      if (!flush_file(c)) return;
+      continue;
+    }
     int count = write_pool::gather(*c.wq_, iov, max_iov);
     std::size_t offered = 0;
     for (int i = 0; i < count; ++i)
@@ -373,10 +448,6 @@ void loop_impl::flush(conn& c) {
     bytes_out_.add(static_cast<std::uint64_t>(n));
     c.last_active_ = now_;
     writes_.consume(*c.wq_, static_cast<std::size_t>(n));
-    if (c.wq_->bytes == 0) {
-      drained(c);
-      return;
-    }
     if (static_cast<std::size_t>(n) < offered) return;  // the kernel is full: wait for EPOLLOUT
   }
 }

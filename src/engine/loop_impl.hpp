@@ -79,6 +79,7 @@ class loop_impl final : public loop {
   void start_dial(const address& remote, const address& local, const conn_class& cls,
                   dial_state&& ds);
   std::error_code write(conn& c, std::string_view data);
+  std::error_code send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length);
   void close(conn& c, std::error_code reason);
   void close_after_flush(conn& c, std::error_code reason);
   void shutdown_write(conn& c);
@@ -133,6 +134,9 @@ class loop_impl final : public loop {
   void fail_dial(conn& c, std::error_code ec);
   void do_read(conn& c);
   void flush(conn& c);
+  // Sends the file segment at the head of c's queue; false when the kernel is full (or the
+  // connection failed): wait for writability.
+  bool flush_file(conn& c);
   void drained(conn& c);
   void arm_timer(conn& c);
   void on_eof(conn& c);

@@ -1,6 +1,8 @@
 // Private. The pooled write queue.
 #include "engine/write_queue.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -30,10 +32,17 @@ write_queue* write_pool::acquire() {
   return new write_queue;
 }
 
+namespace {
+file_segment* segment_of(write_block* b) noexcept {
+  return b->begin == file_marker ? std::launder(reinterpret_cast<file_segment*>(b->data)) : nullptr;
+}
+}  // namespace
+
 void write_pool::release(write_queue* q) noexcept {
   write_block* b = q->head;
   while (b) {
     write_block* next = b->next;
+    if (file_segment* f = segment_of(b)) ::close(f->fd);
     free_block(b);
     b = next;
   }
@@ -70,7 +79,7 @@ void write_pool::append(write_queue& q, std::string_view data) {
   q.bytes += data.size();
   while (!data.empty()) {
     write_block* t = q.tail;
-    if (!t || t->end == write_block::capacity) {
+    if (!t || t->begin == file_marker || t->end == write_block::capacity) {
       write_block* b = new_block();
       if (t)
         t->next = b;
@@ -85,9 +94,39 @@ void write_pool::append(write_queue& q, std::string_view data) {
   }
 }
 
+void write_pool::append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length) {
+  write_block* b;
+  try {
+    b = new_block();
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  b->begin = file_marker;
+  new (b->data) file_segment{fd, offset, length};
+  if (q.tail)
+    q.tail->next = b;
+  else
+    q.head = b;
+  q.tail = b;
+}
+
+file_segment* write_pool::head_file(const write_queue& q) noexcept {
+  return q.head ? segment_of(q.head) : nullptr;
+}
+
+void write_pool::pop_file(write_queue& q) noexcept {
+  write_block* b = q.head;
+  ::close(segment_of(b)->fd);
+  q.head = b->next;
+  if (!q.head) q.tail = nullptr;
+  free_block(b);
+}
+
 int write_pool::gather(const write_queue& q, iovec* iov, int max) noexcept {
   int n = 0;
   for (write_block* b = q.head; b && n < max; b = b->next) {
+    if (b->begin == file_marker) break;  // bytes after a file wait for it
     if (b->end == b->begin) continue;
     iov[n].iov_base = b->data + b->begin;
     iov[n].iov_len = b->end - b->begin;

@@ -23,10 +23,19 @@ struct write_block {
 };
 static_assert(sizeof(write_block) == write_block::size);
 
+// A queued piece of a file (conn::send_file), kept in a block of its own whose `begin` is
+// file_marker: it goes out with sendfile when it reaches the head of the queue.
+struct file_segment {
+  int fd;  // owned: closed when sent or dropped
+  std::uint64_t offset;
+  std::uint64_t remaining;
+};
+inline constexpr std::uint32_t file_marker = 0xffffffffu;
+
 struct write_queue {
   write_block* head = nullptr;
   write_block* tail = nullptr;
-  std::size_t bytes = 0;
+  std::size_t bytes = 0;  // queued bytes in memory (file segments are not counted)
   write_queue* next_free = nullptr;
 };
 
@@ -45,10 +54,17 @@ class write_pool {
   // Returns the queue and all its blocks to the pool.
   void release(write_queue* q) noexcept;
   void append(write_queue& q, std::string_view data);
-  // Fills up to `max` iovecs with the queued bytes, in order; returns the count.
+  // Queues a file segment after what is queued; takes ownership of `fd`.
+  void append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length);
+  // Fills up to `max` iovecs with the queued bytes in order, stopping at a file segment;
+  // returns the count.
   static int gather(const write_queue& q, iovec* iov, int max) noexcept;
   // Drops the first n bytes (they were sent).
   void consume(write_queue& q, std::size_t n) noexcept;
+  // The file segment at the head of the queue, or null when the head holds bytes.
+  static file_segment* head_file(const write_queue& q) noexcept;
+  // Drops the head file segment (sent, or abandoned) and closes its descriptor.
+  void pop_file(write_queue& q) noexcept;
 
  private:
   write_block* new_block();

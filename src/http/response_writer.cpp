@@ -1,7 +1,10 @@
 // Private. response_writer: the head, whole and streamed bodies; response_recorder.
 #include "nbio/http/response_writer.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -121,6 +124,10 @@ deferred_response response_writer::defer() {
   w.status_ = status_;
   w.body_.assign(body_);
   w.body_bytes_ = body_bytes_;
+  w.file_fd_ = file_fd_;
+  w.file_offset_ = file_offset_;
+  w.file_length_ = file_length_;
+  file_fd_ = -1;
   deferred_ = true;
   finished_ = true;  // the server's finish() leaves it alone
   body_.clear();
@@ -128,6 +135,8 @@ deferred_response response_writer::defer() {
 }
 
 void response_writer::begin(int version_minor, bool head_request, bool keep_alive) noexcept {
+  if (file_fd_ >= 0) ::close(file_fd_);  // a response dropped before finish()
+  file_fd_ = -1;
   field_count_ = 0;
   body_.clear();
   body_bytes_ = 0;
@@ -141,8 +150,42 @@ void response_writer::begin(int version_minor, bool head_request, bool keep_aliv
   deferred_ = false;
 }
 
+void response_writer::sink::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  char buf[64 * 1024];
+  while (length > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, sizeof(buf)));
+    const ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the file shrank or failed: the response comes out short
+    send(std::string_view(buf, static_cast<std::size_t>(n)));
+    offset += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  ::close(fd);
+}
+
+std::error_code response_writer::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (head_sent_ || finished_ || body_bytes_ > 0 || file_fd_ >= 0)
+    throw std::logic_error("nbio::http::response_writer::send_file: the body was started");
+  if (status_ == 0) status_ = 200;
+  body_bytes_ = length;  // a HEAD response announces it
+  if (!body_allowed()) return {};
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return {errno, std::generic_category()};
+  file_fd_ = copy;
+  file_offset_ = offset;
+  file_length_ = length;
+  return {};
+}
+
+response_writer::~response_writer() {
+  if (file_fd_ >= 0) ::close(file_fd_);
+}
+
 bool response_writer::reset() noexcept {
   if (head_sent_) return false;
+  if (file_fd_ >= 0) ::close(file_fd_);
+  file_fd_ = -1;
   field_count_ = 0;
   body_.clear();
   body_bytes_ = 0;
@@ -197,6 +240,7 @@ bool response_writer::body_allowed() const noexcept {
 
 void response_writer::write(std::string_view data) {
   if (finished_) return;
+  if (file_fd_ >= 0) throw std::logic_error("nbio::http::response_writer::write after send_file");
   if (status_ == 0) status_ = 200;
   body_bytes_ += data.size();
   if (body_allowed()) body_.append(data);
@@ -246,7 +290,7 @@ void response_writer::send_head(bool streamed) {
     } else if (!streamed && !has_length && !(head_request_ && body_bytes_ == 0)) {
       // A HEAD response announces the length the GET would have had, when the handler wrote it.
       out_ += "Content-Length: ";
-      append_number(out_, head_request_ ? body_bytes_ : body_.size());
+      append_number(out_, head_request_ || file_fd_ >= 0 ? body_bytes_ : body_.size());
       out_ += "\r\n";
     }
     if (!has_type && (streamed || body_bytes_ > 0))
@@ -264,6 +308,7 @@ void response_writer::send_head(bool streamed) {
 
 void response_writer::flush() {
   if (finished_) return;
+  if (file_fd_ >= 0) throw std::logic_error("nbio::http::response_writer::flush after send_file");
   if (!head_sent_)
     send_head(true);
   else
@@ -285,7 +330,13 @@ void response_writer::flush() {
 void response_writer::finish() {
   if (finished_) return;
   finished_ = true;
-  if (!head_sent_) {
+  if (!head_sent_ && file_fd_ >= 0) {
+    send_head(false);
+    sink_->send(out_);
+    const int fd = file_fd_;
+    file_fd_ = -1;
+    sink_->send_file(fd, file_offset_, file_length_);
+  } else if (!head_sent_) {
     send_head(false);
     if (body_.size() <= coalesce_limit) {
       out_ += body_;

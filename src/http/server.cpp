@@ -2,6 +2,8 @@
 // keeps an incomplete request (and only that) in a buffer of its own.
 #include "nbio/http/server.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -117,6 +119,14 @@ struct conn_sink final : response_writer::sink {
       }
     }
     corked.append(bytes);
+  }
+  // The body of a file server's response: handed to the kernel (sendfile), after the head.
+  void send_file(int fd, std::uint64_t offset, std::uint64_t length) override {
+    if (c && c->is_open()) {
+      uncork();
+      c->send_file(fd, offset, length);
+    }
+    ::close(fd);
   }
   // Writes what is corked; before anything else is written or the connection closes.
   void uncork() {

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -108,6 +110,39 @@ ssize_t sendv(int fd, const struct iovec* iov, int count, std::error_code& ec) n
     n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0) ec = last_error();
+  return n;
+}
+
+int dup_cloexec(int fd, std::error_code& ec) noexcept {
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) ec = last_error();
+  return copy;
+}
+
+ssize_t sendfile(int out_fd, int in_fd, std::uint64_t& offset, std::size_t count,
+                 std::error_code& ec) noexcept {
+  sigset_t pipe_only, old_mask, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  auto off = static_cast<off_t>(offset);
+  ssize_t n;
+  do
+    n = ::sendfile(out_fd, in_fd, &off, count);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = last_error();
+    if (ec == std::errc::broken_pipe && !was_pending) {
+      const timespec zero{};
+      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+  } else {
+    offset = static_cast<std::uint64_t>(off);
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   return n;
 }
 

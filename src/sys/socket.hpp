@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <system_error>
 
@@ -35,6 +36,13 @@ std::error_code connect(int fd, const address& remote, bool& connected) noexcept
 // Non-blocking send/recv; >= 0 bytes, or -1 with ec (EAGAIN included).
 ssize_t send(int fd, const void* data, std::size_t len, std::error_code& ec) noexcept;
 ssize_t sendv(int fd, const struct iovec* iov, int count, std::error_code& ec) noexcept;
+// fcntl(F_DUPFD_CLOEXEC): a duplicate of `fd`, or -1 with ec set.
+int dup_cloexec(int fd, std::error_code& ec) noexcept;
+// sendfile(2) from `in_fd` at *offset (advanced) to the socket; EINTR retried. sendfile has no
+// MSG_NOSIGNAL: SIGPIPE is blocked for this thread around the call and a SIGPIPE it raised is
+// consumed, so a reset peer is an EPIPE error, never a signal.
+ssize_t sendfile(int out_fd, int in_fd, std::uint64_t& offset, std::size_t count,
+                 std::error_code& ec) noexcept;
 ssize_t recv(int fd, void* buf, std::size_t len, std::error_code& ec) noexcept;
 
 std::error_code socket_error(int fd) noexcept;  // SO_ERROR

@@ -16,11 +16,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace nbio::http {
@@ -41,6 +43,10 @@ class response_writer {
     virtual void send(std::string_view bytes) = 0;
     // For defer(): where the deferred response goes; null when this sink cannot defer.
     virtual std::unique_ptr<deferred_target> make_deferred_target() { return nullptr; }
+    // `length` bytes of the open file `fd` from `offset`, after what was sent so far. The
+    // sink owns `fd` from here on (it closes it). The default reads the file and send()s it;
+    // the server's sink hands it to the kernel (sendfile) instead.
+    virtual void send_file(int fd, std::uint64_t offset, std::uint64_t length);
 
    protected:
     ~sink() = default;
@@ -49,6 +55,7 @@ class response_writer {
   explicit response_writer(sink& out) noexcept : sink_(&out) {}
   response_writer(const response_writer&) = delete;
   response_writer& operator=(const response_writer&) = delete;
+  ~response_writer();
 
   // Header fields, until the head is sent (later changes are ignored). Names compare
   // case-insensitively.
@@ -63,6 +70,12 @@ class response_writer {
   void write(std::string_view data);
   // Sends the head (if not yet) and the body buffered so far, as a chunk.
   void flush();
+  // The body is `length` bytes of the open file `fd` from `offset` (a file server's reply),
+  // sent when the handler returns without being copied through user space (sendfile). Instead
+  // of write(): throws std::logic_error after write() or flush(). The head gets Content-Length
+  // (unless one was set); HEAD responses leave the body out. `fd` is dup()ed: the caller keeps
+  // its own. Errors: the errno of dup() (EMFILE), then nothing is sent from the file.
+  std::error_code send_file(int fd, std::uint64_t offset, std::uint64_t length);
   // The connection closes after this response (Connection: close).
   void close_after() noexcept { close_after_ = true; }
   // Discards the status, fields and body set so far (to answer an error instead). False, and
@@ -112,6 +125,9 @@ class response_writer {
   bool chunked_ = false;
   bool finished_ = false;
   bool deferred_ = false;
+  int file_fd_ = -1;  // send_file(): our dup, handed to the sink on finish()
+  std::uint64_t file_offset_ = 0;
+  std::uint64_t file_length_ = 0;
 };
 
 // Where a deferred response goes (the server: its connection, from any thread).
