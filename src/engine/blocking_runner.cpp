@@ -295,7 +295,10 @@ std::error_code blocking_runner::send_file(conn& c, int fd, std::uint64_t offset
       length -= static_cast<std::uint64_t>(n);
       continue;
     }
-    if (n == 0) break;  // the file ended early
+    if (n == 0) {  // the file ended early: the peer was promised bytes it will not get
+      close(c, std::make_error_code(std::errc::io_error));
+      return std::make_error_code(std::errc::io_error);
+    }
     if (!sys::would_block(ec)) {
       close(c, ec);
       return ec;

@@ -378,7 +378,10 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
         close(c, ec);
         return ec;
       }
-      if (n == 0) return {};  // the file ended early
+      if (n == 0) {  // the file ended early: the peer was promised bytes it will not get
+        close(c, std::make_error_code(std::errc::io_error));
+        return std::make_error_code(std::errc::io_error);
+      }
       bytes_out_.add(static_cast<std::uint64_t>(n));
       c.last_active_ = now_;
       length -= static_cast<std::uint64_t>(n);
@@ -414,7 +417,10 @@ bool loop_impl::flush_file(conn& c) {
       if (!sys::would_block(ec)) close(c, ec);
       return false;
     }
-    if (n == 0) break;  // the file ended early
+    if (n == 0) {  // the file ended early: the peer was promised bytes it will not get
+      close(c, std::make_error_code(std::errc::io_error));
+      return false;
+    }
     bytes_out_.add(static_cast<std::uint64_t>(n));
     c.last_active_ = now_;
     f.remaining -= static_cast<std::uint64_t>(n);

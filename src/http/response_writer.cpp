@@ -167,11 +167,14 @@ void response_writer::sink::send_file(int fd, std::uint64_t offset, std::uint64_
 std::error_code response_writer::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
   if (head_sent_ || finished_ || body_bytes_ > 0 || file_fd_ >= 0)
     throw std::logic_error("nbio::http::response_writer::send_file: the body was started");
-  if (status_ == 0) status_ = 200;
+  const int status = status_ ? status_ : 200;
+  const bool body = !head_request_ && status >= 200 && status != 204 && status != 304;
+  int copy = -1;
+  if (body && (copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+    return {errno, std::generic_category()};  // nothing changed: the handler may answer 500
+  status_ = status;
   body_bytes_ = length;  // a HEAD response announces it
-  if (!body_allowed()) return {};
-  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) return {errno, std::generic_category()};
+  if (!body) return {};
   file_fd_ = copy;
   file_offset_ = offset;
   file_length_ = length;

@@ -51,8 +51,9 @@ class conn {
   // Sends `length` bytes of the open file `fd` from `offset` after what is queued, with
   // sendfile(2): no copy through user space and no memory per byte while it waits (the
   // connection keeps a dup of `fd` until the segment is sent; the caller keeps its own). A file
-  // that ends early ends the segment there. Errors as write(), plus the errno of sendfile or
-  // dup. In blocking mode: sent before returning, within the write timeout.
+  // shorter than offset + length closes the connection with EIO (the peer was promised those
+  // bytes). Errors as write(), plus the errno of sendfile or dup. In blocking mode: sent before
+  // returning, within the write timeout.
   std::error_code send_file(int fd, std::uint64_t offset, std::uint64_t length);
   // Stops reading and writing now and reports errc::local_close (or `reason`) to on_close.
   // Queued data is discarded. Idempotent: the first cause wins.

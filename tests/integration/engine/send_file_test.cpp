@@ -80,19 +80,36 @@ TEST_P(send_file, bytes_file_bytes_arrive_in_order_to_a_slow_reader) {
   EXPECT_EQ(r.data.substr(4 + content.size()), "tail");
 }
 
-TEST_P(send_file, a_range_of_the_file_and_a_file_that_ends_early) {
+TEST_P(send_file, a_range_of_the_file_is_sent) {
   const std::string content = random_payload(100000, 8);
   temp_file file(content);
   conn_events events;
-  // Asks for 50,000 bytes from 60,000: the file has 40,000 of them.
-  test_server server(file_sender{&file, 60000, 50000, &events}, GetParam().listen(),
+  test_server server(file_sender{&file, 60000, 30000, &events}, GetParam().listen(),
                      GetParam().engine());
   unique_fd fd = connect_stream(server.address());
   ASSERT_TRUE(send_all(fd.get(), "go"));
-  const read_result r = recv_exact(fd.get(), 4 + 40000 + 4);
-  ASSERT_EQ(r.data.size(), 4u + 40000u + 4u);
-  EXPECT_TRUE(r.data.substr(4, 40000) == content.substr(60000)) << "range differs";
-  EXPECT_EQ(r.data.substr(4 + 40000), "tail");
+  const read_result r = recv_exact(fd.get(), 4 + 30000 + 4);
+  ASSERT_EQ(r.data.size(), 4u + 30000u + 4u);
+  EXPECT_TRUE(r.data.substr(4, 30000) == content.substr(60000, 30000)) << "range differs";
+  EXPECT_EQ(r.data.substr(4 + 30000), "tail");
+}
+
+// Asked for 50,000 bytes from 60,000 of a 100,000-byte file: the 40,000 there are sent, then
+// the connection closes with EIO ("tail" never comes: the peer was promised 50,000 bytes).
+TEST_P(send_file, a_file_shorter_than_promised_closes_the_connection) {
+  const std::string content = random_payload(100000, 8);
+  temp_file file(content);
+  conn_events events;
+  test_server server(file_sender{&file, 60000, 50000, &events, true}, GetParam().listen(),
+                     GetParam().engine());
+  unique_fd fd = connect_stream(server.address());
+  ASSERT_TRUE(send_all(fd.get(), "go"));
+  const read_result r = recv_until_eof(fd.get());
+  EXPECT_TRUE(r.eof || r.error) << "the connection stayed open";
+  EXPECT_EQ(r.data.size(), 4u + 40000u);
+  ASSERT_TRUE(events.closed.wait_for_size(1, std::chrono::seconds(10)));
+  EXPECT_EQ(events.closed.snapshot()[0], std::errc::io_error)
+      << events.closed.snapshot()[0].message();
 }
 
 // The client resets while most of a large file is queued: the connection closes with an
