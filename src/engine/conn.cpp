@@ -388,6 +388,13 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
     }
     if (length == 0) return {};
   }
+  // A queued segment holds a descriptor and a block: it counts against max_write_queue as a
+  // block, so a peer that never reads cannot make the process queue descriptors without bound.
+  const std::size_t queued = c.wq_ ? c.wq_->bytes : 0;
+  if (queued + write_block::size > c.cls_->opts.max_write_queue) {
+    close(c, errc::write_queue_overflow);
+    return errc::write_queue_overflow;
+  }
   std::error_code ec;
   const int copy = sys::dup_cloexec(fd, ec);
   if (copy < 0) {

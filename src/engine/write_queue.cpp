@@ -104,6 +104,7 @@ void write_pool::append_file(write_queue& q, int fd, std::uint64_t offset, std::
   }
   b->begin = file_marker;
   new (b->data) file_segment{fd, offset, length};
+  q.bytes += write_block::size;  // its block counts, not the file's bytes (they wait on disk)
   if (q.tail)
     q.tail->next = b;
   else
@@ -118,6 +119,7 @@ file_segment* write_pool::head_file(const write_queue& q) noexcept {
 void write_pool::pop_file(write_queue& q) noexcept {
   write_block* b = q.head;
   ::close(segment_of(b)->fd);
+  q.bytes -= write_block::size;
   q.head = b->next;
   if (!q.head) q.tail = nullptr;
   free_block(b);

@@ -35,7 +35,7 @@ inline constexpr std::uint32_t file_marker = 0xffffffffu;
 struct write_queue {
   write_block* head = nullptr;
   write_block* tail = nullptr;
-  std::size_t bytes = 0;  // queued bytes in memory (file segments are not counted)
+  std::size_t bytes = 0;  // queued bytes in memory; a file segment counts as its block
   write_queue* next_free = nullptr;
 };
 

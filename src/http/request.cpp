@@ -86,10 +86,11 @@ void request::split_target() noexcept {
 }
 
 std::string_view request::host() const noexcept {
-  if (!head_->host.empty() || head_->form != target_form::absolute) return head_->host;
-  // HTTP/1.0 absolute-form without Host: the target's authority.
+  if (head_->form != target_form::absolute) return head_->host;
+  // RFC 9112 3.2.2: with an absolute-form target its authority is the host, whatever Host says.
   std::string_view t = head_->target.substr(head_->target.find("://") + 3);
-  return t.substr(0, t.find_first_of("/?"));
+  t = t.substr(0, t.find_first_of("/?#"));
+  return t.substr(t.find('@') == std::string_view::npos ? 0 : t.find('@') + 1);
 }
 
 std::string request::query(std::string_view name) const {

@@ -63,7 +63,20 @@ struct deferred_response::state final : response_writer::sink {
   bool finished = false;
 
   void send(std::string_view bytes) override { target->send(std::string(bytes)); }
+  void send_file(int fd, std::uint64_t offset, std::uint64_t length) override {
+    target->send_file(fd, offset, length);
+  }
 };
+
+void deferred_target::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  // Through a sink that forwards to send(): the generic read-and-send.
+  struct forward final : response_writer::sink {
+    deferred_target* t;
+    explicit forward(deferred_target* target) : t(target) {}
+    void send(std::string_view bytes) override { t->send(std::string(bytes)); }
+  } f(this);
+  f.response_writer::sink::send_file(fd, offset, length);
+}
 
 deferred_response::deferred_response() noexcept = default;
 deferred_response::deferred_response(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
@@ -210,9 +223,22 @@ void response_writer::set_header(std::string_view name, std::string_view value) 
 
 void response_writer::add_header(std::string_view name, std::string_view value) {
   if (head_sent_) return;
+  // A name that is not a token is dropped, and CR, LF and NUL in a value become spaces (as Go
+  // does): a value taken from a request can never end the field or the head early
+  // (response splitting).
+  if (name.empty()) return;
+  for (char ch : name) {
+    const auto u = static_cast<unsigned char>(ch);
+    const bool token = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                       std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    if (!token) return;
+  }
   if (field_count_ == fields_.size()) fields_.emplace_back();
   fields_[field_count_].name.assign(name);
-  fields_[field_count_].value.assign(value);
+  std::string& v = fields_[field_count_].value;
+  v.assign(value);
+  for (char& ch : v)
+    if (ch == '\r' || ch == '\n' || ch == '\0') ch = ' ';
   ++field_count_;
 }
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -37,6 +38,9 @@ struct request_work {
   std::string chunked_body;           // chunked bodies: decoded so far
   steady::time_point started{};       // when the head's first byte arrived (header timeout)
   steady::time_point body_started{};  // when the head was complete (body timeout)
+  body_kind body = body_kind::none;   // once the head is complete: its framing
+  std::uint64_t content_length = 0;
+  bool expect_continue = false;
   bool sent_continue = false;
 
   explicit request_work(const parser_limits& limits) : parser(limits) {}
@@ -48,6 +52,9 @@ struct request_work {
     chunked_body.clear();
     started = {};
     body_started = {};
+    body = body_kind::none;
+    content_length = 0;
+    expect_continue = false;
     sent_continue = false;
   }
 };
@@ -62,8 +69,14 @@ struct conn_state {
   pending_request* pending = nullptr;
   std::uint32_t served = 0;  // requests answered on this connection
   bool shutting_down = false;
-  bool waiting = false;  // a deferred response is outstanding: read nothing, serve nothing
+  bool waiting = false;    // a deferred response is outstanding: serve nothing until it is done
+  bool blocked = false;    // responses are piling up unread: serve nothing until they drain
 };
+
+// Past this many bytes queued for a client that does not read, the connection serves no more of
+// its pipelined requests (and stops reading) until the queue drains: a client cannot make the
+// server queue responses (or file descriptors of file responses) without bound.
+constexpr std::size_t pipeline_backpressure = 256 * 1024;
 
 // A deferred response's way back to its connection: everything is posted to the connection's
 // thread (never run inline), in order.
@@ -76,6 +89,18 @@ class conn_target final : public deferred_target {
   }
   void send(std::string bytes) override {
     post([b = std::move(bytes)](nbio::conn& c) { c.write(b); });
+  }
+  void send_file(int fd, std::uint64_t offset, std::uint64_t length) override {
+    // The descriptor travels in the task and is closed with it, sent or dropped.
+    struct owned_fd {
+      explicit owned_fd(int f) : fd(f) {}
+      owned_fd(const owned_fd&) = delete;
+      owned_fd& operator=(const owned_fd&) = delete;
+      ~owned_fd() { ::close(fd); }
+      int fd;
+    };
+    auto file = std::make_shared<owned_fd>(fd);
+    post([file, offset, length](nbio::conn& c) { c.send_file(file->fd, offset, length); });
   }
   void done(bool close) override;
   bool alive() const noexcept override {
@@ -168,6 +193,16 @@ void send_error(nbio::conn& c, std::error_code ec) {
   c.close_after_flush();
 }
 
+// The most a connection buffers of one chunked request: the head, the body twice over (data
+// plus framing; chunk extensions can make framing as large as the data), and slack. Saturating:
+// max_body may be "no limit".
+std::size_t chunked_buffer_bound(const parser_limits& l) noexcept {
+  constexpr std::size_t max = ~std::size_t{0};
+  const std::uint64_t slack = l.max_header_bytes + 65536;
+  if (l.max_body > (max - slack) / 2) return max;
+  return static_cast<std::size_t>(2 * l.max_body + slack);
+}
+
 // Arms a read deadline counted from `since` (set to now the first time): the header timeout
 // from a head's first byte, the body timeout from the head's end. Reads do not push it back, so
 // a client trickling bytes is cut off on time. False when it has already passed.
@@ -216,6 +251,18 @@ class server_conn {
     on_data(c, {});  // the pipelined requests kept meanwhile
   }
 
+  // The queue drained: a connection held back by unread responses goes on.
+  void on_drained(nbio::conn& c) {
+    conn_state& st = c.data<conn_state>();
+    if (!st.blocked) return;
+    st.blocked = false;
+    if (c.read_paused()) c.resume_read();
+    if (st.pending)
+      on_data(c, {});
+    else
+      c.set_read_deadline(s->config.idle_timeout);
+  }
+
   void on_close(nbio::conn& c, std::error_code) {
     conn_state& st = c.data<conn_state>();
     delete st.pending;
@@ -233,9 +280,9 @@ class server_conn {
  private:
   void receive(nbio::conn& c, std::string_view bytes, thread_scratch& t) {
     conn_state& st = c.data<conn_state>();
-    if (st.waiting) {
-      // Pipelined bytes behind a deferred response wait their turn; past one head's worth,
-      // reading pauses until the response is finished.
+    if (st.waiting || st.blocked) {
+      // Pipelined bytes behind a deferred response (or unread responses) wait their turn; past
+      // one head's worth, reading pauses until the response is finished.
       if (bytes.empty()) return;
       if (!st.pending) st.pending = new pending_request(s->config.limits);
       st.pending->buffer.append(bytes);
@@ -280,28 +327,37 @@ class server_conn {
     while (pos < data.size() && c.is_open()) {
       const std::string_view in = data.substr(pos);
       request_head head;
-      if (w.head_len > 0) w.parser.reset();  // complete before: parse its head again (views)
-      const parse_result r = w.parser.parse(in, t.fields, head);
-      if (r.status == parse_status::error) {
-        t.sink.uncork();
-        send_error(c, r.error);
-        return data.size();
+      bool parsed = false;  // `head` holds views into `in`
+      if (w.head_len == 0) {
+        const parse_result r = w.parser.parse(in, t.fields, head);
+        if (r.status == parse_status::error) {
+          t.sink.uncork();
+          send_error(c, r.error);
+          return data.size();
+        }
+        if (r.status == parse_status::incomplete) {
+          if (!arm_deadline(c, w.started, cfg.read_header_timeout))
+            c.close(nbio::errc::read_timeout);
+          return pos;
+        }
+        parsed = true;
+        w.head_len = r.consumed;
+        w.body = head.body;
+        w.content_length = head.content_length;
+        w.expect_continue = head.expect_continue;
       }
-      if (r.status == parse_status::incomplete) {
-        if (!arm_deadline(c, w.started, cfg.read_header_timeout)) c.close(nbio::errc::read_timeout);
-        return pos;
-      }
-      w.head_len = r.consumed;
+      // Below, the head is known by what was kept of it: a body arriving in many reads does not
+      // make the head be parsed again each time (only once more, for its views, when whole).
 
       // The body: whole in `in`, or wait for more.
       std::string_view body;
       std::size_t message_len = w.head_len;
       bool whole = true;
-      if (head.body == body_kind::length) {
-        whole = in.size() - w.head_len >= head.content_length;
-        body = in.substr(w.head_len, static_cast<std::size_t>(head.content_length));
+      if (w.body == body_kind::length) {
+        whole = in.size() - w.head_len >= w.content_length;
+        body = in.substr(w.head_len, static_cast<std::size_t>(w.content_length));
         message_len += body.size();
-      } else if (head.body == body_kind::chunked) {
+      } else if (w.body == body_kind::chunked) {
         if (w.raw_pos == 0) {
           w.raw_pos = w.head_len;
           w.chunked = body_decoder(body_kind::chunked, 0, cfg.limits);
@@ -339,7 +395,7 @@ class server_conn {
           if (pieces == 1 && w.chunked_body.empty()) w.chunked_body.assign(single);
           whole = false;
           // Framing without data can grow the buffer: bound what one body may take.
-          if (in.size() > cfg.limits.max_header_bytes + 2 * cfg.limits.max_body + 65536) {
+          if (in.size() > chunked_buffer_bound(cfg.limits)) {
             t.sink.uncork();
             send_error(c, errc::body_too_large);
             return data.size();
@@ -347,7 +403,7 @@ class server_conn {
         }
       }
       if (!whole) {
-        if (head.expect_continue && !w.sent_continue) {
+        if (w.expect_continue && !w.sent_continue) {
           w.sent_continue = true;
           t.sink.uncork();
           c.write("HTTP/1.1 100 Continue\r\n\r\n");
@@ -358,25 +414,38 @@ class server_conn {
       }
 
       // A whole request: answer it.
+      if (!parsed) {
+        w.parser.reset();
+        if (w.parser.parse(in.substr(0, w.head_len), t.fields, head).status !=
+            parse_status::complete) {  // cannot happen: it parsed before
+          c.close();
+          return data.size();
+        }
+      }
       request req(head, body, &c);
       response_writer& rw = t.writer;
       ++st.served;
       const bool last =
           st.shutting_down || (cfg.max_requests_per_conn && st.served >= cfg.max_requests_per_conn);
       rw.begin(head.version_minor, head.method == "HEAD", head.keep_alive && !last);
+      const std::size_t corked_before = t.sink.corked.size();
       try {
         s->h(rw, req);
       } catch (...) {
-        // A handler that throws gets a 500 if it had not answered yet; otherwise the
-        // response is cut off and the connection closed.
-        if (rw.head_sent()) {
-          t.sink.corked.clear();
+        // A handler that throws gets a 500 if it had not answered yet. One that deferred has
+        // handed its response over (the deferred side answers). One that flushed is cut off:
+        // the responses to earlier requests of this read go out, then the connection closes.
+        if (rw.head_sent() && !rw.deferred()) {
+          t.sink.corked.resize(std::min(t.sink.corked.size(), corked_before));
+          t.sink.uncork();
           c.close();
           return data.size();
         }
-        rw.begin(head.version_minor, head.method == "HEAD", false);
-        rw.write_header(500);
-        rw.write("500 Internal Server Error\n");
+        if (!rw.deferred()) {
+          rw.begin(head.version_minor, head.method == "HEAD", false);
+          rw.write_header(500);
+          rw.write("500 Internal Server Error\n");
+        }
       }
       rw.finish();
       s->served.fetch_add(1, std::memory_order_relaxed);
@@ -393,6 +462,13 @@ class server_conn {
         t.sink.uncork();
         c.close_after_flush();
         return data.size();
+      }
+      if (pos < data.size() && c.queued_bytes() > pipeline_backpressure) {
+        // The client is not reading its responses: keep the rest for when it has.
+        st.blocked = true;
+        c.pause_read();
+        c.set_read_deadline(std::chrono::milliseconds(0));
+        return pos;
       }
     }
     // Everything consumed: wait for the next request.
@@ -421,6 +497,8 @@ server::~server() {
 
 nbio::listener& server::listen(std::string_view addr, nbio::listen_options options) {
   options.conn.write_timeout = shared_->config.write_timeout;
+  // A response cut short by a rejected write would desync the connection: close it instead.
+  options.conn.on_overflow = nbio::overflow_policy::close;
   options.conn.max_write_queue = shared_->config.max_write_queue;
   return eng_.listen(addr, server_conn{shared_}, options);
 }

@@ -19,6 +19,11 @@ class http_test_server {
     engine_.start();
   }
 
+  // The engine stops first (server.hpp: no handler runs while the server goes away).
+  ~http_test_server() { engine_.stop(); }
+  http_test_server(const http_test_server&) = delete;
+  http_test_server& operator=(const http_test_server&) = delete;
+
   nbio::engine& engine() noexcept { return engine_; }
   nbio::http::server& server() noexcept { return server_; }
   nbio::listener& listener() noexcept { return *listener_; }

@@ -40,7 +40,8 @@ class request {
   std::string query(std::string_view name) const;
   bool has_query(std::string_view name) const noexcept;
 
-  // The Host field (or the authority of an absolute-form target), "" when none.
+  // The authority of an absolute-form target (RFC 9112 3.2.2: it wins over Host), else the Host
+  // field; "" when none.
   std::string_view host() const noexcept;
   int version_minor() const noexcept { return head_->version_minor; }
   std::string_view header(std::string_view name) const noexcept { return head_->get(name); }

@@ -58,7 +58,8 @@ class response_writer {
   ~response_writer();
 
   // Header fields, until the head is sent (later changes are ignored). Names compare
-  // case-insensitively.
+  // case-insensitively. A name that is not a token is dropped; CR, LF and NUL in a value are
+  // replaced by spaces (no response splitting through a value taken from a request).
   void set_header(std::string_view name, std::string_view value);  // replaces that name's fields
   void add_header(std::string_view name, std::string_view value);
   void del_header(std::string_view name) noexcept;
@@ -136,6 +137,9 @@ class deferred_target {
   virtual ~deferred_target() = default;
   // Any thread, in order: the response's bytes.
   virtual void send(std::string bytes) = 0;
+  // Any thread, in order: `length` bytes of the file `fd` (owned from here on) from `offset`.
+  // The default reads the file and send()s it; the server's target hands it to sendfile.
+  virtual void send_file(int fd, std::uint64_t offset, std::uint64_t length);
   // Any thread, once, after the last send(): the response is complete; `close` when the
   // connection must close after it.
   virtual void done(bool close) = 0;
@@ -177,7 +181,8 @@ class response_recorder final : private response_writer::sink {
  public:
   explicit response_recorder(int version_minor = 1, bool head_request = false);
   response_writer& writer() noexcept { return writer_; }
-  // Finishes the response (as the server does when the handler returns) and parses it. A
+  // Finishes the response (as the server does when the handler returns) and parses it (with
+  // the default parser_limits: a body over 8 MiB or over 100 fields records status 0). A
   // deferred response must be finished before.
   void finish();
 

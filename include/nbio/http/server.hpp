@@ -25,8 +25,19 @@
 //
 // Thread affinity: construct and listen() at setup time (any thread, as engine::listen); the
 // handler runs on loop threads (and blocking-mode connection threads) concurrently.
-// Lifetime: destroy the server before its engine (declare it after). Deferred responses that
-// finish after the server is gone are dropped.
+// Lifetime: stop the engine (stop() or shutdown()) before the server is destroyed, and destroy
+// the server before the engine (declare it after): while the engine runs, connections call the
+// handler and whatever it refers to. Deferred responses finishing after the server is gone are
+// dropped.
+//
+// Backpressure: a client that pipelines requests without reading the responses gets no more of
+// them served once 256 KiB wait in its queue; its connection stops reading until they drain
+// (file responses count as a block each, so it cannot pile up file descriptors either).
+//
+// End of input: a client's FIN closes the connection once what is queued is sent (nginx's
+// default). A request still waiting on a deferred response is then abandoned: its
+// deferred_response::client_connected() turns false. So a client that half-closes right after
+// its request gets no answer from a deferred or worker-pool handler.
 #pragma once
 
 #include <chrono>
@@ -50,7 +61,9 @@ struct server_config {
   std::chrono::milliseconds read_body_timeout{60'000};
   // Between requests on a keep-alive connection (Go's IdleTimeout).
   std::chrono::milliseconds idle_timeout{60'000};
-  // A response the client does not read for this long closes the connection.
+  // Responses waiting for the client must all be taken within this long from when bytes first
+  // wait in the connection's queue (the engine's conn_options::write_timeout: progress does
+  // not push it back), or the connection closes. Raise it for large downloads to slow clients.
   std::chrono::milliseconds write_timeout{60'000};
   // Bytes of responses a connection may have queued for a slow reader (handlers answer at
   // once, so a whole response waits here); past it the connection closes with

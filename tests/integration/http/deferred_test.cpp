@@ -204,6 +204,57 @@ TEST_P(http_deferred, a_throwing_pool_handler_answers_500) {
   EXPECT_EQ(e->body, "abc");
 }
 
+// A handler that defers and then throws: the deferred response is the one answer (no 500
+// next to it), and the connection goes on in order.
+TEST_P(http_deferred, a_handler_that_throws_after_defer_answers_once) {
+  finisher f;
+  auto srv = serve([&f](response_writer& w, request& r) {
+    if (r.path() == "/defer-then-throw") {
+      f.add(w.defer(), "deferred\n");
+      throw std::runtime_error("after defer");
+    }
+    w.write("next\n");
+  });
+  http_client c(srv->address());
+  ASSERT_TRUE(c.send(get("/defer-then-throw") + get("/next")));
+  ASSERT_TRUE(wait_until([&] { return f.deferred.load() == 1; }));
+  f.finish_all();
+  auto r1 = c.read_response();
+  ASSERT_TRUE(r1) << c.error();
+  EXPECT_EQ(r1->status, 200);
+  EXPECT_EQ(r1->body, "deferred\n");
+  auto r2 = c.read_response();
+  ASSERT_TRUE(r2) << c.error();
+  EXPECT_EQ(r2->body, "next\n");
+}
+
+// A client that pipelines requests and does not read: past the backpressure bound the server
+// stops serving them (the handler is not called for all of them while nothing is read), and
+// once the client reads, every one is answered, in order.
+TEST_P(http_deferred, unread_pipelined_responses_hold_back_further_requests) {
+  if (GetParam() == nbio::io_mode::blocking) GTEST_SKIP() << "blocking writes block instead";
+  std::atomic<int> handled{0};
+  const std::string big(64 * 1024, 'x');
+  auto srv = serve([&](response_writer& w, request&) {
+    ++handled;
+    w.write(big);
+  });
+  http_client c(srv->address());
+  constexpr int requests = 400;  // 25 MiB of responses
+  std::string all;
+  for (int i = 0; i < requests; ++i)
+    all += get("/big");
+  ASSERT_TRUE(c.send(all));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_LT(handled.load(), requests / 4) << "served while the client read nothing";
+  for (int i = 0; i < requests; ++i) {
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << i << ": " << c.error();
+    ASSERT_EQ(r->body.size(), big.size()) << i;
+  }
+  EXPECT_EQ(handled.load(), requests);
+}
+
 INSTANTIATE_TEST_SUITE_P(http_threading_deferred_loop, http_deferred,
                          ::testing::Values(nbio::io_mode::nonblocking), io_mode_name);
 INSTANTIATE_TEST_SUITE_P(http_threading_deferred_blocking, http_deferred,
