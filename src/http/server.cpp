@@ -69,8 +69,8 @@ struct conn_state {
   pending_request* pending = nullptr;
   std::uint32_t served = 0;  // requests answered on this connection
   bool shutting_down = false;
-  bool waiting = false;    // a deferred response is outstanding: serve nothing until it is done
-  bool blocked = false;    // responses are piling up unread: serve nothing until they drain
+  bool waiting = false;  // a deferred response is outstanding: serve nothing until it is done
+  bool blocked = false;  // responses are piling up unread: serve nothing until they drain
 };
 
 // Past this many bytes queued for a client that does not read, the connection serves no more of
