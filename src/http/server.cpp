@@ -300,6 +300,7 @@ class server_conn {
         auto* p = new pending_request(s->config.limits);
         static_cast<request_work&>(*p) = std::move(w);
         p->buffer.assign(bytes.substr(used));
+        compact(*p);
         st.pending = p;
       }
       w.reset();
@@ -312,9 +313,19 @@ class server_conn {
     if (used >= p.buffer.size()) {
       delete st.pending;  // whole again: an idle connection owns no buffer
       st.pending = nullptr;
-    } else if (used > 0) {
-      p.buffer.erase(0, used);
+    } else {
+      if (used > 0) p.buffer.erase(0, used);
+      compact(p);
     }
+  }
+
+  // A chunked body in progress: the framing and data already decoded (the data is in
+  // chunked_body) leave the buffer, so it holds the head and at most one read of undecoded
+  // bytes, not the whole raw body.
+  static void compact(pending_request& p) {
+    if (p.raw_pos <= p.head_len) return;
+    p.buffer.erase(p.head_len, p.raw_pos - p.head_len);
+    p.raw_pos = p.head_len;
   }
 
   // Serves every complete request at the start of `data` (pipelining: in order, one at a
