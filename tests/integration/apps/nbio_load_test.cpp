@@ -132,11 +132,14 @@ TEST(nbio_load_app, ramp_first_opens_everything_then_runs_the_duration) {
   EXPECT_EQ(r.at("established").get<int>(), connections);
   const auto received = r.at("messages").get<std::uint64_t>();
   EXPECT_GT(received, 100u) << output;
-  // The ramp (about 1 s at 300 connects/s) is not part of the traffic time or the rate.
+  // The ramp (paced: at least about 1 s at 300 connects/s, longer on a busy machine) is not
+  // part of the traffic time or the rate. (Each figure is the slowest worker's, so the ramp is
+  // checked by itself, not as run - traffic: those two maxima may come from different workers.)
   const double traffic = r.at("traffic_seconds").get<double>();
   const double run = r.at("run_seconds").get<double>();
   EXPECT_GE(traffic, 1.0);
-  EXPECT_GE(run - traffic, 0.5) << output;
+  EXPECT_LT(traffic, run) << output;
+  EXPECT_GE(r.at("connect_seconds").get<double>(), 0.5) << output;
   EXPECT_NEAR(report.at("msgs_per_s").get<double>(), static_cast<double>(received) / traffic, 1.0);
   EXPECT_EQ(stats->accepted, static_cast<std::uint64_t>(connections));
   EXPECT_EQ(stats->bytes_in, r.at("messages_sent").get<std::uint64_t>() * size);
