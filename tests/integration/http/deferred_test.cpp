@@ -10,31 +10,13 @@
 #include "nbio/http/worker_pool.hpp"
 #include "support/http_client.hpp"
 #include "support/http_test_server.hpp"
+#include "support/io_mode_name.hpp"
 #include "support/wait.hpp"
 
 namespace {
 
 using namespace nbio_test;
 using namespace nbio::http;
-
-nbio::listen_options listen_for(nbio::io_mode mode) {
-  nbio::listen_options o;
-  o.mode = mode;
-  if (mode == nbio::io_mode::blocking) o.max_blocking_online = 256;
-  if (mode == nbio::io_mode::mixed) o.max_blocking_online = 1;
-  return o;
-}
-
-std::string io_mode_name(const ::testing::TestParamInfo<nbio::io_mode>& info) {
-  switch (info.param) {
-    case nbio::io_mode::nonblocking:
-      return "nonblocking";
-    case nbio::io_mode::blocking:
-      return "blocking";
-    default:
-      return "mixed";
-  }
-}
 
 std::string get(std::string_view target) {
   return "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n\r\n";

@@ -71,14 +71,6 @@ std::string last_body(const std::string& out) {
   return end == std::string::npos ? std::string() : out.substr(end + 4);
 }
 
-nbio::listen_options listen_for(nbio::io_mode mode) {
-  nbio::listen_options o;
-  o.mode = mode;
-  if (mode == nbio::io_mode::blocking) o.max_blocking_online = 256;
-  if (mode == nbio::io_mode::mixed) o.max_blocking_online = 1;
-  return o;
-}
-
 // Each test: a temporary tree (base/root served, base/secret.txt beside it) and a server.
 class http_file_server_curl : public ::testing::TestWithParam<nbio::io_mode> {
  protected:

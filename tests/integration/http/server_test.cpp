@@ -94,16 +94,6 @@ nbio::http::handler app(port_log* log = nullptr) {
   };
 }
 
-// Blocking mode serves up to max_blocking_online connections on threads; mixed mode puts the
-// first connection on a thread and the rest on the loops, so two-connection tests see both.
-nbio::listen_options listen_for(nbio::io_mode mode) {
-  nbio::listen_options o;
-  o.mode = mode;
-  if (mode == nbio::io_mode::blocking) o.max_blocking_online = 256;
-  if (mode == nbio::io_mode::mixed) o.max_blocking_online = 1;
-  return o;
-}
-
 class http_server : public ::testing::TestWithParam<nbio::io_mode> {
  protected:
   std::unique_ptr<http_test_server> serve(server_config config = {}, port_log* log = nullptr) {
