@@ -2,8 +2,9 @@
 //
 // One turn of the loop, in order (see run()):
 //   1. wait    : epoll_wait, with a timeout from the timer wheel (0 when work is pending)
-//   2. timers  : the clock is read and the wheel advances to it; deadlines and timers fire
-//   3. dispatch: listeners accept, connections read/write, the wake-up eventfd is drained
+//   2. dispatch: the clock is read; listeners accept, connections read/write, the wake-up
+//                eventfd is drained (I/O first: a late wake-up must not time out what is ready)
+//   3. timers  : the wheel advances to the clock; deadlines and timers fire
 //   4. ready   : connections that hit reads_per_turn read again (edge-triggered fairness)
 //   5. tasks   : everything post()ed by other threads, in one batch
 //   6. reap    : connections closed this turn get on_close, then their slots are freed
