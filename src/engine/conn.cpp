@@ -317,10 +317,19 @@ void loop_impl::on_eof(conn& c) {
 
 // --- writing --------------------------------------------------------------------------------
 
+// The kernel refused part of a write: from now on bytes and files wait in a queue, under the
+// write timeout, flushed when the socket is writable.
+void loop_impl::start_queue(conn& c) {
+  c.wq_ = writes_.acquire();
+  if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
+    c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
+    c.flags_ |= conn::f_write_deadline;
+    arm_timer(c);
+  }
+  if (!edge()) set_write_interest(c, true);
+}
+
 std::error_code loop_impl::write(conn& c, std::string_view data) {
-  constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
-                                     conn::f_write_shut | conn::f_shutdown_pending |
-                                     conn::f_connecting;
   if (c.flags_ & no_write) return errc::not_connected;
   if (data.empty()) return {};
   const conn_options& o = c.cls_->opts;
@@ -348,23 +357,12 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
     close(c, errc::write_queue_overflow);
     return errc::write_queue_overflow;
   }
-  if (!c.wq_) {
-    c.wq_ = writes_.acquire();
-    if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
-      c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
-      c.flags_ |= conn::f_write_deadline;
-      arm_timer(c);
-    }
-    if (!edge()) set_write_interest(c, true);
-  }
+  if (!c.wq_) start_queue(c);
   writes_.append(*c.wq_, data);
   return {};
 }
 
 std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length) {
-  constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
-                                     conn::f_write_shut | conn::f_shutdown_pending |
-                                     conn::f_connecting;
   if (c.flags_ & no_write) return errc::not_connected;
   if (length == 0) return {};
   if (!c.wq_) {
@@ -401,15 +399,7 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
     close(c, ec);
     return ec;
   }
-  if (!c.wq_) {
-    c.wq_ = writes_.acquire();
-    if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
-      c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
-      c.flags_ |= conn::f_write_deadline;
-      arm_timer(c);
-    }
-    if (!edge()) set_write_interest(c, true);
-  }
+  if (!c.wq_) start_queue(c);
   writes_.append_file(*c.wq_, copy, offset, length);
   return {};
 }

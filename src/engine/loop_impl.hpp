@@ -135,6 +135,12 @@ class loop_impl final : public loop {
   void fail_dial(conn& c, std::error_code ec);
   void do_read(conn& c);
   void flush(conn& c);
+  // The kernel refused part of a write: bytes and files wait in a queue from now on.
+  void start_queue(conn& c);
+  // States in which a connection takes no more bytes or files.
+  static constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
+                                            conn::f_write_shut | conn::f_shutdown_pending |
+                                            conn::f_connecting;
   // Sends the file segment at the head of c's queue; false when the kernel is full (or the
   // connection failed): wait for writability.
   bool flush_file(conn& c);
