@@ -31,6 +31,9 @@ class engine_category_impl final : public std::error_category {
         return "name resolution failed";
       case errc::peer_expired:
         return "UDP peer idle timeout";
+      case errc::slot_too_small:
+        return "rebind: the handler's conn_data does not fit the connection's slot "
+               "(conn_options::reserve_data)";
     }
     return "unknown nbio error";
   }

@@ -28,6 +28,7 @@ bool blocking_runner::start(loop_impl& loop, conn& c) {
   if (wake < 0) return false;
   auto* bs = new blocking_state;
   bs->wake_fd = wake;
+  bs->owner = static_cast<listener_impl*>(c.cls_->owner);
   c.bs_ = bs;
   c.flags_ |= conn::f_blocking;
 
@@ -121,7 +122,6 @@ void blocking_runner::run(conn& c) {
   engine_impl& eng = loop.engine();
   this_thread_engine = &eng;
   blocking_state& bs = *c.bs_;
-  const conn_class& cls = *c.cls_;
   // The read buffer lives on the thread's own stack (a quarter of it at most): no malloc, so
   // no per-thread malloc arena, and only the pages a read fills cost memory. Measured at
   // 15,000 connections with 64 of them blocking: 15 KiB per blocking thread with a heap
@@ -131,12 +131,12 @@ void blocking_runner::run(conn& c) {
   char* buf = static_cast<char*>(alloca(buf_size));
 
   c.last_active_ = eng.clock_ms();
-  if (cls.read_timeout_ms) {
-    c.read_deadline_ = c.last_active_ + cls.read_timeout_ms;
+  if (c.cls_->read_timeout_ms) {
+    c.read_deadline_ = c.last_active_ + c.cls_->read_timeout_ms;
     c.flags_ |= conn::f_read_deadline;
   }
   c.flags_ |= conn::f_opened;
-  if (cls.on_open) cls.on_open(cls.handler, c);
+  if (c.cls_->on_open) c.cls_->on_open(c.cls_->handler, c);
 
   bool asked_to_finish = false;
   while (c.is_open()) {
@@ -149,8 +149,8 @@ void blocking_runner::run(conn& c) {
       asked_to_finish = true;
       // Writes are direct, so nothing is ever queued: finishing means closing, unless the
       // handler wants to finish its work first.
-      if (cls.on_shutdown)
-        cls.on_shutdown(cls.handler, c);
+      if (c.cls_->on_shutdown)
+        c.cls_->on_shutdown(c.cls_->handler, c);
       else
         close(c, errc::shutdown);
       continue;
@@ -189,17 +189,17 @@ void blocking_runner::run(conn& c) {
     if (n > 0) {
       loop.blocking_bytes_in().fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       c.last_active_ = eng.clock_ms();
-      if (cls.read_timeout_ms) {
-        c.read_deadline_ = c.last_active_ + cls.read_timeout_ms;
+      if (c.cls_->read_timeout_ms) {
+        c.read_deadline_ = c.last_active_ + c.cls_->read_timeout_ms;
         c.flags_ |= conn::f_read_deadline;
       } else {
         c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
       }
-      if (cls.on_data) cls.on_data(cls.handler, c, {buf, static_cast<std::size_t>(n)});
+      if (c.cls_->on_data) c.cls_->on_data(c.cls_->handler, c, {buf, static_cast<std::size_t>(n)});
     } else if (n == 0) {
       c.flags_ |= conn::f_eof;
-      if (cls.on_end)
-        cls.on_end(cls.handler, c);
+      if (c.cls_->on_end)
+        c.cls_->on_end(c.cls_->handler, c);
       else
         close(c, errc::eof);
     } else if (!sys::would_block(ec)) {
@@ -207,8 +207,8 @@ void blocking_runner::run(conn& c) {
     }
   }
 
-  if (cls.on_close) cls.on_close(cls.handler, c, c.cause());
-  if (cls.destroy_data) cls.destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
+  if (c.cls_->on_close) c.cls_->on_close(c.cls_->handler, c, c.cause());
+  if (c.cls_->destroy_data) c.cls_->destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
   {
     std::lock_guard lock(bs.mu);
     ::close(c.fd_);
@@ -221,10 +221,10 @@ void blocking_runner::run(conn& c) {
 void loop_impl::release_blocking(conn* c) {
   blocking_.erase(c);
   blocking_state* bs = c->bs_;
+  listener_impl* owner = bs->owner;
   ::close(bs->wake_fd);
   delete bs;
   c->bs_ = nullptr;
-  auto* owner = static_cast<listener_impl*>(c->cls_->owner);
   if (owner) {
     owner->release_blocking();
     if (c->flags_ & conn::f_listener_counted) owner->closed();
@@ -329,6 +329,11 @@ void blocking_runner::shutdown_write(conn& c) {
   if (c.flags_ & (conn::f_closing | conn::f_write_shut)) return;
   ::shutdown(c.fd_, SHUT_WR);
   c.flags_ |= conn::f_write_shut;
+}
+
+void blocking_runner::rebound(conn& c) {
+  c.last_active_ = loop_impl::of(c).engine().clock_ms();
+  set_read_deadline(c, c.cls_->read_timeout_ms);
 }
 
 void blocking_runner::set_read_deadline(conn& c, std::uint32_t ms) {

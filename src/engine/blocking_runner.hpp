@@ -34,6 +34,8 @@ class blocking_runner {
   static std::error_code send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length);
   static void close(conn& c, std::error_code reason);
   static void shutdown_write(conn& c);
+  // conn::rebind: deadlines restart under the new handler.
+  static void rebound(conn& c);
   static void set_read_deadline(conn& c, std::uint32_t ms);
   static void set_write_deadline(conn& c, std::uint32_t ms);
 

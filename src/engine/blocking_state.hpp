@@ -13,9 +13,14 @@ class conn;
 
 namespace nbio::detail {
 
+class listener_impl;
+
 struct blocking_state {
   int wake_fd = -1;  // eventfd; the thread polls it with the socket
-  std::mutex mu;     // guards tasks and the socket's close against stop()
+  // The listener whose blocking-thread count this thread holds (kept here, not read from the
+  // connection's handler table: conn::rebind may replace that).
+  listener_impl* owner = nullptr;
+  std::mutex mu;  // guards tasks and the socket's close against stop()
   std::vector<std::function<void(conn&)>> tasks;
   bool fd_closed = false;          // under mu: the thread closed the socket
   std::atomic<bool> stop{false};   // the engine is stopping: close with errc::shutdown

@@ -88,6 +88,32 @@ loop& conn::owner_loop() const noexcept {
   return loop_impl::of(*this);
 }
 
+std::error_code conn::rebind(const binding& to, std::string_view already_read) {
+  if (flags_ & f_closing) return errc::not_connected;
+  const detail::conn_class& next = to.cls();
+  if (next.data_size > data_capacity()) return errc::slot_too_small;
+  const detail::conn_class& prev = *cls_;
+  if (prev.destroy_data) prev.destroy_data(reinterpret_cast<char*>(this) + sizeof(conn));
+  if (flags_ & f_listener_counted) {
+    static_cast<detail::listener_impl*>(prev.owner)->closed();
+    flags_ = static_cast<std::uint16_t>(flags_ & ~f_listener_counted);
+  }
+  cls_ = &next;
+  if (next.construct_data) next.construct_data(reinterpret_cast<char*>(this) + sizeof(conn));
+  if (flags_ & f_blocking)
+    blocking_runner::rebound(*this);
+  else
+    loop_impl::of(*this).rebound(*this);
+  if (next.on_open) next.on_open(next.handler, *this);
+  if (!already_read.empty() && is_open() && next.on_data)
+    next.on_data(next.handler, *this, already_read);
+  return {};
+}
+
+std::size_t conn::data_capacity() const noexcept {
+  return detail::conn_pool::pool_of(this).slot_size() - sizeof(conn);
+}
+
 void conn::check_data_type(const void* tag) const noexcept {
   if (cls_->data_type != tag) {
     std::fprintf(stderr, "nbio: conn::data<T>() with a T other than the handler's conn_data\n");
@@ -118,7 +144,8 @@ conn_pool& loop_impl::pool_for(std::uint32_t slot_size) {
 }
 
 conn* loop_impl::allocate(const conn_class& cls) {
-  auto slot = static_cast<std::uint32_t>((sizeof(conn) + cls.data_size + 15) & ~std::size_t{15});
+  const std::size_t data = std::max<std::size_t>(cls.data_size, cls.opts.reserve_data);
+  auto slot = static_cast<std::uint32_t>((sizeof(conn) + data + 15) & ~std::size_t{15});
   conn* c = pool_for(slot).allocate();
   c->timer_.tag = timer_conn;
   c->cls_ = &cls;
@@ -266,9 +293,9 @@ void loop_impl::do_read(conn& c) {
   constexpr std::uint16_t stop_bits =
       conn::f_closing | conn::f_read_paused | conn::f_eof | conn::f_close_after_flush;
   if (c.flags_ & stop_bits) return;  // f_read_ready stays set: resume_read() picks it up
-  const conn_class& cls = *c.cls_;
   const unsigned budget = eng_.config().reads_per_turn;
   for (unsigned i = 0; i < budget; ++i) {
+    const conn_class& cls = *c.cls_;  // per read: on_data may rebind the connection
     std::error_code ec;
     ssize_t n = sys::recv(c.fd_, rbuf_.get(), rbuf_size_, ec);
     if (n > 0) {
@@ -561,6 +588,19 @@ void loop_impl::resume_read(conn& c) {
     c.flags_ |= conn::f_in_ready_list;
     ready_.push_back(&c);
   }
+}
+
+// conn::rebind: the read and idle deadlines start again under the new handler's options (the
+// write deadline of a pending queue stands).
+void loop_impl::rebound(conn& c) {
+  c.last_active_ = now_;
+  if (c.cls_->read_timeout_ms) {
+    c.read_deadline_ = now_ + c.cls_->read_timeout_ms;
+    c.flags_ |= conn::f_read_deadline;
+  } else {
+    c.flags_ = clear(c.flags_, conn::f_read_deadline);
+  }
+  arm_timer(c);
 }
 
 void loop_impl::set_read_deadline(conn& c, std::uint32_t ms) {

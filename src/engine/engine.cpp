@@ -12,6 +12,9 @@
 
 namespace nbio {
 
+binding::binding(detail::conn_class* cls) noexcept : cls_(cls) {}
+binding::~binding() = default;
+
 engine::engine(engine_config config)
     : impl_(std::make_unique<detail::engine_impl>(*this, config)) {}
 engine::~engine() {
@@ -24,6 +27,9 @@ listener& engine::listen_class(std::string_view addr, detail::conn_class* cls,
 }
 dialer& engine::make_dialer_class(detail::conn_class* cls, const dial_options& options) {
   return impl_->make_dialer(std::unique_ptr<detail::conn_class>(cls), options);
+}
+binding& engine::make_binding_class(detail::conn_class* cls) {
+  return impl_->make_binding(std::unique_ptr<detail::conn_class>(cls));
 }
 udp_socket& engine::udp_bind_class(std::string_view addr, detail::udp_class* cls,
                                    std::size_t loop) {
@@ -135,6 +141,11 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
 dialer& engine_impl::make_dialer(std::unique_ptr<conn_class> cls, const dial_options& options) {
   std::lock_guard lock(mu_);
   return *dialers_.emplace_back(std::make_unique<dialer_impl>(*this, std::move(cls), options));
+}
+
+binding& engine_impl::make_binding(std::unique_ptr<conn_class> cls) {
+  std::lock_guard lock(mu_);
+  return *bindings_.emplace_back(std::make_unique<binding>(cls.release()));
 }
 
 udp_socket& engine_impl::udp_bind(std::string_view addr, std::unique_ptr<udp_class> cls,

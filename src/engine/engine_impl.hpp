@@ -37,6 +37,7 @@ class engine_impl {
   listener& listen(std::string_view addr, std::unique_ptr<conn_class> cls,
                    const listen_options& options);
   dialer& make_dialer(std::unique_ptr<conn_class> cls, const dial_options& options);
+  binding& make_binding(std::unique_ptr<conn_class> cls);
   udp_socket& udp_bind(std::string_view addr, std::unique_ptr<udp_class> cls, std::size_t loop);
   address udp_listen(std::string_view addr, std::unique_ptr<udp_class> cls);
 
@@ -54,6 +55,7 @@ class engine_impl {
   std::vector<std::unique_ptr<loop_impl>> loops_;
   std::vector<std::unique_ptr<listener_impl>> listeners_;
   std::vector<std::unique_ptr<dialer_impl>> dialers_;
+  std::vector<std::unique_ptr<binding>> bindings_;
   std::vector<std::shared_ptr<udp_class>> udp_classes_;
   std::vector<std::unique_ptr<udp_impl>> udps_;
   resolver resolver_;

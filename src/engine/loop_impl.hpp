@@ -86,6 +86,7 @@ class loop_impl final : public loop {
   void shutdown_write(conn& c);
   void pause_read(conn& c);
   void resume_read(conn& c);
+  void rebound(conn& c);
   void set_read_deadline(conn& c, std::uint32_t ms);
   void set_write_deadline(conn& c, std::uint32_t ms);
   // Runs fn on c's thread if the handle's generation still matches (loop thread).

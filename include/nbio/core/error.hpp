@@ -23,6 +23,7 @@ enum class errc {
   connect_timeout,       // the dialer's connect did not finish in time
   resolve_failed,        // name resolution found no address
   peer_expired,          // a UDP virtual connection saw no datagram for its idle time
+  slot_too_small,        // conn::rebind: the new handler's conn_data does not fit the slot
 };
 
 const std::error_category& engine_category() noexcept;

@@ -55,6 +55,10 @@ struct conn_options {
   // data is pending).
   std::size_t max_write_queue = 4u << 20;
   overflow_policy on_overflow = overflow_policy::close;
+  // Bytes of conn_data room every connection's slot keeps beyond what its own handler needs,
+  // so that conn::rebind() can move it onto a handler with larger conn_data (an HTTP listener
+  // whose connections become WebSocket ones). Slots are rounded to 16 bytes.
+  std::uint32_t reserve_data = 0;
 };
 
 struct listen_options {

@@ -28,6 +28,7 @@
 namespace nbio {
 
 class loop;
+class binding;
 
 namespace detail {
 class loop_impl;
@@ -70,6 +71,22 @@ class conn {
   // until the next read (read deadline) or until the queue drains (write deadline).
   void set_read_deadline(std::chrono::milliseconds from_now);
   void set_write_deadline(std::chrono::milliseconds from_now);
+
+  // Moves the connection onto `to`'s handler (a protocol upgrade; engine::make_binding). The
+  // current handler's conn_data is destroyed now and its on_close is never called (it gave the
+  // connection away); `to`'s conn_data is built in its place, the read and idle deadlines start
+  // again under `to`'s options, then `to`'s on_open runs, then its on_data with `already_read`
+  // (bytes the old handler read past the end of its protocol) when that is not empty. Queued
+  // writes stay queued, in order. The connection stops counting in its listener's online
+  // count, so a listener's max_connections caps connections not yet upgraded.
+  // Call it last in a handler of the old class (or in a task posted to the connection): the
+  // old handler must not touch its conn_data after. Errors: errc::not_connected once closing;
+  // errc::slot_too_small when `to`'s conn_data is larger than data_capacity() (reserve room
+  // with conn_options::reserve_data on the listener or dialer).
+  std::error_code rebind(const binding& to, std::string_view already_read = {});
+  // Bytes the slot has for a handler's conn_data: the larger of the listener's or dialer's
+  // conn_data and its conn_options::reserve_data.
+  std::size_t data_capacity() const noexcept;
 
   bool is_open() const noexcept { return (flags_ & f_closing) == 0; }
   bool read_paused() const noexcept { return (flags_ & f_read_paused) != 0; }

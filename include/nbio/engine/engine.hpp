@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nbio/engine/binding.hpp"
 #include "nbio/engine/config.hpp"
 #include "nbio/engine/conn.hpp"
 #include "nbio/engine/conn_class.hpp"
@@ -54,6 +55,13 @@ class engine {
   dialer& make_dialer(Handler handler, dial_options options = {}) {
     return make_dialer_class(detail::make_conn_class(std::move(handler), options.conn), options);
   }
+  // Any thread. A handler that connections can move onto with conn::rebind() (a protocol
+  // upgrade). The engine owns it until it is destroyed; make one per upgrade target, not one
+  // per connection.
+  template <class Handler>
+  binding& make_binding(Handler handler, conn_options options = {}) {
+    return make_binding_class(detail::make_conn_class(std::move(handler), options));
+  }
   // Setup, any thread. One UDP socket on loop `loop_index` with a datagram handler.
   template <class Handler>
   udp_socket& udp_bind(std::string_view addr, Handler handler, std::size_t loop_index = 0) {
@@ -91,6 +99,7 @@ class engine {
   listener& listen_class(std::string_view addr, detail::conn_class* cls,
                          const listen_options& options);
   dialer& make_dialer_class(detail::conn_class* cls, const dial_options& options);
+  binding& make_binding_class(detail::conn_class* cls);
   udp_socket& udp_bind_class(std::string_view addr, detail::udp_class* cls, std::size_t loop);
   address udp_listen_class(std::string_view addr, detail::udp_class* cls);
 
