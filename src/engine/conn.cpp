@@ -88,7 +88,8 @@ loop& conn::owner_loop() const noexcept {
   return loop_impl::of(*this);
 }
 
-std::error_code conn::rebind(const binding& to, std::string_view already_read) {
+std::error_code conn::rebind_with(const binding& to, std::string_view already_read,
+                                  void (*init)(conn&, void*), void* init_arg) {
   if (flags_ & f_closing) return errc::not_connected;
   const detail::conn_class& next = to.cls();
   if (next.data_size > data_capacity()) return errc::slot_too_small;
@@ -100,6 +101,7 @@ std::error_code conn::rebind(const binding& to, std::string_view already_read) {
   }
   cls_ = &next;
   if (next.construct_data) next.construct_data(reinterpret_cast<char*>(this) + sizeof(conn));
+  if (init) init(*this, init_arg);
   if (flags_ & f_blocking)
     blocking_runner::rebound(*this);
   else

@@ -147,7 +147,23 @@ deferred_response response_writer::defer() {
   return deferred_response(std::move(s));
 }
 
+void response_writer::hijack(const nbio::binding& to, std::function<void(nbio::conn&)> init) {
+  if (head_sent_ || finished_ || deferred_)
+    throw std::logic_error("nbio::http::response_writer::hijack: the response already started");
+  if (!sink_->can_hijack())
+    throw std::logic_error(
+        "nbio::http::response_writer::hijack: only from a handler running inline on the "
+        "connection's thread");
+  hijack_to_ = &to;
+  hijack_init_ = std::move(init);
+  finished_ = true;  // the server's finish() sends nothing for it
+  if (file_fd_ >= 0) ::close(file_fd_);
+  file_fd_ = -1;
+}
+
 void response_writer::begin(int version_minor, bool head_request, bool keep_alive) noexcept {
+  hijack_to_ = nullptr;
+  hijack_init_ = nullptr;
   if (file_fd_ >= 0) ::close(file_fd_);  // a response dropped before finish()
   file_fd_ = -1;
   field_count_ = 0;

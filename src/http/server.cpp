@@ -153,6 +153,7 @@ struct conn_sink final : response_writer::sink {
     }
     ::close(fd);
   }
+  bool can_hijack() const noexcept override { return c && c->is_open(); }
   // Writes what is corked; before anything else is written or the connection closes.
   void uncork() {
     if (!corked.empty() && c && c->is_open()) c->write(corked);
@@ -168,6 +169,7 @@ struct thread_scratch {
   std::vector<header> fields;
   std::string body;  // a chunked body that arrived in several pieces
   std::unique_ptr<request_work> work;
+  bool hijacked = false;  // the connection being served left HTTP: its conn_state is gone
 };
 thread_scratch& scratch(const parser_limits& limits) {
   thread_local thread_scratch s;
@@ -229,6 +231,7 @@ class server_conn {
     thread_scratch& t = scratch(s->config.limits);
     t.sink.c = &c;
     t.sink.owner = &s;
+    t.hijacked = false;
     receive(c, bytes, t);
     t.sink.uncork();
     t.sink.c = nullptr;
@@ -309,7 +312,7 @@ class server_conn {
     pending_request& p = *st.pending;
     p.buffer.append(bytes);
     const std::size_t used = serve(c, st, p.buffer, p, t);
-    if (!c.is_open() || !st.pending) return;
+    if (t.hijacked || !c.is_open() || !st.pending) return;
     if (used >= p.buffer.size()) {
       delete st.pending;  // whole again: an idle connection owns no buffer
       st.pending = nullptr;
@@ -317,6 +320,25 @@ class server_conn {
       if (used > 0) p.buffer.erase(0, used);
       compact(p);
     }
+  }
+
+  // The handler took the connection (response_writer::hijack): the responses to the requests
+  // before it go out, this server's state for the connection goes, and the connection moves to
+  // its new handler with the bytes that followed the request. Nothing may touch `st` after.
+  static void hand_over(nbio::conn& c, conn_state& st, std::string_view rest, thread_scratch& t) {
+    t.sink.uncork();
+    t.hijacked = true;
+    std::string kept;  // `rest` may lie in the pending buffer, which goes now
+    if (st.pending) {
+      kept.assign(rest);
+      rest = kept;
+      delete st.pending;
+      st.pending = nullptr;
+    }
+    const nbio::binding& to = *t.writer.hijack_target();
+    std::function<void(nbio::conn&)> init = t.writer.take_hijack_init();
+    const std::error_code ec = init ? c.rebind(to, rest, init) : c.rebind(to, rest);
+    if (ec) c.close(ec);
   }
 
   // A chunked body in progress: the framing and data already decoded (the data is in
@@ -462,6 +484,10 @@ class server_conn {
       s->served.fetch_add(1, std::memory_order_relaxed);
       pos += message_len;
       w.reset();
+      if (rw.hijacked()) {
+        hand_over(c, st, data.substr(pos), t);
+        return data.size();
+      }
       if (rw.deferred()) {
         // Answered later: serve nothing until then; what is left, and what still comes, waits
         // in pending. Reading goes on (up to a bound), so a client that leaves is noticed.

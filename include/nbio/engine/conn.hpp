@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 #include "nbio/core/address.hpp"
 #include "nbio/core/error.hpp"
@@ -83,7 +84,17 @@ class conn {
   // old handler must not touch its conn_data after. Errors: errc::not_connected once closing;
   // errc::slot_too_small when `to`'s conn_data is larger than data_capacity() (reserve room
   // with conn_options::reserve_data on the listener or dialer).
-  std::error_code rebind(const binding& to, std::string_view already_read = {});
+  std::error_code rebind(const binding& to, std::string_view already_read = {}) {
+    return rebind_with(to, already_read, nullptr, nullptr);
+  }
+  // As above, and init(conn&) runs once `to`'s conn_data is built, before `to`'s on_open: to
+  // fill it in from what the old protocol learnt (a WebSocket's subprotocol, a tunnel's
+  // upstream). Nothing is allocated for it.
+  template <class Init>
+  std::error_code rebind(const binding& to, std::string_view already_read, Init&& init) {
+    auto call = [](conn& c, void* f) { (*static_cast<std::remove_reference_t<Init>*>(f))(c); };
+    return rebind_with(to, already_read, call, const_cast<void*>(static_cast<const void*>(&init)));
+  }
   // Bytes the slot has for a handler's conn_data: the larger of the listener's or dialer's
   // conn_data and its conn_options::reserve_data.
   std::size_t data_capacity() const noexcept;
@@ -118,6 +129,8 @@ class conn {
   static constexpr bool debug_checks = true;
 #endif
   void check_data_type(const void* tag) const noexcept;
+  std::error_code rebind_with(const binding& to, std::string_view already_read,
+                              void (*init)(conn&, void*), void* init_arg);
 
   enum : std::uint16_t {
     f_closing = 1 << 0,  // close requested; on_close pending or done

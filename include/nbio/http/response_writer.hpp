@@ -25,6 +25,11 @@
 #include <system_error>
 #include <vector>
 
+namespace nbio {
+class binding;
+class conn;
+}  // namespace nbio
+
 namespace nbio::http {
 
 class request;
@@ -47,6 +52,8 @@ class response_writer {
     // sink owns `fd` from here on (it closes it). The default reads the file and send()s it;
     // the server's sink hands it to the kernel (sendfile) instead.
     virtual void send_file(int fd, std::uint64_t offset, std::uint64_t length);
+    // Whether hijack() may take the connection (the server's sink, on the connection's thread).
+    virtual bool can_hijack() const noexcept { return false; }
 
    protected:
     ~sink() = default;
@@ -92,6 +99,23 @@ class response_writer {
   // defer.
   deferred_response defer();
   bool deferred() const noexcept { return deferred_; }
+  // Takes the connection away from HTTP (Go's http.Hijacker): for protocol upgrades (WebSocket)
+  // and tunnels (CONNECT). Nothing of this response is sent. When the handler returns, the
+  // server sends the responses to the requests before this one, forgets the connection (it
+  // stops counting as an HTTP connection and gets no more timeouts from the server) and moves
+  // it onto `to` with nbio::conn::rebind: init(conn&) runs first (write the upgrade's answer,
+  // such as "101 Switching Protocols", and fill in `to`'s conn_data there), then `to`'s
+  // on_open, then its on_data with the bytes the client sent after this request. A listener
+  // whose connections may be hijacked reserves room for `to`'s conn_data with
+  // listen_options::conn.reserve_data; if it does not fit, the connection closes with
+  // nbio::errc::slot_too_small. Only from a handler running inline on the connection's thread
+  // (not a worker_pool, a deferred response or a recorder), before the response started:
+  // throws std::logic_error otherwise.
+  void hijack(const nbio::binding& to, std::function<void(nbio::conn&)> init = {});
+  bool hijacked() const noexcept { return hijack_to_ != nullptr; }
+  // For the server, once the handler returned: where the connection goes, and the init.
+  const nbio::binding* hijack_target() const noexcept { return hijack_to_; }
+  std::function<void(nbio::conn&)> take_hijack_init() noexcept { return std::move(hijack_init_); }
 
   int status() const noexcept { return status_; }
   bool head_sent() const noexcept { return head_sent_; }
@@ -127,6 +151,8 @@ class response_writer {
   bool finished_ = false;
   bool deferred_ = false;
   int file_fd_ = -1;  // send_file(): our dup, handed to the sink on finish()
+  const nbio::binding* hijack_to_ = nullptr;
+  std::function<void(nbio::conn&)> hijack_init_;
   std::uint64_t file_offset_ = 0;
   std::uint64_t file_length_ = 0;
 };
