@@ -1,6 +1,8 @@
 // Private. request: the target split into path and query, query and path-value decoding.
 #include "nbio/http/request.hpp"
 
+#include <stdexcept>
+
 #include "nbio/engine/conn.hpp"
 
 namespace nbio::http {
@@ -59,6 +61,11 @@ std::string percent_decode(std::string_view in, bool plus_is_space) {
 request::request(const request_head& head, std::string_view body, address remote) noexcept
     : head_(&head), body_(body), remote_(std::move(remote)), remote_known_(true) {
   split_target();
+}
+
+void request::on_body(body_reader reader) {
+  if (!reader_) throw std::logic_error("nbio::http::request::on_body: the body is not streamed");
+  *reader_ = std::move(reader);
 }
 
 request::request(const request_head& head, std::string_view body, nbio::conn* c) noexcept

@@ -16,6 +16,9 @@ namespace nbio::http {
 struct server::shared {
   handler h;
   server_config config;
+  // What the request parser allows: config.limits, with a body up to max_streamed_body when
+  // some bodies are streamed (collected ones are held to limits.max_body after the head).
+  parser_limits parse_limits;
   std::atomic<std::uint64_t> served{0};
   // Deferred responses may finish on other threads after the server (and then its engine) is
   // gone: they post to connections only under this lock, while `open` holds.
@@ -42,6 +45,8 @@ struct request_work {
   std::uint64_t content_length = 0;
   bool expect_continue = false;
   bool sent_continue = false;
+  bool streaming = false;  // the handler ran at the head; the body goes to `reader`
+  body_reader reader;      // request::on_body's reader (may stay empty: the body is dropped)
 
   explicit request_work(const parser_limits& limits) : parser(limits) {}
   void reset() {
@@ -56,6 +61,8 @@ struct request_work {
     content_length = 0;
     expect_continue = false;
     sent_continue = false;
+    streaming = false;
+    reader = nullptr;
   }
 };
 
@@ -228,7 +235,7 @@ class server_conn {
   void on_open(nbio::conn& c) { c.set_read_deadline(s->config.read_header_timeout); }
 
   void on_data(nbio::conn& c, std::string_view bytes) {
-    thread_scratch& t = scratch(s->config.limits);
+    thread_scratch& t = scratch(s->parse_limits);
     t.sink.c = &c;
     t.sink.owner = &s;
     t.hijacked = false;
@@ -266,8 +273,16 @@ class server_conn {
       c.set_read_deadline(s->config.idle_timeout);
   }
 
-  void on_close(nbio::conn& c, std::error_code) {
+  void on_close(nbio::conn& c, std::error_code cause) {
     conn_state& st = c.data<conn_state>();
+    if (st.pending && st.pending->streaming && st.pending->reader) {
+      body_reader reader = std::move(st.pending->reader);
+      st.pending->reader = nullptr;
+      try {
+        reader({}, true, cause);
+      } catch (...) {  // nothing to answer any more
+      }
+    }
     delete st.pending;
     st.pending = nullptr;
   }
@@ -283,11 +298,11 @@ class server_conn {
  private:
   void receive(nbio::conn& c, std::string_view bytes, thread_scratch& t) {
     conn_state& st = c.data<conn_state>();
-    if (st.waiting || st.blocked) {
+    if ((st.waiting || st.blocked) && !(st.pending && st.pending->streaming)) {
       // Pipelined bytes behind a deferred response (or unread responses) wait their turn; past
       // one head's worth, reading pauses until the response is finished.
       if (bytes.empty()) return;
-      if (!st.pending) st.pending = new pending_request(s->config.limits);
+      if (!st.pending) st.pending = new pending_request(s->parse_limits);
       st.pending->buffer.append(bytes);
       if (st.pending->buffer.size() > s->config.limits.max_header_bytes) c.pause_read();
       return;
@@ -296,11 +311,15 @@ class server_conn {
       // Fast path: parse straight from the loop's read buffer. The scratch is shared by every
       // server on this thread: give it this server's limits.
       request_work& w = *t.work;
-      w.parser = request_parser(s->config.limits);
+      w.parser = request_parser(s->parse_limits);
       const std::size_t used = serve(c, st, bytes, w, t);
-      if (used < bytes.size() && c.is_open()) {
+      if (t.hijacked) {
+        w.reset();
+        return;
+      }
+      if ((used < bytes.size() || w.streaming) && c.is_open()) {
         // An incomplete request: from now on it has a buffer (and its progress) of its own.
-        auto* p = new pending_request(s->config.limits);
+        auto* p = new pending_request(s->parse_limits);
         static_cast<request_work&>(*p) = std::move(w);
         p->buffer.assign(bytes.substr(used));
         compact(*p);
@@ -313,7 +332,7 @@ class server_conn {
     p.buffer.append(bytes);
     const std::size_t used = serve(c, st, p.buffer, p, t);
     if (t.hijacked || !c.is_open() || !st.pending) return;
-    if (used >= p.buffer.size()) {
+    if (used >= p.buffer.size() && !p.streaming) {
       delete st.pending;  // whole again: an idle connection owns no buffer
       st.pending = nullptr;
     } else {
@@ -350,15 +369,36 @@ class server_conn {
     p.raw_pos = p.head_len;
   }
 
+  // What serving one request left the connection in.
+  enum class outcome {
+    next,  // serve the next request
+    hold,  // keep the rest for later: a deferred response or unread responses
+    gone,  // closing or handed over (hijack): everything is consumed, `st` may be gone
+  };
+
   // Serves every complete request at the start of `data` (pipelining: in order, one at a
   // time); `w` holds the progress of the first one. Returns the bytes consumed: what is left
-  // is the start of an incomplete request.
+  // is the start of an incomplete request (or of a streamed body's next piece).
   std::size_t serve(nbio::conn& c, conn_state& st, std::string_view data, request_work& w,
                     thread_scratch& t) {
     const server_config& cfg = s->config;
     std::size_t pos = 0;
     while (pos < data.size() && c.is_open()) {
       const std::string_view in = data.substr(pos);
+      if (w.streaming) {
+        // A streamed body: its pieces go to the reader as they come.
+        const std::size_t used = stream(c, st, in, w, t);
+        if (!c.is_open()) return data.size();
+        pos += used;
+        if (w.streaming) {
+          if (!arm_deadline(c, w.body_started, cfg.read_body_timeout))
+            c.close(nbio::errc::read_timeout);
+          return pos;
+        }
+        w.reset();
+        if (st.waiting || st.blocked) return pos;
+        continue;
+      }
       request_head head;
       bool parsed = false;  // `head` holds views into `in`
       if (w.head_len == 0) {
@@ -378,6 +418,22 @@ class server_conn {
         w.body = head.body;
         w.content_length = head.content_length;
         w.expect_continue = head.expect_continue;
+        if (w.body != body_kind::none && cfg.stream_body) {
+          // The handler runs now and the body follows it (request::on_body).
+          request probe(head, {}, &c);
+          if (cfg.stream_body(probe)) {
+            pos += w.head_len;
+            if (start_stream(c, st, head, data.substr(pos), w, t) == outcome::gone)
+              return data.size();
+            continue;
+          }
+        }
+        // The parser allowed max_streamed_body; a collected body has the smaller limit.
+        if (w.body == body_kind::length && w.content_length > cfg.limits.max_body) {
+          t.sink.uncork();
+          send_error(c, errc::body_too_large);
+          return data.size();
+        }
       }
       // Below, the head is known by what was kept of it: a body arriving in many reads does not
       // make the head be parsed again each time (only once more, for its views, when whole).
@@ -455,62 +511,141 @@ class server_conn {
           return data.size();
         }
       }
-      request req(head, body, &c);
-      response_writer& rw = t.writer;
-      ++st.served;
-      const bool last =
-          st.shutting_down || (cfg.max_requests_per_conn && st.served >= cfg.max_requests_per_conn);
-      rw.begin(head.version_minor, head.method == "HEAD", head.keep_alive && !last);
-      const std::size_t corked_before = t.sink.corked.size();
-      try {
-        s->h(rw, req);
-      } catch (...) {
-        // A handler that throws gets a 500 if it had not answered yet. One that deferred has
-        // handed its response over (the deferred side answers). One that flushed is cut off:
-        // the responses to earlier requests of this read go out, then the connection closes.
-        if (rw.head_sent() && !rw.deferred()) {
-          t.sink.corked.resize(std::min(t.sink.corked.size(), corked_before));
-          t.sink.uncork();
-          c.close();
-          return data.size();
-        }
-        if (!rw.deferred()) {
-          rw.begin(head.version_minor, head.method == "HEAD", false);
-          rw.write_header(500);
-          rw.write("500 Internal Server Error\n");
-        }
-      }
-      rw.finish();
-      s->served.fetch_add(1, std::memory_order_relaxed);
       pos += message_len;
-      w.reset();
-      if (rw.hijacked()) {
-        hand_over(c, st, data.substr(pos), t);
-        return data.size();
-      }
-      if (rw.deferred()) {
-        // Answered later: serve nothing until then; what is left, and what still comes, waits
-        // in pending. Reading goes on (up to a bound), so a client that leaves is noticed.
-        st.waiting = true;
-        c.set_read_deadline(std::chrono::milliseconds(0));
-        return pos;
-      }
-      if (rw.closes_after()) {
-        t.sink.uncork();
-        c.close_after_flush();
-        return data.size();
-      }
-      if (pos < data.size() && c.queued_bytes() > pipeline_backpressure) {
-        // The client is not reading its responses: keep the rest for when it has.
-        st.blocked = true;
-        c.pause_read();
-        c.set_read_deadline(std::chrono::milliseconds(0));
-        return pos;
-      }
+      const outcome o = answer(c, st, head, body, nullptr, data.substr(pos), t);
+      if (o == outcome::gone) return data.size();  // `w` may be gone with the connection's state
+      w.reset();  // after the handler: `body` may lie in w.chunked_body
+      if (o == outcome::hold) return pos;
     }
     // Everything consumed: wait for the next request.
-    if (c.is_open()) c.set_read_deadline(cfg.idle_timeout);
+    if (c.is_open() && !w.streaming) c.set_read_deadline(cfg.idle_timeout);
     return pos;
+  }
+
+  // Runs the handler for a request whose body is collected (`body`) or streamed (`reader`: the
+  // slot request::on_body fills). `rest` is what follows the request in the buffer.
+  outcome answer(nbio::conn& c, conn_state& st, const request_head& head, std::string_view body,
+                 body_reader* reader, std::string_view rest, thread_scratch& t) {
+    const server_config& cfg = s->config;
+    request req(head, body, &c);
+    req.reader_ = reader;
+    response_writer& rw = t.writer;
+    ++st.served;
+    const bool last =
+        st.shutting_down || (cfg.max_requests_per_conn && st.served >= cfg.max_requests_per_conn);
+    rw.begin(head.version_minor, head.method == "HEAD", head.keep_alive && !last);
+    const std::size_t corked_before = t.sink.corked.size();
+    try {
+      s->h(rw, req);
+    } catch (...) {
+      // A handler that throws gets a 500 if it had not answered yet. One that deferred has
+      // handed its response over (the deferred side answers). One that flushed is cut off:
+      // the responses to earlier requests of this read go out, then the connection closes.
+      if (rw.head_sent() && !rw.deferred()) {
+        t.sink.corked.resize(std::min(t.sink.corked.size(), corked_before));
+        t.sink.uncork();
+        c.close();
+        return outcome::gone;
+      }
+      if (!rw.deferred()) {
+        rw.begin(head.version_minor, head.method == "HEAD", false);
+        rw.write_header(500);
+        rw.write("500 Internal Server Error\n");
+      }
+    }
+    rw.finish();
+    s->served.fetch_add(1, std::memory_order_relaxed);
+    if (rw.hijacked()) {
+      hand_over(c, st, rest, t);
+      return outcome::gone;
+    }
+    if (rw.deferred()) {
+      // Answered later: serve nothing until then; what is left, and what still comes, waits
+      // in pending. Reading goes on (up to a bound), so a client that leaves is noticed.
+      st.waiting = true;
+      c.set_read_deadline(std::chrono::milliseconds(0));
+      return outcome::hold;
+    }
+    if (rw.closes_after()) {
+      t.sink.uncork();
+      c.close_after_flush();
+      return outcome::gone;
+    }
+    if (!rest.empty() && c.queued_bytes() > pipeline_backpressure) {
+      // The client is not reading its responses: keep the rest for when it has.
+      st.blocked = true;
+      c.pause_read();
+      c.set_read_deadline(std::chrono::milliseconds(0));
+      return outcome::hold;
+    }
+    return outcome::next;
+  }
+
+  // A head whose body is streamed: the handler runs now, then `w` streams the body (`body`:
+  // what of it is here already) to the reader it set.
+  outcome start_stream(nbio::conn& c, conn_state& st, const request_head& head,
+                       std::string_view body, request_work& w, thread_scratch& t) {
+    const server_config& cfg = s->config;
+    w.streaming = true;
+    w.chunked = body_decoder(w.body, w.content_length, s->parse_limits);
+    w.body_started = steady::now();
+    const outcome o = answer(c, st, head, {}, &w.reader, body, t);
+    if (o == outcome::gone) return o;
+    if (w.reader && w.expect_continue && !w.sent_continue && body.empty()) {
+      // The client waits for this before sending the body (the handler wants it).
+      w.sent_continue = true;
+      t.sink.uncork();
+      c.write("HTTP/1.1 100 Continue\r\n\r\n");
+    } else if (!w.reader && w.expect_continue) {
+      // Answered without wanting the body, which the client may now never send.
+      t.sink.uncork();
+      c.close_after_flush();
+      return outcome::gone;
+    }
+    if (!arm_deadline(c, w.body_started, cfg.read_body_timeout)) {
+      c.close(nbio::errc::read_timeout);
+      return outcome::gone;
+    }
+    return o;
+  }
+
+  // Hands what `in` holds of a streamed body to its reader. Returns the bytes consumed; the
+  // request stops streaming when its body is complete. A body error is the reader's last call
+  // and closes the connection (after the response, when one was sent).
+  std::size_t stream(nbio::conn& c, conn_state& st, std::string_view in, request_work& w,
+                     thread_scratch& t) {
+    std::size_t used = 0;
+    for (;;) {
+      const body_result b = w.chunked.next(in.substr(used));
+      if (b.status == parse_status::error) {
+        body_reader reader = std::move(w.reader);
+        w.reset();
+        if (reader) reader({}, true, b.error);
+        t.sink.uncork();
+        if (st.waiting)
+          c.close(b.error);
+        else
+          c.close_after_flush();
+        return in.size();
+      }
+      used += b.consumed;
+      try {
+        if (!b.data.empty() && w.reader) w.reader(b.data, false, {});
+        if (c.is_open() && b.status == parse_status::complete) {
+          body_reader reader = std::move(w.reader);
+          w.streaming = false;
+          w.reader = nullptr;
+          if (reader) reader({}, true, {});
+          return used;
+        }
+      } catch (...) {  // a reader that throws ends the connection, as a handler that flushed
+        w.reset();
+        t.sink.uncork();
+        c.close();
+      }
+      if (!c.is_open()) return in.size();
+      if (b.consumed == 0 && b.data.empty()) return used;
+    }
   }
 };
 
@@ -524,6 +659,9 @@ server::server(nbio::engine& eng, handler h, server_config config)
   if (!h) throw std::invalid_argument("nbio::http::server: empty handler");
   shared_->h = std::move(h);
   shared_->config = config;
+  shared_->parse_limits = config.limits;
+  if (config.stream_body)
+    shared_->parse_limits.max_body = std::max(config.limits.max_body, config.max_streamed_body);
 }
 
 server::~server() {

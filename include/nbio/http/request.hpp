@@ -9,9 +9,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "nbio/core/address.hpp"
 #include "nbio/http/parser.hpp"
@@ -21,6 +23,11 @@ class conn;
 }
 
 namespace nbio::http {
+
+// Receives a streamed request body (request::on_body), on the connection's thread: once per
+// piece as it arrives (`data` valid during the call, `last` false), then once with `last` true
+// (and `data` empty) when the body ended, or with `error` set when it failed.
+using body_reader = std::function<void(std::string_view data, bool last, std::error_code error)>;
 
 class request {
  public:
@@ -50,6 +57,17 @@ class request {
   // The whole body (requests with a body are handed over once it has arrived, within
   // server_config::limits.max_body).
   std::string_view body() const noexcept { return body_; }
+  // Streamed bodies (server_config::stream_body chose this request): the handler runs as soon
+  // as the head is complete, body() is empty, and on_body() says where the body goes as it
+  // arrives, piece by piece, without being collected (a proxy forwards it, an upload writes it
+  // to a file). Errors reach the reader: the client left (its close cause), the body timeout
+  // (nbio::errc::read_timeout), malformed chunked framing, or more than
+  // server_config::max_streamed_body (http::errc::body_too_large); the connection then closes.
+  // Without a reader the body is read and dropped. The handler answers as usual: at once, or
+  // defer() and finish once the body is in. on_body() throws std::logic_error when the body is
+  // not streamed.
+  bool body_streamed() const noexcept { return reader_ != nullptr; }
+  void on_body(body_reader reader);
   const address& remote_address() const noexcept;
 
   // Set by serve_mux: the pattern that matched ("GET /items/{id}"), and the wildcards'
@@ -81,6 +99,7 @@ class request {
   std::string_view query_;
   std::string_view pattern_;
   nbio::conn* conn_ = nullptr;
+  body_reader* reader_ = nullptr;  // the server's slot for a streamed body's reader
   mutable address remote_;
   mutable bool remote_known_ = false;
   std::array<std::pair<std::string_view, std::string_view>, max_path_values> path_values_{};

@@ -42,6 +42,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -72,6 +73,11 @@ struct server_config {
   // Requests a connection may carry (0: no limit); the last one is answered with
   // Connection: close.
   std::uint32_t max_requests_per_conn = 0;
+  // Which requests have their body streamed (request::on_body) instead of collected: asked
+  // once a head with a body is complete; empty: none. Streamed bodies are bounded by
+  // max_streamed_body instead of limits.max_body, and by read_body_timeout.
+  std::function<bool(const request&)> stream_body;
+  std::uint64_t max_streamed_body = 1ull << 30;
 };
 
 class server {

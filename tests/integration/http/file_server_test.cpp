@@ -20,34 +20,13 @@
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/payload.hpp"
+#include "support/tool_run.hpp"
 
 namespace {
 
 using namespace nbio_test;
 
 constexpr std::size_t big_size = 5u << 20;
-
-bool have_program(const char* name) {
-  return std::system((std::string("command -v ") + name + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-struct tool_run {
-  int status = -1;
-  std::string output;
-};
-
-// Runs `command` through the shell, bounded by timeout(1), and collects its standard output.
-tool_run run_tool(const std::string& command) {
-  tool_run r;
-  FILE* p = ::popen(("timeout 30 " + command).c_str(), "r");
-  if (!p) return r;
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0)
-    r.output.append(buf, n);
-  r.status = ::pclose(p);
-  return r;
-}
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

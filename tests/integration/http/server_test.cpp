@@ -23,6 +23,7 @@
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/payload.hpp"
+#include "support/tool_run.hpp"
 #include "support/wait.hpp"
 
 namespace {
@@ -791,50 +792,9 @@ TEST(http_server_shared_loop, two_servers_on_one_loop_keep_their_own_limits) {
 
 // --- real peers -------------------------------------------------------------------------------
 
-bool have_program(const char* name) {
-  return std::system((std::string("command -v ") + name + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-struct tool_run {
-  int status = -1;
-  std::string output;  // stdout (stderr too when the command redirects it)
-};
-
-// Runs `command` through the shell, bounded by timeout(1), and collects its standard output.
-tool_run run_tool(const std::string& command) {
-  tool_run r;
-  FILE* p = ::popen(("timeout 30 " + command).c_str(), "r");
-  if (!p) return r;
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0)
-    r.output.append(buf, n);
-  r.status = ::pclose(p);
-  return r;
-}
-
 std::string url(const http_test_server& srv, std::string_view path) {
   return "http://127.0.0.1:" + std::to_string(srv.address().port()) + std::string(path);
 }
-
-// A temporary file holding `content`, removed with the object.
-class temp_file {
- public:
-  explicit temp_file(const std::string& content) {
-    char name[] = "/tmp/nbio-http-test-XXXXXX";
-    const int fd = ::mkstemp(name);
-    if (fd >= 0) ::close(fd);
-    path_ = name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  temp_file(const temp_file&) = delete;
-  temp_file& operator=(const temp_file&) = delete;
-  ~temp_file() { std::remove(path_.c_str()); }
-  const std::string& path() const noexcept { return path_; }
-
- private:
-  std::string path_;
-};
 
 // The body after the last head of a `curl -i` output.
 std::string last_body(const std::string& out) {
