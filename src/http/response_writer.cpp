@@ -66,6 +66,13 @@ struct deferred_response::state final : response_writer::sink {
   void send_file(int fd, std::uint64_t offset, std::uint64_t length) override {
     target->send_file(fd, offset, length);
   }
+  bool client_connected() const noexcept override { return target->alive(); }
+  void on_client_gone(std::function<void()> fn) override {
+    if (cancel_set) return;
+    cancel_set = true;
+    target->on_cancel(std::move(fn));
+  }
+  bool cancel_set = false;
 };
 
 void deferred_target::send_file(int fd, std::uint64_t offset, std::uint64_t length) {
@@ -121,6 +128,10 @@ void deferred_response::finish() {
 
 bool deferred_response::client_connected() const noexcept {
   return s_ && s_->target->alive();
+}
+
+void deferred_response::on_client_gone(std::function<void()> fn) {
+  if (s_) s_->on_client_gone(std::move(fn));
 }
 
 deferred_response response_writer::defer() {

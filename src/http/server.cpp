@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace nbio::http {
@@ -85,11 +86,40 @@ struct conn_state {
 // server queue responses (or file descriptors of file responses) without bound.
 constexpr std::size_t pipeline_backpressure = 256 * 1024;
 
+// A deferred response's cancellation: shared by its target (any thread) and its connection's
+// thread, which fires it from on_close.
+struct cancel_slot {
+  std::mutex mutex;
+  std::function<void()> fn;
+  bool gone = false;  // the connection closed while the response was outstanding
+  bool done = false;  // the response finished: never fire
+  // The connection's thread, on close.
+  void fire() {
+    std::function<void()> f;
+    {
+      std::lock_guard lock(mutex);
+      if (done || gone) return;
+      gone = true;
+      f = std::move(fn);
+    }
+    if (f) f();
+  }
+};
+
+// Per thread: the cancellation slots of this thread's connections that wait on a deferred
+// response (few: one per such connection, dropped when it resumes or closes).
+std::unordered_map<const nbio::conn*, std::shared_ptr<cancel_slot>>& waiting_cancels() {
+  thread_local std::unordered_map<const nbio::conn*, std::shared_ptr<cancel_slot>> slots;
+  return slots;
+}
+
 // A deferred response's way back to its connection: everything is posted to the connection's
 // thread (never run inline), in order.
 class conn_target final : public deferred_target {
  public:
-  conn_target(nbio::conn_handle h, std::shared_ptr<server::shared> s) : h_(h), s_(std::move(s)) {}
+  conn_target(nbio::conn_handle h, std::shared_ptr<server::shared> s,
+              std::shared_ptr<cancel_slot> cancel)
+      : h_(h), s_(std::move(s)), cancel_(std::move(cancel)) {}
   ~conn_target() override {
     // Destroyed without done() (the finish failed): the connection must not wait forever.
     if (!done_) post([](nbio::conn& c) { c.close(); });
@@ -111,8 +141,23 @@ class conn_target final : public deferred_target {
   }
   void done(bool close) override;
   bool alive() const noexcept override {
+    {
+      std::lock_guard lock(cancel_->mutex);
+      if (cancel_->gone) return false;  // on_close ran; the slot is freed a moment later
+    }
     std::lock_guard lock(s_->deferred_mutex);
     return s_->open && h_.alive();
+  }
+  void on_cancel(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(cancel_->mutex);
+      if (cancel_->done) return;
+      if (!cancel_->gone) {
+        cancel_->fn = std::move(fn);
+        return;
+      }
+    }
+    fn();  // gone already
   }
 
  private:
@@ -124,6 +169,7 @@ class conn_target final : public deferred_target {
 
   nbio::conn_handle h_;
   std::shared_ptr<server::shared> s_;
+  std::shared_ptr<cancel_slot> cancel_;
   bool done_ = false;
 };
 
@@ -138,7 +184,9 @@ struct conn_sink final : response_writer::sink {
 
   std::unique_ptr<deferred_target> make_deferred_target() override {
     if (!c || !owner) return nullptr;
-    return std::make_unique<conn_target>(c->handle(), *owner);
+    auto cancel = std::make_shared<cancel_slot>();
+    waiting_cancels()[c] = cancel;
+    return std::make_unique<conn_target>(c->handle(), *owner, std::move(cancel));
   }
 
   void send(std::string_view bytes) override {
@@ -161,6 +209,7 @@ struct conn_sink final : response_writer::sink {
     ::close(fd);
   }
   bool can_hijack() const noexcept override { return c && c->is_open(); }
+  bool client_connected() const noexcept override { return c && c->is_open(); }
   // Writes what is corked; before anything else is written or the connection closes.
   void uncork() {
     if (!corked.empty() && c && c->is_open()) c->write(corked);
@@ -249,6 +298,7 @@ class server_conn {
   void resume(nbio::conn& c, bool close) {
     conn_state& st = c.data<conn_state>();
     st.waiting = false;
+    waiting_cancels().erase(&c);
     if (close || st.shutting_down) {
       c.close_after_flush();
       return;
@@ -275,6 +325,14 @@ class server_conn {
 
   void on_close(nbio::conn& c, std::error_code cause) {
     conn_state& st = c.data<conn_state>();
+    if (st.waiting) {
+      auto& slots = waiting_cancels();
+      if (auto it = slots.find(&c); it != slots.end()) {
+        std::shared_ptr<cancel_slot> slot = std::move(it->second);
+        slots.erase(it);
+        slot->fire();
+      }
+    }
     if (st.pending && st.pending->streaming && st.pending->reader) {
       body_reader reader = std::move(st.pending->reader);
       st.pending->reader = nullptr;
@@ -651,6 +709,11 @@ class server_conn {
 
 void conn_target::done(bool close) {
   done_ = true;
+  {
+    std::lock_guard lock(cancel_->mutex);
+    cancel_->done = true;
+    cancel_->fn = nullptr;
+  }
   post([s = s_, close](nbio::conn& c) { server_conn{s}.resume(c, close); });
 }
 

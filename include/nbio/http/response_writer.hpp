@@ -54,6 +54,9 @@ class response_writer {
     virtual void send_file(int fd, std::uint64_t offset, std::uint64_t length);
     // Whether hijack() may take the connection (the server's sink, on the connection's thread).
     virtual bool can_hijack() const noexcept { return false; }
+    // Whether the client is still there, and a call for when it leaves (deferred responses).
+    virtual bool client_connected() const noexcept { return true; }
+    virtual void on_client_gone(std::function<void()>) {}
 
    protected:
     ~sink() = default;
@@ -99,6 +102,11 @@ class response_writer {
   // defer.
   deferred_response defer();
   bool deferred() const noexcept { return deferred_; }
+  // For handlers on a worker_pool (whose writer is a deferred response's): whether the client
+  // is still connected, and a call for when it leaves, as deferred_response's. A writer used
+  // inline always says connected and never calls (its client cannot leave during the call).
+  bool client_connected() const noexcept { return sink_->client_connected(); }
+  void on_client_gone(std::function<void()> fn) { sink_->on_client_gone(std::move(fn)); }
   // Takes the connection away from HTTP (Go's http.Hijacker): for protocol upgrades (WebSocket)
   // and tunnels (CONNECT). Nothing of this response is sent. When the handler returns, the
   // server sends the responses to the requests before this one, forgets the connection (it
@@ -171,6 +179,10 @@ class deferred_target {
   virtual void done(bool close) = 0;
   // Whether the client is still connected (a snapshot).
   virtual bool alive() const noexcept = 0;
+  // Any thread, at most once: fn runs once if the connection closes before done(), on the
+  // connection's thread (at once, on this thread, when it is closed already). The default
+  // never calls it.
+  virtual void on_cancel(std::function<void()> fn) { (void)fn; }
 };
 
 // A response finished later (response_writer::defer). Movable; one thread at a time.
@@ -190,6 +202,12 @@ class deferred_response {
   void finish();
   // False once the client is gone (its connection closed): the work may stop.
   bool client_connected() const noexcept;
+  // Request cancellation (Go's Request.Context().Done()): fn runs once if the client goes away
+  // (its connection closes: it left, timed out, or the server stopped) before finish(), on the
+  // connection's thread, or at once on this thread when it is gone already. Cancel the upstream
+  // call there; finishing afterwards is harmless (the bytes are dropped). One fn per response:
+  // a second call is ignored.
+  void on_client_gone(std::function<void()> fn);
 
   struct state;  // private
 

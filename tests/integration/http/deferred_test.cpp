@@ -138,6 +138,79 @@ TEST_P(http_deferred, client_connected_turns_false_when_the_client_closes) {
   d.finish();  // harmless: the connection is gone
 }
 
+// Cancellation: on_client_gone fires once when the client leaves before the response is
+// finished; one registered after that fires at once.
+TEST_P(http_deferred, on_client_gone_fires_once_when_the_client_leaves) {
+  std::promise<deferred_response> handed;
+  std::atomic<int> fired{0};
+  auto srv = serve([&](response_writer& w, request&) {
+    deferred_response d = w.defer();
+    d.on_client_gone([&fired] { fired.fetch_add(1); });
+    d.on_client_gone([&fired] { fired.fetch_add(100); });  // a second one is ignored
+    handed.set_value(std::move(d));
+  });
+  auto c = std::make_unique<http_client>(srv->address());
+  ASSERT_TRUE(c->send(get("/")));
+  auto fut = handed.get_future();
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  deferred_response d = fut.get();
+  EXPECT_EQ(fired.load(), 0);
+  c.reset();  // the client closes
+  EXPECT_TRUE(wait_until([&] { return fired.load() == 1; }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(fired.load(), 1);
+  d.finish();  // harmless: the connection is gone
+}
+
+TEST_P(http_deferred, on_client_gone_does_not_fire_for_a_finished_response) {
+  finisher f;
+  std::atomic<int> fired{0};
+  auto srv = serve([&](response_writer& w, request&) {
+    deferred_response d = w.defer();
+    d.on_client_gone([&fired] { fired.fetch_add(1); });
+    f.add(std::move(d), "done\n");
+  });
+  {
+    http_client c(srv->address());
+    ASSERT_TRUE(c.send(get("/")));
+    ASSERT_TRUE(wait_until([&] { return f.deferred.load() == 1; }));
+    f.finish_all();
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << c.error();
+    EXPECT_EQ(r->body, "done\n");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(fired.load(), 0);
+}
+
+// A pool handler blocked on slow work stops as soon as its client leaves (Go's
+// Request.Context().Done()), and one registered after the client left hears of it at once.
+TEST_P(http_deferred, a_pool_handler_is_cancelled_when_its_client_leaves) {
+  worker_pool pool(1);
+  std::promise<void> started;
+  std::promise<bool> outcome;  // true: cancelled; false: timed out
+  std::atomic<bool> late_fired{false};
+  auto srv = serve(on_pool(pool, [&](response_writer& w, request&) {
+    auto cancelled = std::make_shared<std::promise<void>>();
+    auto fut = cancelled->get_future();
+    EXPECT_TRUE(w.client_connected());
+    w.on_client_gone([cancelled] { cancelled->set_value(); });
+    started.set_value();
+    const bool ok = fut.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+    EXPECT_FALSE(w.client_connected());
+    w.on_client_gone([&late_fired] { late_fired = true; });  // ignored: one per response
+    outcome.set_value(ok);
+  }));
+  auto c = std::make_unique<http_client>(srv->address());
+  ASSERT_TRUE(c->send(get("/slow")));
+  ASSERT_EQ(started.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  c.reset();
+  auto o = outcome.get_future();
+  ASSERT_EQ(o.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(o.get()) << "the pool handler never heard that its client left";
+  EXPECT_FALSE(late_fired.load());
+}
+
 // on_pool: a handler blocked on the pool does not hold up the loop: another connection is
 // answered meanwhile (the blocked handler waits for that answer before it returns).
 TEST_P(http_deferred, a_blocked_pool_handler_does_not_block_other_connections) {
