@@ -240,6 +240,7 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   }
   if (!(flags & (poll_write | poll_hangup))) return;  // not yet
   int family = c.ds_->family;
+  dialer::connect_handler on_connect = std::move(c.ds_->on_connect);
   delete c.ds_;
   c.wq_ = nullptr;
   c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
@@ -256,6 +257,7 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   wheel_.cancel(c.timer_);
   arm_timer(c);
   c.flags_ |= conn::f_opened;
+  if (on_connect) on_connect(c);
   if (cls.on_open) cls.on_open(cls.handler, c);
   if (c.is_open() && (flags & (poll_read | poll_hangup))) {
     c.flags_ |= conn::f_read_ready;

@@ -7,13 +7,19 @@ namespace nbio {
 
 void dialer::dial(std::string_view remote, error_handler on_error, std::string_view local,
                   int loop_index) {
-  static_cast<detail::dialer_impl*>(this)->dial(remote, std::move(on_error), local, loop_index);
+  static_cast<detail::dialer_impl*>(this)->dial(remote, {}, std::move(on_error), local, loop_index);
+}
+
+void dialer::dial(std::string_view remote, connect_handler on_connect, error_handler on_error,
+                  std::string_view local, int loop_index) {
+  static_cast<detail::dialer_impl*>(this)->dial(remote, std::move(on_connect), std::move(on_error),
+                                                local, loop_index);
 }
 
 namespace detail {
 
-void dialer_impl::dial(std::string_view remote, error_handler on_error, std::string_view local,
-                       int loop_index) {
+void dialer_impl::dial(std::string_view remote, connect_handler on_connect, error_handler on_error,
+                       std::string_view local, int loop_index) {
   std::size_t n = eng_.loop_count();
   std::size_t index = loop_index >= 0 ? static_cast<std::size_t>(loop_index) % n
                                       : rr_.fetch_add(1, std::memory_order_relaxed) % n;
@@ -21,7 +27,7 @@ void dialer_impl::dial(std::string_view remote, error_handler on_error, std::str
 
   // std::function needs copyable captures, hence a shared_ptr until the loop takes over.
   auto ds = std::make_shared<dial_state>(
-      dial_state{std::move(on_error), std::string(remote),
+      dial_state{std::move(on_error), std::move(on_connect), std::string(remote),
                  timer_wheel::clamp_delay(options_.connect_timeout.count()), 0});
   auto fail = [&loop, ds](std::error_code ec) {
     loop.post([ds, ec] {

@@ -17,6 +17,7 @@ class engine_impl;
 // the slot nothing extra.
 struct dial_state {
   dialer::error_handler on_error;
+  dialer::connect_handler on_connect;
   std::string remote;
   std::uint32_t timeout_ms = 0;
   int family = 0;
@@ -27,8 +28,8 @@ class dialer_impl final : public dialer {
   dialer_impl(engine_impl& eng, std::unique_ptr<conn_class> cls, dial_options options)
       : eng_(eng), cls_(std::move(cls)), options_(options) {}
 
-  void dial(std::string_view remote, error_handler on_error, std::string_view local,
-            int loop_index);
+  void dial(std::string_view remote, connect_handler on_connect, error_handler on_error,
+            std::string_view local, int loop_index);
   const conn_class& cls() const noexcept { return *cls_; }
   const dial_options& options() const noexcept { return options_; }
 

@@ -16,6 +16,8 @@
 
 namespace nbio {
 
+class conn;
+
 class dialer {
  public:
   using error_handler = std::function<void(std::error_code, const std::string& remote)>;
@@ -28,6 +30,12 @@ class dialer {
   // the kernel). Loops are used round-robin unless `loop_index` names one.
   void dial(std::string_view remote, error_handler on_error = {}, std::string_view local = {},
             int loop_index = -1);
+  // As above, and on_connect(conn&) runs on the connection's loop once it is connected, just
+  // before the handler's on_open: this dial's own context (the request it carries, the client
+  // it tunnels for) goes into the connection's conn_data there.
+  using connect_handler = std::function<void(conn&)>;
+  void dial(std::string_view remote, connect_handler on_connect, error_handler on_error,
+            std::string_view local = {}, int loop_index = -1);
 
  protected:
   dialer() = default;

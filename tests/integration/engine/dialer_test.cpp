@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -200,6 +201,40 @@ TEST(dialer, dial_to_ipv6_and_unix_listeners) {
   client.stop();
   servers.stop();
   ::unlink(path.c_str() + 5);
+}
+
+}  // namespace
+
+namespace {
+
+// Each dial carries its own greeting into the connection's conn_data (dialer::dial's
+// on_connect), which on_open then sends: per-dial context without a lookup table.
+struct per_dial_greeter {
+  using conn_data = std::string;
+  nbio_test::event_log<std::string>* replies;
+  void on_open(nbio::conn& c) { EXPECT_FALSE(c.write(c.data<std::string>())); }
+  void on_data(nbio::conn& c, std::string_view d) {
+    replies->push(std::string(d) + "/" + c.data<std::string>());
+    c.close();
+  }
+};
+
+TEST(dialer, on_connect_fills_each_connections_state_before_on_open) {
+  using namespace nbio_test;
+  test_server echo(echo_handler{});
+  event_log<std::string> replies;
+  nbio::engine client({.loops = 2});
+  nbio::dialer& d = client.make_dialer(per_dial_greeter{&replies});
+  client.start();
+  const std::string to = echo.address().to_string();
+  for (const char* greeting : {"one", "two", "three"})
+    d.dial(
+        to, [g = std::string(greeting)](nbio::conn& c) { c.data<std::string>() = g; },
+        [](std::error_code ec, const std::string&) { ADD_FAILURE() << ec.message(); });
+  ASSERT_TRUE(replies.wait_for_size(3, std::chrono::seconds(10)));
+  auto got = replies.snapshot();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"one/one", "three/three", "two/two"}));
 }
 
 }  // namespace
