@@ -4,8 +4,9 @@
 //              [--read-header-timeout-ms MS] [--idle-timeout-ms MS]
 //
 // GET / answers 200 "hello\n"; POST /echo answers with the request body; GET /sleep/{ms}
-// answers after sleeping on a worker pool; other paths 404, other methods 405 (a serve_mux
-// with Go 1.22 patterns).
+// answers after sleeping on a worker pool; POST /upload streams its body (counted and
+// checksummed as it arrives, never held whole, up to 1 GiB) and answers "N bytes, fnv1a X"
+// once it is in; other paths 404, other methods 405 (a serve_mux with Go 1.22 patterns).
 // Prints "listening on H:P" once it serves (P is the bound port when --port is 0); SIGINT or
 // SIGTERM shuts down gracefully and prints the requests served on stderr. --workers N forks N
 // processes on the same SO_REUSEPORT port (needs a fixed --port).
@@ -37,6 +38,28 @@ void add_routes(nbio::http::serve_mux& mux, nbio::http::worker_pool& pool) {
   mux.handle("POST /echo", [](nbio::http::response_writer& w, nbio::http::request& r) {
     w.set_header("Content-Type", "application/octet-stream");
     w.write(r.body());
+  });
+  // A streamed body (server_config::stream_body picks this route): the handler runs at the
+  // head, defers its answer and reads the body piece by piece.
+  mux.handle("POST /upload", [](nbio::http::response_writer& w, nbio::http::request& r) {
+    struct upload {
+      nbio::http::deferred_response answer;
+      std::uint64_t bytes = 0;
+      std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a
+    };
+    auto u = std::make_shared<upload>(upload{w.defer()});
+    r.on_body([u](std::string_view data, bool last, std::error_code ec) {
+      for (unsigned char ch : data)
+        u->hash = (u->hash ^ ch) * 0x100000001b3ull;
+      u->bytes += data.size();
+      if (!last || ec) return;  // on an error the client is gone or the connection closes
+      char line[64];
+      std::snprintf(line, sizeof(line), "%llu bytes, fnv1a %016llx\n",
+                    static_cast<unsigned long long>(u->bytes),
+                    static_cast<unsigned long long>(u->hash));
+      u->answer.writer().write(line);
+      u->answer.finish();
+    });
   });
   mux.handle("GET /sleep/{ms}",
              nbio::http::on_pool(pool, [](nbio::http::response_writer& w, nbio::http::request& r) {
@@ -120,6 +143,7 @@ int main(int argc, char** argv) {
   options.mode = modes.at(mode);
   http.read_header_timeout = std::chrono::milliseconds(header_timeout_ms);
   http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  http.stream_body = [](const nbio::http::request& r) { return r.path() == "/upload"; };
 
   // Blocked before any thread exists, so they stay pending for sigwait().
   sigset_t stop_signals;
