@@ -1,10 +1,13 @@
-// http_hello end to end against third-party attackers: slowhttptest's slowloris mode (heads
-// sent a few bytes a second on hundreds of connections) must be cut off by the header timeout
-// while the server keeps answering its availability probes. Loopback only; bounded.
+// http_hello end to end against third-party peers: slowhttptest's slowloris mode (heads sent a
+// few bytes a second on hundreds of connections) must be cut off by the header timeout while
+// the server keeps answering its availability probes; wrk pipelining 16 requests per write
+// (bench/http/pipeline.lua) gets every response, in order, with no error. Loopback only;
+// bounded.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 
@@ -50,6 +53,45 @@ TEST(http_hello_app, slowloris_is_cut_off_by_the_header_timeout) {
   EXPECT_NE(report.find("No open connections left"), std::string::npos) << report;
   EXPECT_EQ(std::regex_search(report, std::regex("service available:\\s*NO")), false) << report;
   EXPECT_NE(report.find("service available:"), std::string::npos) << report;
+}
+
+TEST(http_hello_app, wrk_pipelining_16_gets_every_response_without_errors) {
+  if (::access("/usr/bin/wrk", X_OK) != 0)
+    GTEST_SKIP() << "wrk not installed (scripts/deps.sh installs it)";
+  auto server =
+      spawn({NBIO_TEST_HTTP_HELLO_BIN, "--host", "127.0.0.1", "--port", "0", "--loops", "1"});
+  ASSERT_TRUE(server.started());
+  const auto listening = server.read_line(10s);
+  ASSERT_TRUE(listening) << "http_hello did not start";
+  const std::string port = listening->substr(listening->rfind(':') + 1);
+  auto load = spawn({"/usr/bin/env", "WRK_CONNECTIONS=20", "/usr/bin/wrk", "-t1", "-c20", "-d2s",
+                     "-s", NBIO_TEST_SOURCE_DIR "/bench/http/pipeline.lua",
+                     "http://127.0.0.1:" + port + "/", "--", "16"});
+  ASSERT_TRUE(load.started());
+  std::string report, json;
+  while (auto line = load.read_line(30s)) {
+    report += *line + "\n";
+    if (line->starts_with("wrk_json ")) json = line->substr(9);
+  }
+  EXPECT_EQ(load.wait(30s), 0) << report;
+  ::kill(server.pid(), SIGTERM);
+  std::string served_line;
+  while (auto line = server.read_line(10s))
+    if (line->find("requests served") != std::string::npos) served_line = *line;
+  EXPECT_EQ(server.wait(10s), 0);
+
+  ASSERT_FALSE(json.empty()) << report;
+  const auto j = nlohmann::json::parse(json);
+  EXPECT_GT(j["requests"].get<long>(), 1000) << report;
+  for (const char* e :
+       {"errors_connect", "errors_read", "errors_write", "errors_status", "errors_timeout"})
+    EXPECT_EQ(j[e].get<long>(), 0) << e << "\n" << report;
+  // Every request wrk counted was answered by the server (wrk stops with batches in flight, so
+  // the server may have answered more).
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(served_line, m, std::regex("([0-9]+) requests served")))
+      << served_line;
+  EXPECT_GE(std::stol(m[1]), j["requests"].get<long>());
 }
 
 }  // namespace
