@@ -1,7 +1,7 @@
 // http_proxy: an HTTP proxy for CONNECT tunnels (how browsers and curl reach https:// and any
 // other TCP service through a proxy), built on response_writer::hijack and a dialer.
 //
-//   http_proxy --host H --port P [--loops N] [--io-mode M] [--connect-timeout-ms MS]
+//   http_proxy --host H --port P [--loops N] [--connect-timeout-ms MS]
 //   curl -p -x http://127.0.0.1:P http://127.0.0.1:8080/      # -p: tunnel through CONNECT
 //
 // CONNECT host:port takes the connection away from HTTP (hijack) and dials the target on the
@@ -10,13 +10,15 @@
 // (504 on a connect timeout). Bytes the client sends before the tunnel is up are kept and
 // forwarded first. Either side closing closes the other once what it sent is flushed. A side
 // whose peer does not read has its own reading paused past 1 MiB queued until the peer drains:
-// a fast sender cannot make the proxy buffer without bound. Other methods get 405.
+// a fast sender cannot make the proxy buffer without bound. That needs the event loops' write
+// queues, so the proxy serves in non-blocking mode only (in blocking mode a write blocks the
+// connection's own thread while the other side keeps reading into its task queue). Other
+// methods get 405.
 // Prints "listening on H:P"; SIGINT or SIGTERM stops it.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include <nbio/http/server.hpp>
@@ -25,8 +27,7 @@
 namespace {
 
 // One end of a tunnel: the client's hijacked connection or the dialed one to the target. Each
-// holds a handle to the other (handles are safe across threads, as the two ends are in
-// blocking mode).
+// holds a handle to the other (both ends live on the same loop, where dispatch() runs at once).
 struct tunnel_end {
   struct conn_data {
     nbio::conn_handle peer;
@@ -133,21 +134,14 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   nbio::engine_config config;
-  std::string mode = "nonblocking";
   unsigned connect_timeout_ms = 10'000;
   app.add_option("--host", host, "address to listen on")->capture_default_str();
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
-  app.add_option("--io-mode", mode, "how client connections are served (docs/io_modes.md)")
-      ->check(CLI::IsMember({"nonblocking", "blocking", "mixed"}))
-      ->capture_default_str();
   app.add_option("--connect-timeout-ms", connect_timeout_ms, "give up on a target after this long")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  const std::map<std::string, nbio::io_mode> modes{{"nonblocking", nbio::io_mode::nonblocking},
-                                                   {"blocking", nbio::io_mode::blocking},
-                                                   {"mixed", nbio::io_mode::mixed}};
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -164,7 +158,6 @@ int main(int argc, char** argv) {
       {.connect_timeout = std::chrono::milliseconds(connect_timeout_ms), .conn = tunnel_opts});
   nbio::http::server srv(eng, proxy{&client_side, &targets});
   nbio::listen_options options;
-  options.mode = modes.at(mode);
   options.conn.reserve_data = sizeof(tunnel_end::conn_data);  // room for the hijack
   std::string bound;
   try {

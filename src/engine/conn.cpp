@@ -258,7 +258,9 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   arm_timer(c);
   c.flags_ |= conn::f_opened;
   if (on_connect) on_connect(c);
-  if (cls.on_open) cls.on_open(cls.handler, c);
+  // on_connect may have closed the connection (on_close still follows) or rebound it (the new
+  // handler's on_open ran then).
+  if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
   if (c.is_open() && (flags & (poll_read | poll_hangup))) {
     c.flags_ |= conn::f_read_ready;
     if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;

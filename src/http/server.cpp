@@ -46,8 +46,9 @@ struct request_work {
   std::uint64_t content_length = 0;
   bool expect_continue = false;
   bool sent_continue = false;
-  bool streaming = false;  // the handler ran at the head; the body goes to `reader`
-  body_reader reader;      // request::on_body's reader (may stay empty: the body is dropped)
+  bool streaming = false;         // the handler ran at the head; the body goes to `reader`
+  bool close_after_body = false;  // streaming: the answer said close; close once the body is in
+  body_reader reader;             // request::on_body's reader (may stay empty: the body is dropped)
 
   explicit request_work(const parser_limits& limits) : parser(limits) {}
   void reset() {
@@ -63,6 +64,7 @@ struct request_work {
     expect_continue = false;
     sent_continue = false;
     streaming = false;
+    close_after_body = false;
     reader = nullptr;
   }
 };
@@ -234,6 +236,11 @@ thread_scratch& scratch(const parser_limits& limits) {
   if (!s.work) s.work = std::make_unique<request_work>(limits);
   return s;
 }
+
+// What a handler (or the stream_body predicate) that throws before answering gets.
+constexpr std::string_view internal_error =
+    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 26\r\nConnection: close\r\n\r\n500 Internal Server Error\n";
 
 // The canned answer to a request error: status, reason and why, then close.
 void send_error(nbio::conn& c, std::error_code ec) {
@@ -414,8 +421,12 @@ class server_conn {
     }
     const nbio::binding& to = *t.writer.hijack_target();
     std::function<void(nbio::conn&)> init = t.writer.take_hijack_init();
-    const std::error_code ec = init ? c.rebind(to, rest, init) : c.rebind(to, rest);
-    if (ec) c.close(ec);
+    try {
+      const std::error_code ec = init ? c.rebind(to, rest, init) : c.rebind(to, rest);
+      if (ec) c.close(ec);
+    } catch (...) {  // from init or the new handler: the connection cannot go on
+      c.close();
+    }
   }
 
   // A chunked body in progress: the framing and data already decoded (the data is in
@@ -453,8 +464,17 @@ class server_conn {
             c.close(nbio::errc::read_timeout);
           return pos;
         }
+        const bool close_now = w.close_after_body || (st.shutting_down && !st.waiting);
         w.reset();
-        if (st.waiting || st.blocked) return pos;
+        if (close_now) {  // the answer said close, or a graceful shutdown waited for the body
+          t.sink.uncork();
+          c.close_after_flush();
+          return data.size();
+        }
+        if (st.waiting || st.blocked) {
+          c.set_read_deadline(std::chrono::milliseconds(0));  // the body deadline is over
+          return pos;
+        }
         continue;
       }
       request_head head;
@@ -479,7 +499,16 @@ class server_conn {
         if (w.body != body_kind::none && cfg.stream_body) {
           // The handler runs now and the body follows it (request::on_body).
           request probe(head, {}, &c);
-          if (cfg.stream_body(probe)) {
+          bool streamed = false;
+          try {
+            streamed = cfg.stream_body(probe);
+          } catch (...) {  // as a handler that throws before answering
+            t.sink.uncork();
+            c.write(internal_error);
+            c.close_after_flush();
+            return data.size();
+          }
+          if (streamed) {
             pos += w.head_len;
             if (start_stream(c, st, head, data.substr(pos), w, t) == outcome::gone)
               return data.size();
@@ -580,13 +609,14 @@ class server_conn {
     return pos;
   }
 
-  // Runs the handler for a request whose body is collected (`body`) or streamed (`reader`: the
-  // slot request::on_body fills). `rest` is what follows the request in the buffer.
+  // Runs the handler for a request whose body is collected (`body`) or streamed (`streamed`:
+  // the request's progress, whose reader request::on_body fills). `rest` is what follows the
+  // request in the buffer.
   outcome answer(nbio::conn& c, conn_state& st, const request_head& head, std::string_view body,
-                 body_reader* reader, std::string_view rest, thread_scratch& t) {
+                 request_work* streamed, std::string_view rest, thread_scratch& t) {
     const server_config& cfg = s->config;
     request req(head, body, &c);
-    req.reader_ = reader;
+    if (streamed) req.reader_ = &streamed->reader;
     response_writer& rw = t.writer;
     ++st.served;
     const bool last =
@@ -602,6 +632,7 @@ class server_conn {
       if (rw.head_sent() && !rw.deferred()) {
         t.sink.corked.resize(std::min(t.sink.corked.size(), corked_before));
         t.sink.uncork();
+        end_reader(streamed, nbio::errc::local_close);
         c.close();
         return outcome::gone;
       }
@@ -614,6 +645,7 @@ class server_conn {
     rw.finish();
     s->served.fetch_add(1, std::memory_order_relaxed);
     if (rw.hijacked()) {
+      end_reader(streamed, nbio::errc::local_close);  // the body belongs to the new protocol
       hand_over(c, st, rest, t);
       return outcome::gone;
     }
@@ -626,6 +658,11 @@ class server_conn {
     }
     if (rw.closes_after()) {
       t.sink.uncork();
+      if (streamed && streamed->reader) {
+        // The reader still wants the body: close once it is in.
+        streamed->close_after_body = true;
+        return outcome::next;
+      }
       c.close_after_flush();
       return outcome::gone;
     }
@@ -639,6 +676,18 @@ class server_conn {
     return outcome::next;
   }
 
+  // A streamed body's reader, if any, gets its last call (with `why`) and is dropped.
+  static void end_reader(request_work* w, std::error_code why) noexcept {
+    if (!w || !w->reader) return;
+    body_reader reader = std::move(w->reader);
+    w->reader = nullptr;
+    w->streaming = false;
+    try {
+      reader({}, true, why);
+    } catch (...) {  // nothing to answer any more
+    }
+  }
+
   // A head whose body is streamed: the handler runs now, then `w` streams the body (`body`:
   // what of it is here already) to the reader it set.
   outcome start_stream(nbio::conn& c, conn_state& st, const request_head& head,
@@ -647,20 +696,18 @@ class server_conn {
     w.streaming = true;
     w.chunked = body_decoder(w.body, w.content_length, s->parse_limits);
     w.body_started = steady::now();
-    const outcome o = answer(c, st, head, {}, &w.reader, body, t);
-    if (o == outcome::gone) return o;
-    if (w.reader && w.expect_continue && !w.sent_continue && body.empty()) {
-      // The client waits for this before sending the body (the handler wants it).
+    if (w.expect_continue && body.empty()) {
+      // The client waits for this before it sends the body: it must come before any answer
+      // (a 1xx after the final response would be read as the next request's).
       w.sent_continue = true;
       t.sink.uncork();
       c.write("HTTP/1.1 100 Continue\r\n\r\n");
-    } else if (!w.reader && w.expect_continue) {
-      // Answered without wanting the body, which the client may now never send.
-      t.sink.uncork();
-      c.close_after_flush();
-      return outcome::gone;
     }
+    const outcome o = answer(c, st, head, {}, &w, body, t);
+    if (o == outcome::gone) return o;
+    // A deferred answer has no deadline; the body does until it is in.
     if (!arm_deadline(c, w.body_started, cfg.read_body_timeout)) {
+      end_reader(&w, nbio::errc::read_timeout);
       c.close(nbio::errc::read_timeout);
       return outcome::gone;
     }
@@ -669,16 +716,16 @@ class server_conn {
 
   // Hands what `in` holds of a streamed body to its reader. Returns the bytes consumed; the
   // request stops streaming when its body is complete. A body error is the reader's last call
-  // and closes the connection (after the response, when one was sent).
+  // and closes the connection (after the response, when one was sent). Every reader gets one
+  // last call, whatever happens.
   std::size_t stream(nbio::conn& c, conn_state& st, std::string_view in, request_work& w,
                      thread_scratch& t) {
     std::size_t used = 0;
     for (;;) {
       const body_result b = w.chunked.next(in.substr(used));
       if (b.status == parse_status::error) {
-        body_reader reader = std::move(w.reader);
+        end_reader(&w, b.error);
         w.reset();
-        if (reader) reader({}, true, b.error);
         t.sink.uncork();
         if (st.waiting)
           c.close(b.error);
@@ -697,11 +744,16 @@ class server_conn {
           return used;
         }
       } catch (...) {  // a reader that throws ends the connection, as a handler that flushed
+        end_reader(&w, nbio::errc::local_close);
         w.reset();
         t.sink.uncork();
         c.close();
       }
-      if (!c.is_open()) return in.size();
+      if (!c.is_open()) {
+        end_reader(&w, nbio::errc::local_close);  // the reader closed it
+        w.reset();
+        return in.size();
+      }
       if (b.consumed == 0 && b.data.empty()) return used;
     }
   }

@@ -78,7 +78,8 @@ class conn {
   // connection away); `to`'s conn_data is built in its place, the read and idle deadlines start
   // again under `to`'s options, then `to`'s on_open runs, then its on_data with `already_read`
   // (bytes the old handler read past the end of its protocol) when that is not empty. Queued
-  // writes stay queued, in order. The connection stops counting in its listener's online
+  // writes stay queued, in order (and count against `to`'s max_write_queue from now on: give
+  // it room for what may still be queued). The connection stops counting in its listener's online
   // count, so a listener's max_connections caps connections not yet upgraded.
   // Call it last in a handler of the old class (or in a task posted to the connection): the
   // old handler must not touch its conn_data after. Errors: errc::not_connected once closing;

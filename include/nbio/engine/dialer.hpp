@@ -32,7 +32,8 @@ class dialer {
             int loop_index = -1);
   // As above, and on_connect(conn&) runs on the connection's loop once it is connected, just
   // before the handler's on_open: this dial's own context (the request it carries, the client
-  // it tunnels for) goes into the connection's conn_data there.
+  // it tunnels for) goes into the connection's conn_data there. It may close the connection
+  // (on_open is then skipped, on_close still runs) or rebind it.
   using connect_handler = std::function<void(conn&)>;
   void dial(std::string_view remote, connect_handler on_connect, error_handler on_error,
             std::string_view local = {}, int loop_index = -1);
