@@ -10,7 +10,7 @@ packages=(
   libssl-dev zlib1g-dev liburing-dev
   libcli11-dev nlohmann-json3-dev gnuplot-nox
   libboost-dev libuv1-dev libhttp-parser-dev
-  curl procps util-linux iproute2 wrk slowhttptest nginx
+  curl procps util-linux iproute2 wrk slowhttptest nginx python3-websockets
 )
 
 missing=()

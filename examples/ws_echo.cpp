@@ -1,0 +1,125 @@
+// ws_echo: a WebSocket echo server on nbio::websocket::server (RFC 6455).
+//
+//   ws_echo --host H --port P [--path /ws] [--loops N] [--io-mode M] [--workers N]
+//           [--max-message BYTES]
+//
+// Every message comes back with its opcode (text or binary). GET / answers a one-line page so a
+// plain HTTP probe sees the server. Prints "listening on H:P" once it serves (P is the bound
+// port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded on
+// stderr. --workers N forks N processes on the same SO_REUSEPORT port (needs a fixed --port).
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include <nbio/http/serve_mux.hpp>
+#include <nbio/http/server.hpp>
+#include <nbio/nbio.hpp>
+#include <nbio/websocket/server.hpp>
+
+namespace {
+
+struct echo final : nbio::websocket::handler {
+  std::atomic<std::uint64_t> opened{0};
+  void on_open(nbio::websocket::connection&) override {
+    opened.fetch_add(1, std::memory_order_relaxed);
+  }
+  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) override {
+    ws.send(data, binary);
+  }
+};
+
+int serve(const std::string& addr, const std::string& path, const nbio::engine_config& config,
+          nbio::listen_options options, std::uint64_t max_message, int index) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  nbio::engine eng(config);
+  echo handler;
+  nbio::websocket::server_options ws_options;
+  ws_options.limits.max_message = max_message;
+  nbio::websocket::server ws(eng, handler, ws_options);
+  nbio::http::serve_mux mux;
+  mux.handle("GET " + path, ws.upgrade());
+  mux.handle("GET /{$}", [](nbio::http::response_writer& w, nbio::http::request&) {
+    w.write("nbio ws_echo: WebSocket echo\n");
+  });
+  nbio::http::server srv(eng, mux.as_handler());
+  options.conn.reserve_data = nbio::websocket::server::reserve_data;  // room for the upgrade
+  std::string bound;
+  try {
+    bound = srv.listen(addr, options).local_address().to_string();
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "ws_echo: %s\n", e.what());
+    return 1;
+  }
+  eng.start();
+  if (index <= 0) {
+    std::printf("listening on %s\n", bound.c_str());
+    std::fflush(stdout);
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  eng.stop();
+  std::fprintf(stderr, "ws_echo%s: %s: %llu connections upgraded\n",
+               index < 0 ? "" : (" worker " + std::to_string(index)).c_str(),
+               strsignal(signal_number), static_cast<unsigned long long>(handler.opened.load()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nbio WebSocket echo server"};
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string path = "/ws";
+  nbio::engine_config config;
+  std::string mode = "nonblocking";
+  unsigned workers = 0;
+  std::uint64_t max_message = 16u << 20;
+  app.add_option("--host", host, "address to listen on")->capture_default_str();
+  app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
+  app.add_option("--path", path, "the WebSocket route")->capture_default_str();
+  app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
+      ->capture_default_str();
+  app.add_option("--io-mode", mode, "how connections are served (docs/io_modes.md)")
+      ->check(CLI::IsMember({"nonblocking", "blocking", "mixed"}))
+      ->capture_default_str();
+  app.add_option("--workers", workers, "worker processes sharing the port (0: this process)")
+      ->capture_default_str();
+  app.add_option("--max-message", max_message, "largest message accepted (1009 past it)")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (workers > 0 && port == 0) {
+    std::fprintf(stderr, "ws_echo: --workers needs a fixed --port\n");
+    return 2;
+  }
+  const std::map<std::string, nbio::io_mode> modes{{"nonblocking", nbio::io_mode::nonblocking},
+                                                   {"blocking", nbio::io_mode::blocking},
+                                                   {"mixed", nbio::io_mode::mixed}};
+  nbio::listen_options options;
+  options.mode = modes.at(mode);
+  if (options.mode == nbio::io_mode::blocking) options.max_blocking_online = 256;
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const bool bare_v6 = host.find(':') != std::string::npos && host.front() != '[';
+  const std::string addr = (bare_v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  if (workers == 0) return serve(addr, path, config, options, max_message, -1);
+  const nbio::workers_result r = nbio::run_workers({.count = workers}, [&](unsigned index) {
+    return serve(addr, path, config, options, max_message, static_cast<int>(index));
+  });
+  std::fprintf(stderr, "ws_echo: %u workers started, %u restarted, %u crashed\n", r.started,
+               r.restarted, r.crashed);
+  return r.exit_code;
+}

@@ -1,0 +1,267 @@
+// Integration: websocket::server over real loopback sockets in the three I/O modes: the upgrade
+// and its refusals, echo of whole, fragmented and early messages, ping/pong, the closing
+// handshake, and protocol errors closed with their codes (1002, 1007, 1009); Python's
+// websockets library (Debian python3-websockets) as a real client.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <string>
+
+#include "nbio/http/serve_mux.hpp"
+#include "nbio/http/server.hpp"
+#include "nbio/websocket/frame.hpp"
+#include "nbio/websocket/server.hpp"
+#include "support/io_mode_name.hpp"
+#include "support/raw_socket.hpp"
+#include "support/tool_run.hpp"
+#include "support/wait.hpp"
+
+namespace {
+
+using namespace nbio_test;
+using namespace nbio::websocket;
+using namespace std::chrono_literals;
+
+struct echo_handler final : handler {
+  std::atomic<int> opened{0};
+  std::atomic<int> closed{0};
+  std::atomic<int> last_close_code{0};
+  void on_open(connection&) override { opened.fetch_add(1); }
+  void on_message(connection& ws, std::string_view data, bool binary) override {
+    if (data == "please close") {
+      ws.close(close_code::going_away, "asked to");
+      return;
+    }
+    ws.send(data, binary);
+  }
+  void on_close(connection&, std::uint16_t code, std::string_view) override {
+    last_close_code = code;
+    closed.fetch_add(1);
+  }
+};
+
+// An engine with an HTTP server whose GET /ws upgrades to an echo.
+class ws_server_rig {
+ public:
+  explicit ws_server_rig(nbio::io_mode mode, server_options o = {})
+      : eng_({.loops = 2}), ws_(eng_, echo_, o) {
+    mux_.handle("GET /ws", ws_.upgrade());
+    http_ = std::make_unique<nbio::http::server>(eng_, mux_.as_handler());
+    nbio::listen_options lo = listen_for(mode);
+    lo.conn.reserve_data = server::reserve_data;
+    address_ = http_->listen("127.0.0.1:0", lo).local_address();
+    eng_.start();
+  }
+  ~ws_server_rig() { eng_.stop(); }
+  const nbio::address& address() const { return address_; }
+  echo_handler& events() { return echo_; }
+
+ private:
+  echo_handler echo_;
+  nbio::engine eng_;
+  server ws_;
+  nbio::http::serve_mux mux_;
+  std::unique_ptr<nbio::http::server> http_;
+  nbio::address address_;
+};
+
+constexpr std::string_view upgrade_request =
+    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+constexpr std::string_view switching =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+// A client frame: masked with a fixed key (or not, to test the rule).
+std::string client_frame(opcode op, std::string_view payload, bool fin = true, bool mask = true) {
+  std::array<char, max_header_size> head{};
+  const std::uint32_t key = 0x5a3c9e01;
+  const std::size_t n = encode_header(head, op, payload.size(), fin, false, mask ? &key : nullptr);
+  std::string out(head.data(), n);
+  std::string body(payload);
+  if (mask) apply_mask(body, key, 0);
+  return out + body;
+}
+
+// A server frame as it must arrive: unmasked.
+std::string server_frame(opcode op, std::string_view payload) {
+  std::array<char, max_header_size> head{};
+  const std::size_t n = encode_header(head, op, payload.size(), true, false, nullptr);
+  return std::string(head.data(), n) + std::string(payload);
+}
+
+std::string close_payload(std::uint16_t code) {
+  return {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
+}
+
+class ws_server : public ::testing::TestWithParam<nbio::io_mode> {
+ protected:
+  // A client connection past the handshake.
+  unique_fd open(ws_server_rig& rig, std::string_view early = {}) {
+    unique_fd fd = connect_stream(rig.address());
+    EXPECT_TRUE(send_all(fd.get(), std::string(upgrade_request) + std::string(early)));
+    EXPECT_EQ(recv_exact(fd.get(), switching.size()).data, switching);
+    return fd;
+  }
+};
+
+TEST_P(ws_server, the_handshake_answers_the_rfc_example_and_messages_echo) {
+  ws_server_rig rig(GetParam());
+  unique_fd fd = open(rig);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "hello")));
+  EXPECT_EQ(recv_exact(fd.get(), 7).data, server_frame(opcode::text, "hello"));
+  const std::string big(70'000, 'b');
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::binary, big)));
+  const std::string want = server_frame(opcode::binary, big);
+  EXPECT_TRUE(recv_exact(fd.get(), want.size()).data == want);
+  EXPECT_EQ(rig.events().opened.load(), 1);
+}
+
+TEST_P(ws_server, frames_sent_with_the_upgrade_request_are_read) {
+  ws_server_rig rig(GetParam());
+  unique_fd fd = open(rig, client_frame(opcode::text, "early"));
+  EXPECT_EQ(recv_exact(fd.get(), 7).data, server_frame(opcode::text, "early"));
+}
+
+TEST_P(ws_server, a_fragmented_message_with_a_ping_inside_is_echoed_whole_after_the_pong) {
+  ws_server_rig rig(GetParam());
+  unique_fd fd = open(rig);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "frag", false)));
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::ping, "p")));
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::continuation, "ment", false)));
+  // The last fragment byte by byte: headers and payload split across reads.
+  for (char ch : client_frame(opcode::continuation, "ed", true))
+    ASSERT_TRUE(send_all(fd.get(), std::string(1, ch)));
+  const std::string want =
+      server_frame(opcode::pong, "p") + server_frame(opcode::text, "fragmented");
+  EXPECT_EQ(recv_exact(fd.get(), want.size()).data, want);
+}
+
+TEST_P(ws_server, the_closing_handshake_echoes_the_code_then_closes) {
+  ws_server_rig rig(GetParam());
+  unique_fd fd = open(rig);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::close, close_payload(1000) + "done")));
+  const read_result r = recv_until_eof(fd.get(), 5s);
+  EXPECT_TRUE(r.eof);
+  EXPECT_EQ(r.data, server_frame(opcode::close, close_payload(1000)));
+  ASSERT_TRUE(wait_until([&] { return rig.events().closed.load() == 1; }));
+  EXPECT_EQ(rig.events().last_close_code.load(), 1000);
+}
+
+TEST_P(ws_server, a_server_initiated_close_waits_for_the_peers_close) {
+  ws_server_rig rig(GetParam());
+  unique_fd fd = open(rig);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "please close")));
+  std::string want = server_frame(opcode::close, close_payload(1001) + "asked to");
+  EXPECT_EQ(recv_exact(fd.get(), want.size()).data, want);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "dropped")));  // while closing
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::close, close_payload(1001))));
+  const read_result r = recv_until_eof(fd.get(), 5s);
+  EXPECT_TRUE(r.eof);
+  EXPECT_EQ(r.data, "") << "a message was answered while closing";
+}
+
+TEST_P(ws_server, a_peer_that_never_closes_is_cut_off_by_the_close_timeout) {
+  server_options o;
+  o.close_timeout = 300ms;
+  ws_server_rig rig(GetParam(), o);
+  unique_fd fd = open(rig);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "please close")));
+  const read_result r = recv_until_eof(fd.get(), 5s);
+  EXPECT_TRUE(r.eof) << "still open after the close timeout";
+  ASSERT_TRUE(wait_until([&] { return rig.events().closed.load() == 1; }));
+  EXPECT_EQ(rig.events().last_close_code.load(), 1006);
+}
+
+struct protocol_error_case {
+  const char* name;
+  std::string frames;
+  std::uint16_t code;
+};
+
+TEST_P(ws_server, protocol_errors_close_with_their_codes) {
+  server_options o;
+  o.limits.max_message = 1000;
+  const protocol_error_case cases[] = {
+      {"unmasked client frame", client_frame(opcode::text, "x", true, false), 1002},
+      {"reserved opcode", client_frame(static_cast<opcode>(3), "x"), 1002},
+      {"continuation without a message", client_frame(opcode::continuation, "x"), 1002},
+      {"invalid UTF-8",
+       client_frame(opcode::text,
+                    "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce"
+                    "\xb5\xed\xa0\x80"),
+       1007},
+      {"message too big", client_frame(opcode::binary, std::string(1001, 'x')), 1009},
+      {"fragmented ping", client_frame(opcode::ping, "x", false), 1002},
+  };
+  ws_server_rig rig(GetParam(), o);
+  for (const auto& c : cases) {
+    unique_fd fd = open(rig);
+    ASSERT_TRUE(send_all(fd.get(), c.frames)) << c.name;
+    const read_result r = recv_until_eof(fd.get(), 5s);
+    EXPECT_TRUE(r.eof) << c.name;
+    ASSERT_GE(r.data.size(), 4u) << c.name;
+    EXPECT_EQ(static_cast<unsigned char>(r.data[0]), 0x88u) << c.name << ": not a close frame";
+    const auto code = static_cast<std::uint16_t>((static_cast<unsigned char>(r.data[2]) << 8) |
+                                                 static_cast<unsigned char>(r.data[3]));
+    EXPECT_EQ(code, c.code) << c.name;
+  }
+}
+
+TEST_P(ws_server, bad_handshakes_get_400_or_426) {
+  ws_server_rig rig(GetParam());
+  const std::pair<std::string, std::string> cases[] = {
+      {"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "HTTP/1.1 400"},
+      {"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n",
+       "HTTP/1.1 400"},
+      {"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+       "HTTP/1.1 426"},
+  };
+  for (const auto& [request, status] : cases) {
+    unique_fd fd = connect_stream(rig.address());
+    ASSERT_TRUE(send_all(fd.get(), request));
+    const read_result r = recv_for(fd.get(), 300ms);
+    EXPECT_TRUE(r.data.starts_with(status)) << r.data;
+  }
+}
+
+TEST_P(ws_server, python_websockets_client_echoes_text_binary_and_pings) {
+  const char* python = "/usr/bin/python3";
+  if (::access(python, X_OK) != 0 ||
+      run_tool(std::string(python) + " -c 'import websockets' 2>&1").status != 0)
+    GTEST_SKIP() << "python3-websockets not installed (scripts/deps.sh installs it)";
+  ws_server_rig rig(GetParam());
+  const std::string script =
+      "import asyncio, os, sys, websockets\n"
+      "async def main(port):\n"
+      "    async with websockets.connect(f\"ws://127.0.0.1:{port}/ws\", max_size=None,\n"
+      "                                  compression=None) as ws:\n"
+      "        for m in [\"hello\", \"\", \"\\u00fc\\u20ac\\U0001F600\" * 100, "
+      "os.urandom(100000),\n"
+      "                  \"x\" * 70000]:\n"
+      "            await ws.send(m)\n"
+      "            assert await ws.recv() == m\n"
+      "        await asyncio.wait_for(await ws.ping(b\"abc\"), 5)\n"
+      "        await ws.close(code=4000)\n"
+      "        print(\"ok\", ws.close_code)\n"
+      "asyncio.run(main(int(sys.argv[1])))\n";
+  temp_file file(script);
+  tool_run r = run_tool(std::string(python) + " " + file.path() + " " +
+                        std::to_string(rig.address().port()) + " 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "ok 4000\n");
+  ASSERT_TRUE(wait_until([&] { return rig.events().closed.load() == 1; }));
+  EXPECT_EQ(rig.events().last_close_code.load(), 4000);
+}
+
+INSTANTIATE_TEST_SUITE_P(ws_loop, ws_server, ::testing::Values(nbio::io_mode::nonblocking),
+                         io_mode_name);
+INSTANTIATE_TEST_SUITE_P(ws_threading_blocking, ws_server,
+                         ::testing::Values(nbio::io_mode::blocking), io_mode_name);
+INSTANTIATE_TEST_SUITE_P(ws_threading_mixed, ws_server, ::testing::Values(nbio::io_mode::mixed),
+                         io_mode_name);
+
+}  // namespace
