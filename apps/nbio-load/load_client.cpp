@@ -111,6 +111,10 @@ struct load_handler {
     auto& d = c.data<conn_data>();
     d.opened = true;
     ++s->up;
+    if (const std::string_view g = s->mode->greeting(); !g.empty()) {
+      loop_tally::add(s->loops[c.owner_loop().index()].bytes_out, g.size());
+      if (auto ec = c.write(g)) return c.close(ec);
+    }
     if (s->mode->sends()) open_traffic(c);
     ++s->established;  // last: the run thread's settle check orders `waiting` before its read
   }

@@ -1,4 +1,4 @@
-// nbio-load. The plug-in point for a traffic mode (idle, tcp-echo; http and ws-echo later).
+// nbio-load. The plug-in point for a traffic mode (idle, tcp-echo, http, ws-echo, ws-idle).
 //
 // A mode says what to send and how to find complete replies in received bytes; load_client
 // does the rest (connecting, keeping messages in flight, counting, timing). A mode object is
@@ -32,6 +32,8 @@ class load_mode {
   virtual std::string_view name() const noexcept = 0;
   // True when the mode sends requests; false for a mode that only holds connections (idle).
   virtual bool sends() const noexcept = 0;
+  // Bytes sent once when a connection opens, before any request (a WebSocket upgrade).
+  virtual std::string_view greeting() const noexcept { return {}; }
   // The bytes of one request, sent when a connection opens (once per message it keeps in
   // flight) and after each reply. The view stays valid for the mode's lifetime.
   virtual std::string_view request() const noexcept = 0;

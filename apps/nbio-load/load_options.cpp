@@ -62,7 +62,7 @@ std::string load_options::source(unsigned k) const {
 }
 
 std::uint64_t load_options::effective_in_flight() const {
-  if (mode == "idle") return 0;
+  if (mode == "idle" || mode == "ws-idle") return 0;
   return in_flight ? in_flight : connections * in_flight_per_conn;
 }
 
@@ -116,12 +116,13 @@ std::string validate(load_options& o, const system_limits& limits) {
            num(per_process) + " per process, over the open-files limit of " +
            num(limits.open_files) + ": use --processes " + num(need) + " or more";
   }
-  if (o.mode != "http" && (o.pipeline != 1 || o.path != "/"))
-    return "--pipeline and --path need --mode http";
-  if (o.mode == "http" && (o.path.empty() || o.path.front() != '/' ||
-                           o.path.find_first_of(" \r\n") != std::string::npos))
+  const bool ws = o.mode == "ws-echo" || o.mode == "ws-idle";
+  if (o.mode != "http" && o.pipeline != 1) return "--pipeline needs --mode http";
+  if (o.mode != "http" && !ws && o.path != "/") return "--path needs --mode http or ws-*";
+  if ((o.mode == "http" || ws) && (o.path.empty() || o.path.front() != '/' ||
+                                   o.path.find_first_of(" \r\n") != std::string::npos))
     return "--path must start with / and hold no space or line break";
-  if (o.mode == "idle") {
+  if (o.mode == "idle" || o.mode == "ws-idle") {
     if (o.messages || o.in_flight || o.in_flight_per_conn != 1)
       return "--messages and --in-flight* need a traffic mode (--mode tcp-echo), not idle";
   } else {
@@ -146,9 +147,10 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
       "target and holds them (--mode idle) or echoes messages on them (--mode tcp-echo); "
       "prints a live line and a table on stderr and a JSON result on stdout (or --json)."};
   app.set_help_flag("-h,--help", "print this help and exit");
-  app.add_option("--mode", o.mode, "traffic: idle, tcp-echo or http (keep-alive GETs)")
+  app.add_option("--mode", o.mode,
+                 "traffic: idle, tcp-echo, http (keep-alive GETs), ws-echo or ws-idle (WebSocket)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"idle", "tcp-echo", "http"}));
+      ->check(CLI::IsMember({"idle", "tcp-echo", "http", "ws-echo", "ws-idle"}));
   app.add_option("--host", o.host, "target address")->capture_default_str();
   app.add_option("-p,--port", o.ports, "target port; repeat or comma-separate for several")
       ->required()
@@ -180,7 +182,8 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
   app.add_option("-s,--size", o.payload_size, "tcp-echo payload bytes")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
-  app.add_option("--path", o.path, "http: the target of the GETs")->capture_default_str();
+  app.add_option("--path", o.path, "http: the target of the GETs; ws-*: of the upgrade")
+      ->capture_default_str();
   app.add_option("--pipeline", o.pipeline,
                  "http: requests written at once; a message (msgs/s, latency) is the batch")
       ->capture_default_str()

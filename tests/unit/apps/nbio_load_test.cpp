@@ -13,6 +13,7 @@
 #include "load_result.hpp"
 #include "plot.hpp"
 #include "tcp_echo_mode.hpp"
+#include "ws_mode.hpp"
 
 namespace {
 
@@ -125,7 +126,7 @@ TEST(nbio_load_options, bad_command_lines_give_one_line_and_exit_2) {
   const row rows[] = {
       {{"-c", "5"}, "--port is required"},
       {{"-p", "9", "--bogus"}, "--bogus"},
-      {{"-p", "9", "--mode", "ws-echo"}, "ws-echo"},
+      {{"-p", "9", "--mode", "quic"}, "quic"},
       {{"-p", "0"}, "--port 0"},
       {{"-p", "9", "-c", "0"}, "--connections"},
       {{"-p", "9", "-c", "100000", "--source-ips", "1"}, "exceed what 1 port(s) x 1 source"},
@@ -141,7 +142,10 @@ TEST(nbio_load_options, bad_command_lines_give_one_line_and_exit_2) {
       {{"-p", "9", "--processes", "0"}, "--processes"},
       {{"-p", "9", "--ramp-first", "--ramp-timeout", "0"}, "--ramp-timeout"},
       {{"-p", "9", "--ramp-first=maybe"}, "--ramp-first"},
-      {{"-p", "9", "--pipeline", "4"}, "need --mode http"},
+      {{"-p", "9", "--pipeline", "4"}, "--pipeline needs --mode http"},
+      {{"-p", "9", "--path", "/x"}, "--path needs --mode http or ws-*"},
+      {{"-p", "9", "--mode", "ws-echo", "--path", "ws"}, "--path must start with /"},
+      {{"-p", "9", "--mode", "ws-idle", "-n", "5"}, "need a traffic mode"},
       {{"-p", "9", "--mode", "http", "--pipeline", "0"}, "--pipeline"},
       {{"-p", "9", "--mode", "http", "--path", "x"}, "--path must start with /"},
   };
@@ -376,3 +380,33 @@ TEST(nbio_load_plot, option_and_script) {
 }
 
 }  // namespace
+
+// The 101 response, then two echoed frames of a 5-byte payload: counted across any split.
+TEST(nbio_load_ws_mode, counts_echo_frames_after_the_101_across_any_split) {
+  const ws_mode mode("127.0.0.1:8080", "/ws", 5, true);
+  EXPECT_TRUE(mode.greeting().starts_with("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
+  EXPECT_EQ(mode.request().size(), 2u + 4u + 5u);  // header, mask key, payload
+  const std::string echo = std::string("\x82\x05", 2) + "abcde";
+  const std::string stream =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n" + echo + echo;
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    std::uint64_t state = 0;
+    const reply_scan a = mode.scan(state, std::string_view(stream).substr(0, cut));
+    const reply_scan b = mode.scan(state, std::string_view(stream).substr(cut));
+    ASSERT_FALSE(a.error || b.error) << cut;
+    EXPECT_EQ(a.replies + b.replies, 2u) << cut;
+  }
+}
+
+TEST(nbio_load_ws_mode, rejects_a_refused_upgrade_a_wrong_echo_and_data_on_an_idle_connection) {
+  const ws_mode echo("h", "/ws", 5, true);
+  const ws_mode idle("h", "/ws", 5, false);
+  const std::string ok = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+  std::uint64_t state = 0;
+  EXPECT_TRUE(echo.scan(state, "HTTP/1.1 400 Bad Request\r\n\r\n").error);
+  state = 0;
+  EXPECT_TRUE(echo.scan(state, ok + std::string("\x82\x05", 2) + "abcdX").error);
+  state = 0;
+  EXPECT_FALSE(idle.scan(state, ok).error);
+  EXPECT_TRUE(idle.scan(state, std::string("\x89\x00", 2)).error);
+}
