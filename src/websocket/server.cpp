@@ -3,6 +3,7 @@
 #include "nbio/websocket/server.hpp"
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -42,10 +43,19 @@ struct ws_state {
   pending* more = nullptr;
   const shared* s = nullptr;
   void* user = nullptr;
+  std::uint32_t close_by = 0;    // after our close frame: when to stop waiting (ms_now())
   std::uint16_t close_code = 0;  // the peer's, once its close frame came
   std::uint8_t flags = 0;
   std::uint8_t protocol = 0;  // 1 + index into shared::protocols; 0: none
 };
+
+// A millisecond clock for deadlines kept in 32 bits (wraps after 49 days; compared by
+// difference).
+std::uint32_t ms_now() noexcept {
+  using namespace std::chrono;
+  return static_cast<std::uint32_t>(
+      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
 
 ws_state& state(nbio::conn& c) {
   return c.data<ws_state>();
@@ -91,6 +101,12 @@ struct ws_conn {
   void on_data(nbio::conn& c, std::string_view bytes) {
     ws_state& st = state(c);
     if (st.flags & f_close_received) return;  // nothing after a close frame is read
+    if (st.flags & f_close_sent) {
+      // Waiting for the peer's close: a read does not push the deadline back.
+      const auto left = static_cast<std::int32_t>(st.close_by - ms_now());
+      if (left <= 0) return c.close(nbio::errc::read_timeout);
+      c.set_read_deadline(std::chrono::milliseconds(left));
+    }
     // The bytes are this connection's to change (the loop's buffer, or its own): unmask there.
     std::span<char> buf(const_cast<char*>(bytes.data()), bytes.size());
     const bool from_tail = st.more && !st.more->tail.empty();
@@ -207,7 +223,9 @@ void connection::close(close_code code, std::string_view reason) {
   if (st.flags & f_close_sent) return;
   send_close(*c_, code, reason);
   // Wait for the peer's close frame, within the close timeout.
-  c_->set_read_deadline(st.s->options.close_timeout);
+  const auto timeout = st.s->options.close_timeout;
+  st.close_by = ms_now() + static_cast<std::uint32_t>(timeout.count());
+  c_->set_read_deadline(timeout);
 }
 
 void* connection::user_data() const noexcept {

@@ -174,6 +174,23 @@ TEST_P(ws_server, a_peer_that_never_closes_is_cut_off_by_the_close_timeout) {
   EXPECT_EQ(rig.events().last_close_code.load(), 1006);
 }
 
+TEST_P(ws_server, a_peer_that_keeps_sending_but_never_closes_is_cut_off_too) {
+  server_options o;
+  o.close_timeout = 400ms;
+  ws_server_rig rig(GetParam(), o);
+  unique_fd fd = open(rig);
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "please close")));
+  // A message every 100 ms: reads must not push the close deadline back.
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  bool cut = false;
+  while (std::chrono::steady_clock::now() < until && !cut) {
+    cut = !send_all(fd.get(), client_frame(opcode::text, "more"), 200ms);
+    const read_result r = recv_for(fd.get(), 100ms);
+    cut = cut || r.eof || r.error != 0;
+  }
+  EXPECT_TRUE(cut) << "still open 3 s after a 400 ms close timeout";
+}
+
 struct protocol_error_case {
   const char* name;
   std::string frames;
