@@ -12,6 +12,14 @@ bool conn_handle::alive() const noexcept {
   return c_ && c_->gen_.load(std::memory_order_acquire) == gen_;
 }
 
+conn* conn_handle::get() const noexcept {
+  if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return nullptr;
+  if (!loop_impl::of(*c_).in_loop_thread()) return nullptr;
+  // On the loop thread the slot cannot change under us.
+  if (c_->fd_ < 0 || (c_->flags_ & conn::f_blocking) || !c_->is_open()) return nullptr;
+  return c_;
+}
+
 std::error_code conn_handle::dispatch(std::function<void(conn&)> fn) const {
   // The slot's memory outlives every connection in it (slabs are kept until the engine goes),
   // so reading the generation is safe even when the connection is long gone.

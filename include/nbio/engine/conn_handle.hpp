@@ -35,6 +35,11 @@ class conn_handle {
   // the order posted (and, off the connection's thread, in order with write()s from there).
   std::error_code post(std::function<void(conn&)> fn) const;
 
+  // On the thread of the loop that serves the connection (non-blocking mode), the connection
+  // itself while it is open, valid until the current handler or task returns; nullptr on any
+  // other thread, in blocking mode, or once it closed. For code that runs on a loop for many
+  // connections at once (a pub/sub fan-out): no task, no copy.
+  conn* get() const noexcept;
   // Any thread: false once the connection is freed (a snapshot: it may close right after).
   bool alive() const noexcept;
   explicit operator bool() const noexcept { return c_ != nullptr; }

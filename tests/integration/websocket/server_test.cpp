@@ -16,6 +16,7 @@
 #include "support/raw_socket.hpp"
 #include "support/tool_run.hpp"
 #include "support/wait.hpp"
+#include "support/ws_test_server.hpp"
 
 namespace {
 
@@ -41,55 +42,20 @@ struct echo_handler final : handler {
   }
 };
 
-// An engine with an HTTP server whose GET /ws upgrades to an echo.
+// The echo server of these tests.
 class ws_server_rig {
  public:
-  explicit ws_server_rig(nbio::io_mode mode, server_options o = {})
-      : eng_({.loops = 2}), ws_(eng_, echo_, o) {
-    mux_.handle("GET /ws", ws_.upgrade());
-    http_ = std::make_unique<nbio::http::server>(eng_, mux_.as_handler());
-    nbio::listen_options lo = listen_for(mode);
-    lo.conn.reserve_data = server::reserve_data;
-    address_ = http_->listen("127.0.0.1:0", lo).local_address();
-    eng_.start();
-  }
-  ~ws_server_rig() { eng_.stop(); }
-  const nbio::address& address() const { return address_; }
+  explicit ws_server_rig(nbio::io_mode mode, server_options o = {}) : server_(echo_, mode, o) {}
+  const nbio::address& address() const { return server_.address(); }
   echo_handler& events() { return echo_; }
 
  private:
   echo_handler echo_;
-  nbio::engine eng_;
-  server ws_;
-  nbio::http::serve_mux mux_;
-  std::unique_ptr<nbio::http::server> http_;
-  nbio::address address_;
+  ws_test_server server_;
 };
 
-constexpr std::string_view upgrade_request =
-    "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-constexpr std::string_view switching =
-    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-
-// A client frame: masked with a fixed key (or not, to test the rule).
-std::string client_frame(opcode op, std::string_view payload, bool fin = true, bool mask = true) {
-  std::array<char, max_header_size> head{};
-  const std::uint32_t key = 0x5a3c9e01;
-  const std::size_t n = encode_header(head, op, payload.size(), fin, false, mask ? &key : nullptr);
-  std::string out(head.data(), n);
-  std::string body(payload);
-  if (mask) apply_mask(body, key, 0);
-  return out + body;
-}
-
-// A server frame as it must arrive: unmasked.
-std::string server_frame(opcode op, std::string_view payload) {
-  std::array<char, max_header_size> head{};
-  const std::size_t n = encode_header(head, op, payload.size(), true, false, nullptr);
-  return std::string(head.data(), n) + std::string(payload);
-}
+constexpr std::string_view upgrade_request = ws_upgrade_request;
+constexpr std::string_view switching = ws_switching;
 
 std::string close_payload(std::uint16_t code) {
   return {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
