@@ -1,0 +1,226 @@
+// Private. One WebSocket connection after its handshake, in either role: frames read in place
+// from the loop's buffer, messages assembled only when they come in pieces, pings answered, the
+// closing handshake; and the connection API handlers use.
+#include "websocket/session.hpp"
+
+#include <openssl/rand.h>
+
+#include <array>
+
+namespace nbio::websocket {
+
+namespace detail {
+
+std::uint32_t ms_now() noexcept {
+  using namespace std::chrono;
+  return static_cast<std::uint32_t>(
+      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+std::string_view frame(opcode op, std::string_view payload, bool mask) {
+  thread_local std::string out;  // reused: no allocation once grown
+  std::array<char, max_header_size> head{};
+  std::uint32_t key = 0;
+  // RFC 6455 5.3: a fresh, unpredictable key per frame.
+  if (mask) RAND_bytes(reinterpret_cast<unsigned char*>(&key), sizeof(key));
+  const std::size_t n = encode_header(head, op, payload.size(), true, false, mask ? &key : nullptr);
+  out.assign(head.data(), n);
+  out.append(payload);
+  if (mask) apply_mask(std::span<char>(out.data() + n, payload.size()), key, 0);
+  return out;
+}
+
+namespace {
+
+std::error_code send_frame(nbio::conn& c, opcode op, std::string_view payload) {
+  const ws_state& st = state(c);
+  if (st.flags & f_close_sent) return nbio::errc::not_connected;
+  return c.write(frame(op, payload, (st.flags & f_client) != 0));
+}
+
+}  // namespace
+
+void send_close(nbio::conn& c, close_code code, std::string_view reason) {
+  ws_state& st = state(c);
+  if (st.flags & f_close_sent) return;
+  std::array<char, max_control_payload> payload{};
+  const std::size_t n =
+      code == close_code::no_status ? 0 : make_close_payload(payload, code, reason);
+  c.write(frame(opcode::close, {payload.data(), n}, (st.flags & f_client) != 0));
+  st.flags |= f_close_sent;
+}
+
+namespace {
+
+// The connection handler every WebSocket connection is bound to after its handshake.
+struct ws_conn {
+  using conn_data = ws_state;
+  std::shared_ptr<const session_shared> s;
+
+  void on_open(nbio::conn& c) {
+    state(c).s = s.get();
+    connection ws(c);
+    s->h->on_open(ws);
+  }
+
+  void on_data(nbio::conn& c, std::string_view bytes) {
+    ws_state& st = state(c);
+    if (st.flags & f_close_received) return;  // nothing after a close frame is read
+    if (st.flags & f_close_sent) {
+      // Waiting for the peer's close: a read does not push the deadline back.
+      const auto left = static_cast<std::int32_t>(st.close_by - ms_now());
+      if (left <= 0) return c.close(nbio::errc::read_timeout);
+      c.set_read_deadline(std::chrono::milliseconds(left));
+    }
+    // The bytes are this connection's to change (the loop's buffer, or its own): unmask there.
+    std::span<char> buf(const_cast<char*>(bytes.data()), bytes.size());
+    const bool from_tail = st.more && !st.more->tail.empty();
+    if (from_tail) {
+      st.more->tail.append(bytes);
+      buf = std::span<char>(st.more->tail.data(), st.more->tail.size());
+    }
+    std::size_t used = 0;
+    while (c.is_open()) {
+      const frame_event e = st.parser.next(buf.subspan(used));
+      if (e.status == frame_status::error) {
+        send_close(c, close_code_of(e.error), e.error.message());
+        c.close_after_flush();
+        return;
+      }
+      if (e.status != frame_status::event) break;
+      used += e.consumed;
+      if (e.kind == event_kind::data)
+        on_piece(c, st, e);
+      else
+        on_control(c, st, e);
+      if (st.flags & f_close_received) return;
+    }
+    if (!c.is_open()) return;
+    // Keep what was not consumed (at most a header or a control frame).
+    const std::size_t left = buf.size() - used;
+    if (from_tail) {
+      st.more->tail.erase(0, used);
+    } else if (left > 0) {
+      if (!st.more) st.more = new pending;
+      st.more->tail.assign(buf.data() + used, left);
+    }
+    release_if_idle(st);
+  }
+
+  void on_drained(nbio::conn& c) {
+    connection ws(c);
+    s->h->on_drained(ws);
+  }
+
+  void on_close(nbio::conn& c, std::error_code) {
+    ws_state& st = state(c);
+    connection ws(c);
+    const bool got = st.flags & f_close_received;
+    const std::uint16_t code =
+        got ? st.close_code : static_cast<std::uint16_t>(close_code::abnormal);
+    s->h->on_close(ws, code, got && st.more ? std::string_view(st.more->reason) : "");
+    delete st.more;
+    st.more = nullptr;
+  }
+
+ private:
+  static void release_if_idle(ws_state& st) {
+    if (st.more && st.more->tail.empty() && st.more->message.empty() && st.more->reason.empty()) {
+      delete st.more;
+      st.more = nullptr;
+    }
+  }
+
+  void on_piece(nbio::conn& c, ws_state& st, const frame_event& e) {
+    if (st.flags & f_close_sent) return;  // closing: messages are dropped
+    const bool binary = e.op == opcode::binary;
+    if (e.message_begin && e.message_end) {  // whole in this read: no copy
+      connection ws(c);
+      s->h->on_message(ws, e.payload, binary);
+      return;
+    }
+    if (!st.more) st.more = new pending;
+    if (e.message_begin) {
+      st.more->message.clear();
+      st.flags = static_cast<std::uint8_t>(binary ? st.flags | f_binary : st.flags & ~f_binary);
+    }
+    st.more->message.append(e.payload);
+    if (!e.message_end) return;
+    std::string message = std::move(st.more->message);
+    st.more->message = std::string();
+    connection ws(c);
+    s->h->on_message(ws, message, (st.flags & f_binary) != 0);
+  }
+
+  void on_control(nbio::conn& c, ws_state& st, const frame_event& e) {
+    if (e.op == opcode::ping) {
+      if (!(st.flags & f_close_sent))
+        c.write(frame(opcode::pong, e.payload, (st.flags & f_client) != 0));
+      return;
+    }
+    if (e.op != opcode::close) return;  // a pong: nothing to do
+    st.flags |= f_close_received;
+    st.close_code = e.close_code;
+    if (!e.close_reason.empty()) {
+      if (!st.more) st.more = new pending;
+      st.more->reason.assign(e.close_reason);
+    }
+    // Echo the code (RFC 6455 5.5.1) unless we closed first; then the TCP close.
+    send_close(c, static_cast<close_code>(e.close_code), {});
+    c.close_after_flush();
+  }
+};
+
+}  // namespace
+
+nbio::binding& make_session_binding(nbio::engine& eng, std::shared_ptr<const session_shared> s,
+                                    const nbio::conn_options& options) {
+  return eng.make_binding(ws_conn{std::move(s)}, options);
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+std::error_code connection::send(std::string_view data, bool binary) {
+  return send_frame(*c_, binary ? opcode::binary : opcode::text, data);
+}
+
+std::error_code connection::ping(std::string_view payload) {
+  if (payload.size() > max_control_payload) payload = payload.substr(0, max_control_payload);
+  return send_frame(*c_, opcode::ping, payload);
+}
+
+void connection::close(close_code code, std::string_view reason) {
+  ws_state& st = state(*c_);
+  if (st.flags & f_close_sent) return;
+  send_close(*c_, code, reason);
+  // Wait for the peer's close frame, within the close timeout.
+  const auto timeout = st.s->close_timeout;
+  st.close_by = ms_now() + static_cast<std::uint32_t>(timeout.count());
+  c_->set_read_deadline(timeout);
+}
+
+void* connection::user_data() const noexcept {
+  return state(*c_).user;
+}
+
+void connection::set_user_data(void* p) noexcept {
+  state(*c_).user = p;
+}
+
+std::string_view connection::subprotocol() const noexcept {
+  const ws_state& st = state(*c_);
+  if (st.protocol == 0 || !st.s) return {};
+  return st.s->protocols[st.protocol - 1u];
+}
+
+std::string frame_message(std::string_view data, bool binary) {
+  return std::string(frame(binary ? opcode::binary : opcode::text, data, false));
+}
+
+std::error_code send(nbio::conn_handle to, std::string_view data, bool binary) {
+  return to.write(frame(binary ? opcode::binary : opcode::text, data, false));
+}
+
+}  // namespace nbio::websocket

@@ -1,0 +1,73 @@
+// Private. One WebSocket connection after its handshake, in either role: the state in the
+// engine's slot and the connection handler both the server and the client bind to (frames read
+// in place, messages assembled only when they must be, pings, the closing handshake).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nbio/engine/engine.hpp"
+#include "nbio/websocket/connection.hpp"
+#include "nbio/websocket/frame_parser.hpp"
+#include "nbio/websocket/server.hpp"
+
+namespace nbio::websocket::detail {
+
+// What an endpoint's (a server's or a client's) connections share.
+struct session_shared {
+  handler* h = nullptr;
+  std::chrono::milliseconds close_timeout{5'000};
+  std::vector<std::string> protocols;  // the subprotocols named by index in ws_state
+};
+
+// What a connection holds only while it needs it: bytes of a frame that is not whole yet, a
+// message that came in pieces, the peer's close reason.
+struct pending {
+  std::string tail;     // unconsumed bytes (an incomplete header or control frame)
+  std::string message;  // a message assembled from pieces
+  std::string reason;   // the peer's close reason
+};
+
+enum : std::uint8_t {
+  f_close_sent = 1 << 0,
+  f_close_received = 1 << 1,
+  f_binary = 1 << 2,  // the message being assembled is binary
+  f_client = 1 << 3,  // the client role: frames sent are masked
+};
+
+// Per connection, in the engine's slot (sizeof: what server::reserve_data asks a listener for).
+struct ws_state {
+  frame_parser parser{role::server};
+  pending* more = nullptr;
+  const session_shared* s = nullptr;
+  void* user = nullptr;
+  std::uint32_t close_by = 0;    // after our close frame: when to stop waiting (ms_now())
+  std::uint16_t close_code = 0;  // the peer's, once its close frame came
+  std::uint8_t flags = 0;
+  std::uint8_t protocol = 0;  // 1 + index into session_shared::protocols; 0: none
+};
+
+inline ws_state& state(nbio::conn& c) {
+  return c.data<ws_state>();
+}
+
+// The bytes of one frame (masked with a fresh random key when `mask`), in a per-thread buffer
+// valid until the next call on this thread.
+std::string_view frame(opcode op, std::string_view payload, bool mask);
+
+// Sends a close frame (once; the code is echoed as given, no_status sends an empty payload).
+void send_close(nbio::conn& c, close_code code, std::string_view reason);
+
+// A millisecond clock for deadlines kept in 32 bits (wraps after 49 days; compared by
+// difference).
+std::uint32_t ms_now() noexcept;
+
+// The binding every WebSocket connection of an endpoint moves onto after its handshake.
+nbio::binding& make_session_binding(nbio::engine& eng, std::shared_ptr<const session_shared> s,
+                                    const nbio::conn_options& options);
+
+}  // namespace nbio::websocket::detail
