@@ -37,6 +37,20 @@ class websocket_category_impl final : public std::error_category {
         return "close reason is not valid UTF-8";
       case errc::message_too_big:
         return "message too big";
+      case errc::bad_url:
+        return "not a ws:// URL (ws://host[:port][/path])";
+      case errc::handshake_status:
+        return "the server did not answer 101 Switching Protocols";
+      case errc::handshake_fields:
+        return "101 without Upgrade: websocket and Connection: upgrade";
+      case errc::handshake_accept:
+        return "Sec-WebSocket-Accept does not match the key";
+      case errc::handshake_protocol:
+        return "the server chose a subprotocol that was not offered";
+      case errc::handshake_extension:
+        return "the server chose an extension that was not offered";
+      case errc::handshake_timeout:
+        return "the opening handshake timed out";
     }
     return "unknown nbio.websocket error";
   }

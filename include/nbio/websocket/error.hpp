@@ -52,6 +52,14 @@ enum class errc {
   invalid_close_reason,  // a close reason that is not UTF-8
   // 1009 Message too big.
   message_too_big,  // a message (all its fragments) longer than frame_limits::max_message
+  // The client's opening handshake (no close frame: the connection was never a WebSocket).
+  bad_url,              // not ws://host[:port][/path] (wss:// waits for TLS)
+  handshake_status,     // the server answered something other than 101
+  handshake_fields,     // 101 without Upgrade: websocket and Connection: upgrade
+  handshake_accept,     // a Sec-WebSocket-Accept that does not match our key
+  handshake_protocol,   // a subprotocol we did not offer
+  handshake_extension,  // an extension we did not offer
+  handshake_timeout,    // no complete answer within client_options::handshake_timeout
 };
 
 const std::error_category& websocket_category() noexcept;

@@ -1,0 +1,71 @@
+// Public. WebSocket client connections (RFC 6455 4.1) with the server's handler API.
+//
+//   struct printer : nbio::websocket::handler {
+//     void on_open(nbio::websocket::connection& ws) override { ws.send("hello"); }
+//     void on_message(nbio::websocket::connection& ws, std::string_view d, bool) override {
+//       std::printf("%.*s\n", int(d.size()), d.data());
+//       ws.close();
+//     }
+//   } h;
+//   nbio::websocket::client cl(eng, h);
+//   cl.connect("ws://127.0.0.1:8080/ws", [](std::error_code ec) { /* failed: ec */ });
+//
+// connect() dials the host (a name is resolved off the loops), sends the upgrade with a fresh
+// Sec-WebSocket-Key and checks the answer: 101, Upgrade: websocket, Connection: upgrade, the
+// Sec-WebSocket-Accept of our key, a subprotocol among those offered and no extension (none is
+// offered yet). Frames the server sent right behind its 101 are read. Then the connection is a
+// WebSocket connection like a server's (connection.hpp), except that every frame it sends is
+// masked with a fresh random key. A failed dial or handshake calls on_error with the reason
+// (nbio::errc for the dial, websocket::errc::handshake_* and bad_url, http::errc for an answer
+// that is not HTTP) and the handler hears nothing of that connection.
+//
+// Thread affinity: connect() from any thread; the handler and on_error on loop threads.
+// Lifetime: the handler and the client outlive the engine's run.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "nbio/engine/engine.hpp"
+#include "nbio/websocket/frame_parser.hpp"
+#include "nbio/websocket/server.hpp"
+
+namespace nbio::websocket {
+
+struct client_options {
+  frame_limits limits{};
+  std::chrono::milliseconds connect_timeout{10'000};
+  // From the connection's open to the end of the server's answer.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds close_timeout{5'000};
+  std::chrono::milliseconds idle_timeout{0};
+  std::size_t max_write_queue = 4u << 20;
+  // Subprotocols to offer ("chat, superchat"); connection::subprotocol() says which one won.
+  std::string subprotocols;
+  // More fields for the upgrade request (Origin, Authorization, cookies).
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class client {
+ public:
+  client(nbio::engine& eng, handler& h, client_options options = {});
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  // Any thread: one connection to `url` (ws://host[:port][/path][?query]).
+  void connect(std::string_view url, std::function<void(std::error_code)> on_error = {});
+
+  struct shared;  // private
+
+ private:
+  std::shared_ptr<shared> shared_;
+};
+
+}  // namespace nbio::websocket
