@@ -20,7 +20,30 @@ for p in "${packages[@]}"; do
   fi
 done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js with npm, for Node's ws in the WebSocket interop tests: Debian's, unless a node with
+# npm is installed already (a NodeSource nodejs bundles npm and conflicts with Debian's npm).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
+# Node's ws, from the npm registry, into build/node (ignored by git). Without it (no network)
+# the tests that need it skip.
+install_node_ws() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/node"
+  [ -f "$dir/node_modules/ws/package.json" ] && return 0
+  command -v npm >/dev/null 2>&1 || return 0
+  mkdir -p "$dir"
+  if ! npm install --prefix "$dir" --no-audit --no-fund --loglevel=error ws@8 \
+      >/tmp/nbio-npm.log 2>&1; then
+    echo "deps: npm install ws failed (see /tmp/nbio-npm.log); the Node interop tests will skip" >&2
+  fi
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  install_node_ws
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "nbio needs these Debian packages: ${missing[*]}" >&2
@@ -37,3 +60,4 @@ if ! apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/nbio-deps.
     exit 1
   }
 fi
+install_node_ws
