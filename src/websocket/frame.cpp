@@ -68,7 +68,8 @@ std::size_t make_close_payload(std::span<char, max_control_payload> out, close_c
     if ((static_cast<unsigned char>(reason[cut]) & 0xc0) == 0x80) cut = max_close_reason;
     reason = reason.substr(0, cut);
   }
-  std::memcpy(out.data() + 2, reason.data(), reason.size());
+  if (!reason.empty())
+    std::memcpy(out.data() + 2, reason.data(), reason.size());  // data() may be null
   return 2 + reason.size();
 }
 
