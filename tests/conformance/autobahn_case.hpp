@@ -1,0 +1,49 @@
+// Conformance. The Autobahn|Testsuite cases as data (../shared/conformance/autobahn_cases.json,
+// read as AUTOBAHN_CATALOG.md describes it), the events a fuzzing client records, and the
+// verdict of one case. The fuzzing client that plays a case against a server is
+// autobahn_fuzzer.hpp; the judge that gates the test suite is autobahn_server_test.cpp.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nbio_test::autobahn {
+
+// What the fuzzer records while a case runs (catalog section 2): a whole data message, a pong,
+// a ping, or a tagged wait that elapsed while the connection was still open.
+struct event {
+  enum class kind { message, pong, ping, timeout } what = kind::message;
+  std::string payload;  // message, pong, ping; the tag for timeout
+  bool binary = false;  // message
+  bool operator==(const event&) const = default;
+};
+
+// One line of a report: "message(text, 13 bytes)".
+std::string describe(const event& e);
+std::string describe(const std::vector<event>& events);
+
+// The bytes of a payload object {"hex", "len", "rep"?}: `rep` repeated to `len` when present,
+// else the hex. `complete` is false when the hex was stored as a prefix ("...") with no `rep`
+// (the 12.x/13.x corpora): the bytes returned are then that prefix only.
+std::string payload_bytes(const nlohmann::json& p, bool* complete = nullptr);
+
+// Verdicts (catalog section 2). behavior: OK, NON-STRICT, INFORMATIONAL, UNIMPLEMENTED or
+// FAILED; behavior_close: OK, INFORMATIONAL, FAILED, UNCLEAN, WRONG CODE or FAILED BY CLIENT.
+struct verdict {
+  std::string id;
+  std::string behavior = "FAILED";
+  std::string behavior_close = "FAILED";
+  std::string outcome = "FAILED";  // the gate's word for the case: behavior, or FAILED
+  std::string reason;              // why, for anything not plainly OK
+  double duration_ms = 0;
+  int remote_close_code = -1;  // the code in the server's close frame; -1: none
+  std::vector<event> received;
+};
+
+// "1" for "1.1.8", "12" for "12.3.4".
+std::string group_of(const std::string& id);
+
+}  // namespace nbio_test::autobahn
