@@ -110,9 +110,11 @@ int blocking_runner::poll_timeout(conn& c, std::uint32_t now) {
 }
 
 bool blocking_runner::check_deadlines(conn& c, std::uint32_t now) {
-  if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now))
-    close(c, errc::read_timeout);
-  else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now))
+  if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now)) {
+    c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
+    const conn_class& cls = *c.cls_;
+    if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c)) close(c, errc::read_timeout);
+  } else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now))
     close(c, errc::idle_timeout);
   return !c.is_open();
 }

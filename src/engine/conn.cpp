@@ -658,8 +658,13 @@ void loop_impl::on_conn_timer(conn& c) {
     if (due(c.write_deadline_, now_)) return close(c, errc::connect_timeout);
     return arm_timer(c);
   }
-  if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now_))
-    return close(c, errc::read_timeout);
+  if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now_)) {
+    c.flags_ = clear(c.flags_, conn::f_read_deadline);
+    const conn_class& cls = *c.cls_;
+    if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c))
+      return close(c, errc::read_timeout);
+    if (!c.is_open()) return;
+  }
   if ((c.flags_ & conn::f_write_deadline) && due(c.write_deadline_, now_)) {
     if (c.wq_) return close(c, errc::write_timeout);
     c.flags_ = clear(c.flags_, conn::f_write_deadline);  // nothing was pending

@@ -154,6 +154,7 @@ client::client(nbio::engine& eng, handler& h, client_options options)
   shared_->h = &h;
   shared_->options = std::move(options);
   shared_->close_timeout = shared_->options.close_timeout;
+  shared_->pong_timeout = shared_->options.pong_timeout;
   std::string_view list = shared_->options.subprotocols;
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
@@ -168,6 +169,7 @@ client::client(nbio::engine& eng, handler& h, client_options options)
   }
   nbio::conn_options co;
   co.idle_timeout = shared_->options.idle_timeout;
+  co.read_timeout = shared_->options.ping_interval;  // the keepalive's silence (0: off)
   co.max_write_queue = shared_->options.max_write_queue;
   shared_->session = &detail::make_session_binding(eng, shared_, co);
   nbio::dial_options dial;

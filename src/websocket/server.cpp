@@ -38,8 +38,10 @@ server::server(nbio::engine& eng, handler& h, server_options options)
   }
   nbio::conn_options co;
   co.idle_timeout = shared_->options.idle_timeout;
+  co.read_timeout = shared_->options.ping_interval;  // the keepalive's silence (0: off)
   co.max_write_queue = shared_->options.max_write_queue;
   shared_->close_timeout = shared_->options.close_timeout;
+  shared_->pong_timeout = shared_->options.pong_timeout;
   binding_ = &detail::make_session_binding(eng, shared_, co);
 }
 

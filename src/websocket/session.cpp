@@ -65,7 +65,8 @@ struct ws_conn {
 
   void on_data(nbio::conn& c, std::string_view bytes) {
     ws_state& st = state(c);
-    if (st.flags & f_close_received) return;  // nothing after a close frame is read
+    if (st.flags & f_close_received) return;             // nothing after a close frame is read
+    st.flags &= static_cast<std::uint8_t>(~f_ping_out);  // the peer is alive
     if (st.flags & f_close_sent) {
       // Waiting for the peer's close: a read does not push the deadline back.
       const auto left = static_cast<std::int32_t>(st.close_by - ms_now());
@@ -105,6 +106,18 @@ struct ws_conn {
       st.more->tail.assign(buf.data() + used, left);
     }
     release_if_idle(st);
+  }
+
+  // The read deadline passed: with keepalive (the binding's read_timeout is the ping interval)
+  // a silent peer gets a ping and pong_timeout to answer; a second silence, or the end of the
+  // wait for the peer's close frame, closes.
+  bool on_read_timeout(nbio::conn& c) {
+    ws_state& st = state(c);
+    if (st.flags & (f_close_sent | f_ping_out)) return false;
+    st.flags |= f_ping_out;
+    c.write(frame(opcode::ping, {}, (st.flags & f_client) != 0));
+    c.set_read_deadline(s->pong_timeout);
+    return true;
   }
 
   void on_drained(nbio::conn& c) {

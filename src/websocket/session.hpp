@@ -21,7 +21,8 @@ namespace nbio::websocket::detail {
 struct session_shared {
   handler* h = nullptr;
   std::chrono::milliseconds close_timeout{5'000};
-  std::vector<std::string> protocols;  // the subprotocols named by index in ws_state
+  std::chrono::milliseconds pong_timeout{10'000};  // keepalive: after a ping, wait this long
+  std::vector<std::string> protocols;              // the subprotocols named by index in ws_state
 };
 
 // What a connection holds only while it needs it: bytes of a frame that is not whole yet, a
@@ -35,8 +36,9 @@ struct pending {
 enum : std::uint8_t {
   f_close_sent = 1 << 0,
   f_close_received = 1 << 1,
-  f_binary = 1 << 2,  // the message being assembled is binary
-  f_client = 1 << 3,  // the client role: frames sent are masked
+  f_binary = 1 << 2,    // the message being assembled is binary
+  f_client = 1 << 3,    // the client role: frames sent are masked
+  f_ping_out = 1 << 4,  // keepalive: a ping went out after a silence, nothing came back yet
 };
 
 // Per connection, in the engine's slot (sizeof: what server::reserve_data asks a listener for).

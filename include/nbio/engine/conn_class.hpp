@@ -7,6 +7,9 @@
 //   void on_drained(nbio::conn&);   // the write queue just became empty
 //   void on_end(nbio::conn&);       // the peer half-closed; absent: close after flushing
 //   void on_shutdown(nbio::conn&);  // graceful shutdown began; absent: close after flushing
+//   bool on_read_timeout(nbio::conn&);  // the read deadline passed: true keeps the connection
+//                                   // (the handler acts: sends a ping, sets a new deadline);
+//                                   // absent or false: close with errc::read_timeout
 //   using conn_data = T;            // per-connection state, in the connection's own slot
 // The handler object is stored once per listener or dialer; every connection of it holds one
 // pointer to this table. Calls go through plain function pointers made from the handler's
@@ -54,6 +57,7 @@ struct conn_class {
   void (*on_drained)(void*, conn&) = nullptr;
   void (*on_end)(void*, conn&) = nullptr;
   void (*on_shutdown)(void*, conn&) = nullptr;
+  bool (*on_read_timeout)(void*, conn&) = nullptr;
   void (*construct_data)(void*) = nullptr;
   void (*destroy_data)(void*) = nullptr;
   void (*destroy_handler)(void*) = nullptr;
@@ -90,6 +94,10 @@ conn_class* make_conn_class(H handler, const conn_options& opts) {
     cls->on_end = [](void* h, conn& c) { static_cast<H*>(h)->on_end(c); };
   if constexpr (requires(H & h, conn & c) { h.on_shutdown(c); })
     cls->on_shutdown = [](void* h, conn& c) { static_cast<H*>(h)->on_shutdown(c); };
+  if constexpr (requires(H & h, conn & c) { h.on_read_timeout(c); })
+    cls->on_read_timeout = [](void* h, conn& c) -> bool {
+      return static_cast<H*>(h)->on_read_timeout(c);
+    };
   using data_t = typename conn_data_of<H>::type;
   if constexpr (!std::is_void_v<data_t>) {
     static_assert(alignof(data_t) <= 16, "conn_data must not need more than 16-byte alignment");

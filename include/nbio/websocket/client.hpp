@@ -44,6 +44,10 @@ struct client_options {
   // From the connection's open to the end of the server's answer.
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds close_timeout{5'000};
+  // Keepalive: after this long without a byte from the peer, send a ping; close (1006 to the
+  // handler, errc::read_timeout) when nothing comes back within pong_timeout. 0: off.
+  std::chrono::milliseconds ping_interval{0};
+  std::chrono::milliseconds pong_timeout{10'000};
   std::chrono::milliseconds idle_timeout{0};
   std::size_t max_write_queue = 4u << 20;
   // Subprotocols to offer ("chat, superchat"); connection::subprotocol() says which one won.

@@ -58,6 +58,10 @@ struct server_options {
   frame_limits limits{};  // max_message: 1009 past it
   // The closing handshake: after sending a close frame, how long to wait for the peer's.
   std::chrono::milliseconds close_timeout{5'000};
+  // Keepalive: after this long without a byte from the peer, send a ping; close (1006 to the
+  // handler, errc::read_timeout) when nothing comes back within pong_timeout. 0: off.
+  std::chrono::milliseconds ping_interval{0};
+  std::chrono::milliseconds pong_timeout{10'000};
   // Closes a connection that received nothing for this long (0: never).
   std::chrono::milliseconds idle_timeout{0};
   // Bytes queued for a client that does not read before it is closed (1006 to it).

@@ -157,6 +157,29 @@ TEST_P(ws_server, a_peer_that_keeps_sending_but_never_closes_is_cut_off_too) {
   EXPECT_TRUE(cut) << "still open 3 s after a 400 ms close timeout";
 }
 
+TEST_P(ws_server, keepalive_pings_a_silent_peer_and_closes_one_that_does_not_answer) {
+  server_options o;
+  o.ping_interval = 200ms;
+  o.pong_timeout = 300ms;
+  ws_server_rig rig(GetParam(), o);
+  unique_fd fd = open(rig);
+  const std::string ping = server_frame(opcode::ping, "");
+  // Silent: a ping comes; answering it keeps the connection, twice over.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(recv_exact(fd.get(), ping.size(), 5s).data, ping) << i;
+    ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::pong, "")));
+  }
+  // Messages still echo.
+  ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "alive")));
+  EXPECT_EQ(recv_exact(fd.get(), 7).data, server_frame(opcode::text, "alive"));
+  // Not answering: the next ping, then the close.
+  EXPECT_EQ(recv_exact(fd.get(), ping.size(), 5s).data, ping);
+  const read_result r = recv_until_eof(fd.get(), 5s);
+  EXPECT_TRUE(r.eof) << "still open after a ping went unanswered";
+  ASSERT_TRUE(wait_until([&] { return rig.events().closed.load() == 1; }));
+  EXPECT_EQ(rig.events().last_close_code.load(), 1006);
+}
+
 struct protocol_error_case {
   const char* name;
   std::string frames;
