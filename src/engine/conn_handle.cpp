@@ -14,9 +14,12 @@ bool conn_handle::alive() const noexcept {
 
 conn* conn_handle::get() const noexcept {
   if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return nullptr;
-  if (!loop_impl::of(*c_).in_loop_thread()) return nullptr;
-  // On the loop thread the slot cannot change under us.
-  if (c_->fd_ < 0 || (c_->flags_ & conn::f_blocking) || !c_->is_open()) return nullptr;
+  loop_impl& loop = loop_impl::of(*c_);
+  if (!loop.in_loop_thread()) return nullptr;
+  // A blocking-mode connection's fields belong to its own thread: ask the loop's set (touched
+  // on the loop thread only) before reading any of them. The others cannot change under us here.
+  if (!loop.blocking_empty() && loop.serves_blocking(c_)) return nullptr;
+  if (c_->fd_ < 0 || !c_->is_open()) return nullptr;
   return c_;
 }
 

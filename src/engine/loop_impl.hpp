@@ -107,6 +107,9 @@ class loop_impl final : public loop {
   timer_wheel& wheel() noexcept { return wheel_; }
   void count_in(std::size_t n) noexcept { bytes_in_.add(n); }
   void count_out(std::size_t n) noexcept { bytes_out_.add(n); }
+  // Loop thread only: whether `c` is served by a blocking-mode thread of this loop.
+  bool blocking_empty() const noexcept { return blocking_.empty(); }
+  bool serves_blocking(const conn* c) const { return blocking_.contains(const_cast<conn*>(c)); }
   std::atomic<std::uint64_t>& blocking_bytes_in() noexcept { return blocking_in_; }
   std::atomic<std::uint64_t>& blocking_bytes_out() noexcept { return blocking_out_; }
 

@@ -65,13 +65,13 @@ std::string ws_url(const nbio::address& a, std::string_view path = "/ws") {
   return "ws://127.0.0.1:" + std::to_string(a.port()) + std::string(path);
 }
 
-TEST(ws_client, messages_echo_from_nbios_server_and_the_close_completes) {
+TEST(ws_threading_client, messages_echo_from_nbios_server_and_the_close_completes) {
   echo e;
   ws_test_server server(e, nbio::io_mode::nonblocking);
   recorder r;
   r.messages = {{"hello", false}, {std::string(100'000, 'x'), true}, {"", false}};
+  event_log<std::error_code> errors;  // before the rig: the engine stops first
   client_rig rig(r);
-  event_log<std::error_code> errors;
   rig.cl.connect(ws_url(server.address()), [&](std::error_code ec) { errors.push(ec); });
   ASSERT_TRUE(r.received.wait_for_size(3, 10s)) << "errors: " << errors.size();
   const auto got = r.received.snapshot();
@@ -83,7 +83,7 @@ TEST(ws_client, messages_echo_from_nbios_server_and_the_close_completes) {
   EXPECT_EQ(errors.size(), 0u);
 }
 
-TEST(ws_client, a_subprotocol_is_offered_and_the_servers_choice_kept) {
+TEST(ws_threading_client, a_subprotocol_is_offered_and_the_servers_choice_kept) {
   echo e;
   server_options so;
   so.subprotocols = "chat";
@@ -99,7 +99,7 @@ TEST(ws_client, a_subprotocol_is_offered_and_the_servers_choice_kept) {
   EXPECT_EQ(r.protocol, "chat");
 }
 
-TEST(ws_client, python_websockets_server_echoes_our_masked_frames) {
+TEST(ws_threading_client, python_websockets_server_echoes_our_masked_frames) {
   const char* python = "/usr/bin/python3";
   if (::access(python, X_OK) != 0 ||
       run_tool(std::string(python) + " -c 'import websockets' 2>&1").status != 0)
@@ -120,8 +120,8 @@ TEST(ws_client, python_websockets_server_echoes_our_masked_frames) {
   ASSERT_TRUE(port) << "the Python server did not start";
   recorder r;
   r.messages = {{"grüße", false}, {std::string(70'000, 'y'), true}};
+  event_log<std::error_code> errors;  // before the rig: the engine stops first
   client_rig rig(r);
-  event_log<std::error_code> errors;
   rig.cl.connect("ws://127.0.0.1:" + *port + "/", [&](std::error_code ec) { errors.push(ec); });
   EXPECT_TRUE(r.received.wait_for_size(2, 10s)) << "errors: " << errors.size();
   const auto got = r.received.snapshot();
@@ -141,7 +141,7 @@ struct canned {
   }
 };
 
-TEST(ws_client, bad_handshakes_fail_with_their_reason_and_the_handler_hears_nothing) {
+TEST(ws_threading_client, bad_handshakes_fail_with_their_reason_and_the_handler_hears_nothing) {
   const std::pair<std::string, std::error_code> cases[] = {
       {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", errc::handshake_status},
       {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n", errc::handshake_fields},
@@ -156,8 +156,8 @@ TEST(ws_client, bad_handshakes_fail_with_their_reason_and_the_handler_hears_noth
     recorder r;
     client_options o;
     o.handshake_timeout = 300ms;
+    event_log<std::error_code> errors;  // before the rig: the engine stops first
     client_rig rig(r, o);
-    event_log<std::error_code> errors;
     rig.cl.connect(ws_url(server.address()), [&](std::error_code ec) { errors.push(ec); });
     ASSERT_TRUE(errors.wait_for_size(1, 10s)) << answer;
     EXPECT_EQ(errors.snapshot()[0], want) << answer << " -> " << errors.snapshot()[0].message();
@@ -165,16 +165,15 @@ TEST(ws_client, bad_handshakes_fail_with_their_reason_and_the_handler_hears_noth
   }
 }
 
-TEST(ws_client, bad_urls_and_refused_connections_fail) {
+TEST(ws_threading_client, bad_urls_and_refused_connections_fail) {
   recorder r;
+  event_log<std::error_code> errors, refused;  // before the rig: the engine stops first
   client_rig rig(r);
-  event_log<std::error_code> errors;
   for (const char* url : {"http://127.0.0.1:1/", "ws://", "ws://a b/", "wss://127.0.0.1/"})
     rig.cl.connect(url, [&](std::error_code ec) { errors.push(ec); });
   ASSERT_TRUE(errors.wait_for_size(4, 5s));
   for (const auto& ec : errors.snapshot())
     EXPECT_EQ(ec, errc::bad_url);
-  event_log<std::error_code> refused;
   rig.cl.connect("ws://127.0.0.1:" + std::to_string(unused_tcp_port()) + "/",
                  [&](std::error_code ec) { refused.push(ec); });
   ASSERT_TRUE(refused.wait_for_size(1, 10s));

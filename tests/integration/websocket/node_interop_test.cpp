@@ -101,10 +101,10 @@ setTimeout(() => process.exit(0), 30000);
   const auto port = srv.read_line(10s);
   ASSERT_TRUE(port) << "the Node server did not start";
   recorder r;
+  event_log<std::error_code> errors;  // before the engine: it stops first
   nbio::engine eng({.loops = 1});
   client cl(eng, r);
   eng.start();
-  event_log<std::error_code> errors;
   cl.connect("ws://127.0.0.1:" + *port + "/", [&](std::error_code ec) { errors.push(ec); });
   EXPECT_TRUE(r.received.wait_for_size(2, 10s)) << "errors: " << errors.size();
   const auto got = r.received.snapshot();
