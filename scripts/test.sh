@@ -23,6 +23,7 @@ cd "$root" || exit 1
 case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
 
 export ASAN_OPTIONS="detect_leaks=1"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"  # why: tests/lsan.supp
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 
