@@ -30,22 +30,6 @@ struct handshake {
   bool failed = false;
 };
 
-// Whether `list` (a comma-separated field value) holds `token`, case-insensitively.
-bool has_token(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    const std::size_t comma = list.find(',');
-    std::string_view t = list.substr(0, comma);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
-      t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
-      t.remove_suffix(1);
-    if (http::iequals(t, token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // The handler of a client connection until its handshake is done.
 struct handshaking {
   struct conn_data {
@@ -155,18 +139,8 @@ client::client(nbio::engine& eng, handler& h, client_options options)
   shared_->options = std::move(options);
   shared_->close_timeout = shared_->options.close_timeout;
   shared_->pong_timeout = shared_->options.pong_timeout;
-  std::string_view list = shared_->options.subprotocols;
-  while (!list.empty()) {
-    const std::size_t comma = list.find(',');
-    std::string_view t = list.substr(0, comma);
-    while (!t.empty() && t.front() == ' ')
-      t.remove_prefix(1);
-    while (!t.empty() && t.back() == ' ')
-      t.remove_suffix(1);
-    if (!t.empty() && shared_->protocols.size() < 254) shared_->protocols.emplace_back(t);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
+  shared_->protocols = split_list(shared_->options.subprotocols);
+  if (shared_->protocols.size() > 254) shared_->protocols.resize(254);  // indexed by a byte
   nbio::conn_options co;
   co.idle_timeout = shared_->options.idle_timeout;
   co.read_timeout = shared_->options.ping_interval;  // the keepalive's silence (0: off)

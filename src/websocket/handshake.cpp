@@ -41,10 +41,6 @@ bool any_token(std::string_view list, F&& fn) {
   return false;
 }
 
-bool has_token(std::string_view list, std::string_view token) {
-  return any_token(list, [&](std::string_view t) { return http::iequals(t, token); });
-}
-
 // 24 base64 characters ending "==" encode exactly 16 bytes.
 bool valid_key(std::string_view k) noexcept {
   if (k.size() != 24 || k[22] != '=' || k[23] != '=') return false;
@@ -95,6 +91,19 @@ upgrade_check check_upgrade(const http::request& r) noexcept {
   c.protocols = r.header("Sec-WebSocket-Protocol");
   c.extensions = r.header("Sec-WebSocket-Extensions");
   return c;
+}
+
+bool has_token(std::string_view list, std::string_view token) noexcept {
+  return any_token(list, [&](std::string_view t) { return http::iequals(t, token); });
+}
+
+std::vector<std::string> split_list(std::string_view list) {
+  std::vector<std::string> out;
+  any_token(list, [&](std::string_view t) {
+    out.emplace_back(t);
+    return false;
+  });
+  return out;
 }
 
 std::string_view choose_protocol(std::string_view offered, std::string_view supported) noexcept {

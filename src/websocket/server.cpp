@@ -24,18 +24,8 @@ server::server(nbio::engine& eng, handler& h, server_options options)
     : shared_(std::make_shared<shared>()) {
   shared_->h = &h;
   shared_->options = std::move(options);
-  std::string_view list = shared_->options.subprotocols;
-  while (!list.empty()) {
-    const std::size_t comma = list.find(',');
-    std::string_view t = list.substr(0, comma);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
-      t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
-      t.remove_suffix(1);
-    if (!t.empty() && shared_->protocols.size() < 254) shared_->protocols.emplace_back(t);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
+  shared_->protocols = split_list(shared_->options.subprotocols);
+  if (shared_->protocols.size() > 254) shared_->protocols.resize(254);  // indexed by a byte
   nbio::conn_options co;
   co.idle_timeout = shared_->options.idle_timeout;
   co.read_timeout = shared_->options.ping_interval;  // the keepalive's silence (0: off)

@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nbio/http/request.hpp"
 
@@ -34,6 +35,12 @@ struct upgrade_check {
 // case-insensitive, among others), a Sec-WebSocket-Key of 16 bytes in base64, and
 // Sec-WebSocket-Version 13. Views point into the request.
 upgrade_check check_upgrade(const http::request& r) noexcept;
+
+// Whether a comma-separated field value (Upgrade, Connection) holds `token`, case-insensitively.
+bool has_token(std::string_view list, std::string_view token) noexcept;
+
+// The elements of a comma-separated list ("chat, superchat"), trimmed, empty ones left out.
+std::vector<std::string> split_list(std::string_view list);
 
 // The first of `offered` (a Sec-WebSocket-Protocol list) that `supported` (comma-separated, the
 // server's) names; "" when none.
