@@ -23,8 +23,9 @@ namespace {
 struct handshake {
   std::shared_ptr<client::shared> s;
   std::string request;
-  std::string accept;  // the Sec-WebSocket-Accept we expect
-  std::string buffer;  // the answer so far
+  std::string accept;       // the Sec-WebSocket-Accept we expect
+  std::string buffer;       // the answer so far
+  deflate_options deflate;  // what was offered (sliding: as dedicated or as shared)
   std::function<void(std::error_code)> on_error;
   std::chrono::steady_clock::time_point started{};  // the connection's open
   bool failed = false;
@@ -65,7 +66,10 @@ struct handshaking {
         !has_token(head.get("Connection"), "upgrade"))
       return fail(c, errc::handshake_fields);
     if (head.get("Sec-WebSocket-Accept") != h->accept) return fail(c, errc::handshake_accept);
-    if (!head.get("Sec-WebSocket-Extensions").empty()) return fail(c, errc::handshake_extension);
+    deflate_params dp;
+    std::error_code ec;
+    const bool deflate = accept_deflate(head.get("Sec-WebSocket-Extensions"), h->deflate, dp, ec);
+    if (ec) return fail(c, ec);
     const std::string_view protocol = head.get("Sec-WebSocket-Protocol");
     std::uint8_t index = 0;
     if (!protocol.empty()) {
@@ -78,11 +82,14 @@ struct handshaking {
     std::unique_ptr<handshake> done(h);
     std::string rest = h->buffer.substr(r.consumed);
     const frame_limits limits = h->s->options.limits;
-    const std::error_code ec = c.rebind(*h->s->session, rest, [&](nbio::conn& nc) {
+    const detail::session_shared& s = *h->s;
+    const bool counted = s.deflate.memory == deflate_memory::sliding;
+    ec = c.rebind(*h->s->session, rest, [&](nbio::conn& nc) {
       detail::ws_state& st = detail::state(nc);
-      st.parser = frame_parser(role::client, limits);
+      st.parser = frame_parser(role::client, limits, deflate);
       st.flags |= detail::f_client;
       st.protocol = index;
+      if (deflate) detail::init_deflate(st, s, dp, counted);
     });
     if (ec) {
       if (done->on_error) done->on_error(ec);
@@ -139,6 +146,8 @@ client::client(nbio::engine& eng, handler& h, client_options options)
   shared_->options = std::move(options);
   shared_->close_timeout = shared_->options.close_timeout;
   shared_->pong_timeout = shared_->options.pong_timeout;
+  shared_->limits = shared_->options.limits;
+  shared_->deflate = shared_->options.deflate;
   shared_->protocols = split_list(shared_->options.subprotocols);
   if (shared_->protocols.size() > 254) shared_->protocols.resize(254);  // indexed by a byte
   nbio::conn_options co;
@@ -172,6 +181,13 @@ void client::connect(std::string_view url, std::function<void(std::error_code)> 
                "\r\nSec-WebSocket-Version: 13\r\n";
   if (!shared_->options.subprotocols.empty())
     h->request += "Sec-WebSocket-Protocol: " + shared_->options.subprotocols + "\r\n";
+  // sliding: this connection is offered as dedicated while the count allows, else as shared.
+  h->deflate = shared_->options.deflate;
+  if (h->deflate.memory == deflate_memory::sliding)
+    h->deflate.memory =
+        detail::may_keep_context(*shared_) ? deflate_memory::dedicated : deflate_memory::shared;
+  const std::string offer = deflate_offer(h->deflate);
+  if (!offer.empty()) h->request += "Sec-WebSocket-Extensions: " + offer + "\r\n";
   for (const auto& [name, value] : shared_->options.headers)
     h->request += name + ": " + value + "\r\n";
   h->request += "\r\n";

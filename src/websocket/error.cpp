@@ -35,6 +35,8 @@ class websocket_category_impl final : public std::error_category {
         return "text message is not valid UTF-8";
       case errc::invalid_close_reason:
         return "close reason is not valid UTF-8";
+      case errc::bad_compressed_data:
+        return "compressed message does not inflate";
       case errc::message_too_big:
         return "message too big";
       case errc::bad_url:
@@ -48,7 +50,7 @@ class websocket_category_impl final : public std::error_category {
       case errc::handshake_protocol:
         return "the server chose a subprotocol that was not offered";
       case errc::handshake_extension:
-        return "the server chose an extension that was not offered";
+        return "the server chose an extension, or extension parameters, not offered";
       case errc::handshake_timeout:
         return "the opening handshake timed out";
     }
@@ -68,6 +70,7 @@ close_code close_code_of(std::error_code ec) noexcept {
   switch (static_cast<errc>(ec.value())) {
     case errc::invalid_utf8:
     case errc::invalid_close_reason:
+    case errc::bad_compressed_data:
       return close_code::invalid_payload;
     case errc::message_too_big:
       return close_code::message_too_big;

@@ -32,6 +32,8 @@ server::server(nbio::engine& eng, handler& h, server_options options)
   co.max_write_queue = shared_->options.max_write_queue;
   shared_->close_timeout = shared_->options.close_timeout;
   shared_->pong_timeout = shared_->options.pong_timeout;
+  shared_->limits = shared_->options.limits;
+  shared_->deflate = shared_->options.deflate;
   binding_ = &detail::make_session_binding(eng, shared_, co);
 }
 
@@ -67,13 +69,32 @@ http::handler server::upgrade() {
       answer += "\r\n";
       break;
     }
+    // permessage-deflate: every Sec-WebSocket-Extensions field, in order, is one list.
+    std::string offers;
+    for (const http::header& f : r.headers()) {
+      if (!http::iequals(f.name, "Sec-WebSocket-Extensions")) continue;
+      if (!offers.empty()) offers += ", ";
+      offers += f.value;
+    }
+    deflate_params dp;
+    std::string extension;
+    const bool keep = detail::may_keep_context(*shared_);
+    const bool deflate =
+        !offers.empty() && negotiate_deflate(offers, o.deflate, keep, dp, extension);
+    if (deflate) {
+      answer += "Sec-WebSocket-Extensions: ";
+      answer += extension;
+      answer += "\r\n";
+    }
     answer += "\r\n";
     const frame_limits limits = o.limits;
-    w.hijack(*binding_, [answer = std::move(answer), limits, protocol](nbio::conn& c) {
+    w.hijack(*binding_, [answer = std::move(answer), limits, protocol, deflate, dp,
+                         s = shared_.get()](nbio::conn& c) {
       c.write(answer);
       detail::ws_state& st = detail::state(c);
-      st.parser = frame_parser(role::server, limits);
+      st.parser = frame_parser(role::server, limits, deflate);
       st.protocol = protocol;
+      if (deflate) detail::init_deflate(st, *s, dp, s->deflate.memory == deflate_memory::sliding);
     });
   };
 }

@@ -17,28 +17,136 @@ std::uint32_t ms_now() noexcept {
       duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
-std::string_view frame(opcode op, std::string_view payload, bool mask) {
+std::string_view frame(opcode op, std::string_view payload, bool mask, bool rsv1) {
   thread_local std::string out;  // reused: no allocation once grown
   std::array<char, max_header_size> head{};
   std::uint32_t key = 0;
   // RFC 6455 5.3: a fresh, unpredictable key per frame.
   if (mask) RAND_bytes(reinterpret_cast<unsigned char*>(&key), sizeof(key));
-  const std::size_t n = encode_header(head, op, payload.size(), true, false, mask ? &key : nullptr);
+  const std::size_t n = encode_header(head, op, payload.size(), true, rsv1, mask ? &key : nullptr);
   out.assign(head.data(), n);
   out.append(payload);
   if (mask) apply_mask(std::span<char>(out.data() + n, payload.size()), key, 0);
   return out;
 }
 
+// --- permessage-deflate ---
+
 namespace {
 
+// The zlib streams a thread shares among its connections (a loop's, or a blocking-mode
+// connection's own thread): compressors for messages sent without context takeover, one per
+// window size and level in use; decompressors lent to connections for one message each; and
+// the buffers compressed and inflated messages pass through. Freed with the thread.
+struct zlib_cache {
+  struct shared_deflater {
+    int bits, level, mem_level;
+    std::unique_ptr<deflater> d;
+  };
+  std::vector<shared_deflater> deflaters;
+  std::vector<std::unique_ptr<inflater>> idle_inflaters;  // at most max_idle kept
+  std::string deflated;  // the payload of a compressed message being sent
+  std::string inflated;  // a compressed message that arrived whole in one read
+  static constexpr std::size_t max_idle = 16;
+};
+
+zlib_cache& cache() {
+  thread_local zlib_cache c;
+  return c;
+}
+
+int tx_bits(const ws_state& st) noexcept {
+  return st.z_bits & 0x0f;
+}
+
+int rx_bits(const ws_state& st) noexcept {
+  return st.z_bits >> 4;
+}
+
+pending& more(ws_state& st) {
+  if (!st.more) st.more = new pending;
+  return *st.more;
+}
+
+// The compressor for the connection's next message.
+deflater& compressor(ws_state& st) {
+  const deflate_options& o = st.s->deflate;
+  if (st.z & z_tx_keep) {
+    pending& p = more(st);
+    if (!p.tx) p.tx = std::make_unique<deflater>(tx_bits(st), true, o.level, o.mem_level);
+    return *p.tx;
+  }
+  zlib_cache& zc = cache();
+  for (auto& d : zc.deflaters)
+    if (d.bits == tx_bits(st) && d.level == o.level && d.mem_level == o.mem_level) return *d.d;
+  zc.deflaters.push_back({tx_bits(st), o.level, o.mem_level,
+                          std::make_unique<deflater>(tx_bits(st), false, o.level, o.mem_level)});
+  return *zc.deflaters.back().d;
+}
+
+// The decompressor for a message that begins: the dedicated one, or one from the pool.
+std::unique_ptr<inflater> borrow_inflater() {
+  zlib_cache& zc = cache();
+  if (zc.idle_inflaters.empty()) return std::make_unique<inflater>(15);
+  std::unique_ptr<inflater> in = std::move(zc.idle_inflaters.back());
+  zc.idle_inflaters.pop_back();
+  return in;
+}
+
+void give_back(std::unique_ptr<inflater> in) {
+  if (!in) return;
+  zlib_cache& zc = cache();
+  if (zc.idle_inflaters.size() >= zlib_cache::max_idle) return;  // freed
+  in->reset();
+  zc.idle_inflaters.push_back(std::move(in));
+}
+
 std::error_code send_frame(nbio::conn& c, opcode op, std::string_view payload) {
-  const ws_state& st = state(c);
+  ws_state& st = state(c);
   if (st.flags & f_close_sent) return nbio::errc::not_connected;
-  return c.write(frame(op, payload, (st.flags & f_client) != 0));
+  const bool mask = (st.flags & f_client) != 0;
+  if ((st.z & z_on) && !is_control(op) && payload.size() >= st.s->deflate.threshold) {
+    std::string& z = cache().deflated;
+    if (!compressor(st).compress(payload, z)) {
+      c.close(std::make_error_code(std::errc::not_enough_memory));
+      return std::make_error_code(std::errc::not_enough_memory);
+    }
+    // Without context takeover each message stands alone: one that does not shrink goes as
+    // it is. With it, the peer's window must see every byte our compressor saw.
+    if ((st.z & z_tx_keep) || z.size() < payload.size()) return c.write(frame(op, z, mask, true));
+  }
+  return c.write(frame(op, payload, mask));
 }
 
 }  // namespace
+
+bool may_keep_context(const session_shared& s) noexcept {
+  switch (s.deflate.memory) {
+    case deflate_memory::shared:
+      return false;
+    case deflate_memory::dedicated:
+      return true;
+    case deflate_memory::sliding:
+      return s.dedicated.load(std::memory_order_relaxed) < s.deflate.max_dedicated;
+  }
+  return false;
+}
+
+void init_deflate(ws_state& st, const session_shared& s, const deflate_params& p, bool counted) {
+  const bool client = (st.flags & f_client) != 0;
+  const bool tx_reset = client ? p.client_no_context_takeover : p.server_no_context_takeover;
+  const bool rx_reset = client ? p.server_no_context_takeover : p.client_no_context_takeover;
+  const int tx = client ? p.client_max_window_bits : p.server_max_window_bits;
+  const int rx = client ? p.server_max_window_bits : p.client_max_window_bits;
+  st.z = z_on;
+  if (!tx_reset) st.z |= z_tx_keep;
+  if (!rx_reset) st.z |= z_rx_keep;
+  if (counted && (st.z & (z_tx_keep | z_rx_keep))) {
+    st.z |= z_counted;
+    s.dedicated.fetch_add(1, std::memory_order_relaxed);
+  }
+  st.z_bits = static_cast<std::uint8_t>((tx & 0x0f) | (rx & 0x0f) << 4);
+}
 
 void send_close(nbio::conn& c, close_code code, std::string_view reason) {
   ws_state& st = state(c);
@@ -83,11 +191,7 @@ struct ws_conn {
     std::size_t used = 0;
     while (c.is_open()) {
       const frame_event e = st.parser.next(buf.subspan(used));
-      if (e.status == frame_status::error) {
-        send_close(c, close_code_of(e.error), e.error.message());
-        c.close_after_flush();
-        return;
-      }
+      if (e.status == frame_status::error) return fail(c, e.error);
       if (e.status != frame_status::event) break;
       used += e.consumed;
       if (e.kind == event_kind::data)
@@ -134,18 +238,78 @@ struct ws_conn {
     s->h->on_close(ws, code, got && st.more ? std::string_view(st.more->reason) : "");
     delete st.more;
     st.more = nullptr;
+    if (st.z & z_counted) s->dedicated.fetch_sub(1, std::memory_order_relaxed);
+    st.z = 0;
   }
 
  private:
   static void release_if_idle(ws_state& st) {
-    if (st.more && st.more->tail.empty() && st.more->message.empty() && st.more->reason.empty()) {
+    const pending* p = st.more;
+    if (p && p->tail.empty() && p->message.empty() && p->reason.empty() && !p->tx && !p->rx) {
       delete st.more;
       st.more = nullptr;
     }
   }
 
+  static void fail(nbio::conn& c, std::error_code ec) {
+    send_close(c, close_code_of(ec), ec.message());
+    c.close_after_flush();
+  }
+
+  // A piece of a compressed message (RSV1): inflated as it comes, bounded by max_message, text
+  // checked as UTF-8 as it is inflated. A message whole in one read is inflated into the
+  // thread's buffer with a borrowed stream (or the dedicated one) and handed over from there;
+  // one in pieces keeps its stream and its bytes in `pending` until its end.
+  void on_compressed(nbio::conn& c, ws_state& st, const frame_event& e) {
+    const bool binary = e.op == opcode::binary;
+    const std::uint64_t max = s->limits.max_message;
+    const bool keep = (st.z & z_rx_keep) != 0;
+    if (e.message_begin && e.message_end) {
+      std::unique_ptr<inflater> borrowed;
+      inflater* in = nullptr;
+      if (keep) {
+        pending& p = more(st);
+        if (!p.rx) p.rx = std::make_unique<inflater>(rx_bits(st));
+        in = p.rx.get();
+      } else {
+        borrowed = borrow_inflater();
+        in = borrowed.get();
+      }
+      std::string& out = cache().inflated;
+      out.clear();
+      std::error_code ec = in->inflate(e.payload, true, out, max);
+      if (!ec && !binary && !valid_utf8(out)) ec = errc::invalid_utf8;
+      give_back(std::move(borrowed));
+      if (ec) return fail(c, ec);
+      connection ws(c);
+      s->h->on_message(ws, out, binary);
+      return;
+    }
+    pending& p = more(st);
+    if (e.message_begin) {
+      p.message.clear();
+      p.utf8.reset();
+      st.flags = static_cast<std::uint8_t>(binary ? st.flags | f_binary : st.flags & ~f_binary);
+      if (!p.rx) p.rx = keep ? std::make_unique<inflater>(rx_bits(st)) : borrow_inflater();
+    }
+    const std::size_t before = p.message.size();
+    std::error_code ec = p.rx->inflate(e.payload, e.message_end, p.message, max);
+    if (!ec && !binary) {
+      const std::string_view added = std::string_view(p.message).substr(before);
+      if (!p.utf8.feed(added) || (e.message_end && !p.utf8.complete())) ec = errc::invalid_utf8;
+    }
+    if (ec) return fail(c, ec);
+    if (!e.message_end) return;
+    if (!keep) give_back(std::move(p.rx));
+    std::string message = std::move(p.message);
+    p.message = std::string();
+    connection ws(c);
+    s->h->on_message(ws, message, binary);
+  }
+
   void on_piece(nbio::conn& c, ws_state& st, const frame_event& e) {
     if (st.flags & f_close_sent) return;  // closing: messages are dropped
+    if (e.compressed) return on_compressed(c, st, e);
     const bool binary = e.op == opcode::binary;
     if (e.message_begin && e.message_end) {  // whole in this read: no copy
       connection ws(c);
@@ -226,6 +390,10 @@ std::string_view connection::subprotocol() const noexcept {
   const ws_state& st = state(*c_);
   if (st.protocol == 0 || !st.s) return {};
   return st.s->protocols[st.protocol - 1u];
+}
+
+bool connection::permessage_deflate() const noexcept {
+  return (state(*c_).z & z_on) != 0;
 }
 
 std::string frame_message(std::string_view data, bool binary) {

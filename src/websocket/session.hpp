@@ -3,6 +3,7 @@
 // in place, messages assembled only when they must be, pings, the closing handshake).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "nbio/engine/engine.hpp"
 #include "nbio/websocket/connection.hpp"
+#include "nbio/websocket/deflate.hpp"
 #include "nbio/websocket/frame_parser.hpp"
 #include "nbio/websocket/server.hpp"
 
@@ -23,6 +25,10 @@ struct session_shared {
   std::chrono::milliseconds close_timeout{5'000};
   std::chrono::milliseconds pong_timeout{10'000};  // keepalive: after a ping, wait this long
   std::vector<std::string> protocols;              // the subprotocols named by index in ws_state
+  frame_limits limits{};                           // max_message also bounds inflated messages
+  deflate_options deflate{};                       // threshold, level, mem_level, the policy
+  // deflate_memory::sliding: open connections that keep a compression context.
+  mutable std::atomic<std::uint32_t> dedicated{0};
 };
 
 // What a connection holds only while it needs it: bytes of a frame that is not whole yet, a
@@ -31,6 +37,20 @@ struct pending {
   std::string tail;     // unconsumed bytes (an incomplete header or control frame)
   std::string message;  // a message assembled from pieces
   std::string reason;   // the peer's close reason
+  // permessage-deflate: our compressor when it keeps its context; the decompressor when the
+  // peer keeps its context, or one borrowed from the thread's pool while a compressed message
+  // comes in pieces; that message's UTF-8 check.
+  std::unique_ptr<deflater> tx;
+  std::unique_ptr<inflater> rx;
+  utf8_validator utf8;
+};
+
+// ws_state::z: what permessage-deflate agreed for the connection.
+enum : std::uint8_t {
+  z_on = 1 << 0,       // negotiated: RSV1 marks compressed messages
+  z_tx_keep = 1 << 1,  // our compressor keeps its context (a dedicated stream in pending)
+  z_rx_keep = 1 << 2,  // the peer's does: our decompressor is dedicated too
+  z_counted = 1 << 3,  // counted in session_shared::dedicated (sliding)
 };
 
 enum : std::uint8_t {
@@ -51,15 +71,24 @@ struct ws_state {
   std::uint16_t close_code = 0;  // the peer's, once its close frame came
   std::uint8_t flags = 0;
   std::uint8_t protocol = 0;  // 1 + index into session_shared::protocols; 0: none
+  std::uint8_t z = 0;         // z_* flags
+  std::uint8_t z_bits = 0;    // window bits: ours (low nibble), the peer's (high nibble)
 };
+
+// Sets up permessage-deflate on a connection that agreed `p` (in the role given by
+// f_client): the flags, the window bits, the sliding count.
+void init_deflate(ws_state& st, const session_shared& s, const deflate_params& p, bool counted);
+
+// Whether a new connection of the endpoint may keep compression contexts (its policy).
+bool may_keep_context(const session_shared& s) noexcept;
 
 inline ws_state& state(nbio::conn& c) {
   return c.data<ws_state>();
 }
 
-// The bytes of one frame (masked with a fresh random key when `mask`), in a per-thread buffer
-// valid until the next call on this thread.
-std::string_view frame(opcode op, std::string_view payload, bool mask);
+// The bytes of one frame (masked with a fresh random key when `mask`; RSV1 set when `rsv1`: a
+// compressed message), in a per-thread buffer valid until the next call on this thread.
+std::string_view frame(opcode op, std::string_view payload, bool mask, bool rsv1 = false);
 
 // Sends a close frame (once; the code is echoed as given, no_status sends an empty payload).
 void send_close(nbio::conn& c, close_code code, std::string_view reason);

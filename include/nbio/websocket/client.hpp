@@ -52,6 +52,9 @@ struct client_options {
   std::size_t max_write_queue = 4u << 20;
   // Subprotocols to offer ("chat, superchat"); connection::subprotocol() says which one won.
   std::string subprotocols;
+  // permessage-deflate (deflate.hpp): offered when enabled; the server's answer is checked
+  // (errc::handshake_extension for parameters not offered or malformed).
+  deflate_options deflate{};
   // More fields for the upgrade request (Origin, Authorization, cookies).
   std::vector<std::pair<std::string, std::string>> headers;
 };

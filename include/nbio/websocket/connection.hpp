@@ -43,6 +43,9 @@ class connection {
   void set_user_data(void* p) noexcept;
   // The negotiated subprotocol ("" when none).
   std::string_view subprotocol() const noexcept;
+  // Whether permessage-deflate was negotiated (messages from `threshold` bytes up are sent
+  // compressed; compressed messages arrive inflated).
+  bool permessage_deflate() const noexcept;
 
   nbio::conn& raw() const noexcept { return *c_; }
   nbio::conn_handle handle() const noexcept { return c_->handle(); }

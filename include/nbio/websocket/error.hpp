@@ -50,6 +50,7 @@ enum class errc {
   // 1007 Invalid frame payload data.
   invalid_utf8,          // a text message that is not UTF-8 (found at the first bad byte)
   invalid_close_reason,  // a close reason that is not UTF-8
+  bad_compressed_data,   // permessage-deflate: a compressed message that does not inflate
   // 1009 Message too big.
   message_too_big,  // a message (all its fragments) longer than frame_limits::max_message
   // The client's opening handshake (no close frame: the connection was never a WebSocket).
@@ -58,7 +59,7 @@ enum class errc {
   handshake_fields,     // 101 without Upgrade: websocket and Connection: upgrade
   handshake_accept,     // a Sec-WebSocket-Accept that does not match our key
   handshake_protocol,   // a subprotocol we did not offer
-  handshake_extension,  // an extension we did not offer
+  handshake_extension,  // an extension we did not offer, or parameters we cannot accept
   handshake_timeout,    // no complete answer within client_options::handshake_timeout
 };
 
@@ -68,8 +69,9 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), websocket_category()};
 }
 
-// The code to close with after error `ec`: 1007 for invalid UTF-8, 1009 for a message too big,
-// 1002 for any other websocket errc; 1011 (internal error) for an error of another category.
+// The code to close with after error `ec`: 1007 for invalid UTF-8 or compressed data, 1009 for a
+// message too big, 1002 for any other websocket errc; 1011 (internal error) for an error of another
+// category.
 close_code close_code_of(std::error_code ec) noexcept;
 
 // Whether `code` may be carried by a close frame on the wire (RFC 6455 7.4.1, 7.4.2 and the

@@ -34,6 +34,7 @@
 #include "nbio/engine/engine.hpp"
 #include "nbio/http/response_writer.hpp"
 #include "nbio/websocket/connection.hpp"
+#include "nbio/websocket/deflate.hpp"
 #include "nbio/websocket/frame_parser.hpp"
 
 namespace nbio::websocket {
@@ -71,6 +72,9 @@ struct server_options {
   std::string subprotocols;
   // Refuses an upgrade (403) whose Origin it returns false for; empty: all accepted.
   std::function<bool(std::string_view origin)> check_origin;
+  // permessage-deflate (deflate.hpp): off unless enabled; limits.max_message bounds a message
+  // once inflated (1009 past it).
+  deflate_options deflate{};
 };
 
 class server {
