@@ -1,8 +1,10 @@
 // ws_echo: a WebSocket echo server on nbio::websocket::server (RFC 6455).
 //
 //   ws_echo --host H --port P [--path /ws] [--loops N] [--io-mode M] [--workers N]
-//           [--max-message BYTES]
+//           [--max-message BYTES] [--deflate [--deflate-memory shared|dedicated|sliding]
+//           [--max-dedicated N] [--deflate-threshold BYTES]]
 //
+// --deflate accepts permessage-deflate offers (docs/websocket.md: the memory policies).
 // Every message comes back with its opcode (text or binary). GET / answers a one-line page so a
 // plain HTTP probe sees the server. Prints "listening on H:P" once it serves (P is the bound
 // port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded on
@@ -34,15 +36,14 @@ struct echo final : nbio::websocket::handler {
 };
 
 int serve(const std::string& addr, const std::string& path, const nbio::engine_config& config,
-          nbio::listen_options options, std::uint64_t max_message, int index) {
+          nbio::listen_options options, const nbio::websocket::server_options& ws_options,
+          int index) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   nbio::engine eng(config);
   echo handler;
-  nbio::websocket::server_options ws_options;
-  ws_options.limits.max_message = max_message;
   nbio::websocket::server ws(eng, handler, ws_options);
   nbio::http::serve_mux mux;
   mux.handle("GET " + path, ws.upgrade());
@@ -95,7 +96,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-message", max_message, "largest message accepted (1009 past it)")
       ->capture_default_str();
+  nbio::websocket::server_options ws_options;
+  nbio::websocket::deflate_options& deflate = ws_options.deflate;
+  std::string memory = "shared";
+  app.add_flag("--deflate", deflate.enabled, "accept permessage-deflate (RFC 7692)");
+  app.add_option("--deflate-memory", memory, "zlib streams: per thread, per connection, or both")
+      ->check(CLI::IsMember({"shared", "dedicated", "sliding"}))
+      ->capture_default_str();
+  app.add_option("--max-dedicated", deflate.max_dedicated,
+                 "sliding: connections with their own streams")
+      ->capture_default_str();
+  app.add_option("--deflate-threshold", deflate.threshold, "smaller messages go uncompressed")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  ws_options.limits.max_message = max_message;
+  deflate.memory = memory == "shared"      ? nbio::websocket::deflate_memory::shared
+                   : memory == "dedicated" ? nbio::websocket::deflate_memory::dedicated
+                                           : nbio::websocket::deflate_memory::sliding;
   if (workers > 0 && port == 0) {
     std::fprintf(stderr, "ws_echo: --workers needs a fixed --port\n");
     return 2;
@@ -115,9 +132,9 @@ int main(int argc, char** argv) {
 
   const bool bare_v6 = host.find(':') != std::string::npos && host.front() != '[';
   const std::string addr = (bare_v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  if (workers == 0) return serve(addr, path, config, options, max_message, -1);
+  if (workers == 0) return serve(addr, path, config, options, ws_options, -1);
   const nbio::workers_result r = nbio::run_workers({.count = workers}, [&](unsigned index) {
-    return serve(addr, path, config, options, max_message, static_cast<int>(index));
+    return serve(addr, path, config, options, ws_options, static_cast<int>(index));
   });
   std::fprintf(stderr, "ws_echo: %u workers started, %u restarted, %u crashed\n", r.started,
                r.restarted, r.crashed);

@@ -11,6 +11,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev gnuplot-nox
   libboost-dev libuv1-dev libhttp-parser-dev
   curl procps util-linux iproute2 wrk slowhttptest nginx python3-websockets
+  chromium
 )
 
 missing=()

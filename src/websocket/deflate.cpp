@@ -329,6 +329,10 @@ bool deflater::compress(std::string_view message, std::string& out) {
   if (produced >= 4 && std::memcmp(out.data() + produced - 4, "\x00\x00\xff\xff", 4) == 0)
     produced -= 4;
   out.resize(produced);
+  // zlib emits nothing for a flush with no input right after a flush (an empty message with
+  // context takeover), and an empty payload would inflate as a stray 00 00 ff ff: send the
+  // empty stored block's first byte, as 7.2.3.6 does for an empty message.
+  if (out.empty()) out.assign(1, '\0');
   if (!keep_) deflateReset(&z);
   return true;
 }

@@ -181,6 +181,7 @@ struct ws_conn {
       if (left <= 0) return c.close(nbio::errc::read_timeout);
       c.set_read_deadline(std::chrono::milliseconds(left));
     }
+    if (st.flags & f_failed) return;  // lingering after a failure: see fail()
     // The bytes are this connection's to change (the loop's buffer, or its own): unmask there.
     std::span<char> buf(const_cast<char*>(bytes.data()), bytes.size());
     const bool from_tail = st.more && !st.more->tail.empty();
@@ -198,7 +199,7 @@ struct ws_conn {
         on_piece(c, st, e);
       else
         on_control(c, st, e);
-      if (st.flags & f_close_received) return;
+      if (st.flags & (f_close_received | f_failed)) return;
     }
     if (!c.is_open()) return;
     // Keep what was not consumed (at most a header or a control frame).
@@ -251,9 +252,22 @@ struct ws_conn {
     }
   }
 
-  static void fail(nbio::conn& c, std::error_code ec) {
+  // Fails the connection (RFC 6455 7.1.7): our close frame with the reason, then FIN, and reads
+  // go on, discarded, until the peer's FIN or the close timeout. Closing the socket at once
+  // would answer the bytes still coming (the rest of a message too big, say) with a reset,
+  // and a peer that gets a reset may drop our close frame unread (Chromium reports 1006
+  // instead of the 1009 it was sent), the lingering close nginx does for the same reason.
+  void fail(nbio::conn& c, std::error_code ec) {
+    ws_state& st = state(c);
     send_close(c, close_code_of(ec), ec.message());
-    c.close_after_flush();
+    st.flags |= f_failed;
+    if (st.more) {  // what was assembled is of no use now
+      st.more->message = std::string();
+      st.more->tail = std::string();
+    }
+    st.close_by = ms_now() + static_cast<std::uint32_t>(s->close_timeout.count());
+    c.set_read_deadline(s->close_timeout);
+    c.shutdown_write();
   }
 
   // A piece of a compressed message (RSV1): inflated as it comes, bounded by max_message, text

@@ -59,6 +59,7 @@ enum : std::uint8_t {
   f_binary = 1 << 2,    // the message being assembled is binary
   f_client = 1 << 3,    // the client role: frames sent are masked
   f_ping_out = 1 << 4,  // keepalive: a ping went out after a silence, nothing came back yet
+  f_failed = 1 << 5,    // failed with a close frame: reads are discarded until the peer's FIN
 };
 
 // Per connection, in the engine's slot (sizeof: what server::reserve_data asks a listener for).
