@@ -1,7 +1,8 @@
 // Conformance. The Autobahn|Testsuite cases as data (../shared/conformance/autobahn_cases.json,
-// read as AUTOBAHN_CATALOG.md describes it), the events a fuzzing client records, and the
-// verdict of one case. The fuzzing client that plays a case against a server is
-// autobahn_fuzzer.hpp; the judge that gates the test suite is autobahn_server_test.cpp.
+// read as AUTOBAHN_CATALOG.md describes it), the events the fuzzer records, and the verdict of
+// one case. The fuzzing client that plays a case against a server is autobahn_fuzzer.hpp, the
+// fuzzing server that plays one against a client autobahn_fuzzing_server.hpp (both on
+// autobahn_session.hpp); the gates are autobahn_server_test.cpp and autobahn_client_test.cpp.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,16 @@ struct event {
   bool operator==(const event&) const = default;
 };
 
+// Which end of the connection the harness plays (catalog section 3): the fuzzing client tests a
+// server, the fuzzing server tests a client. The rules are the same with the roles swapped;
+// only "the fuzzer had to drop TCP" (FAILED BY CLIENT) is the client role's alone.
+enum class fuzzer_role { client, server };
+
+// "server" for the fuzzing client's testee, "client" for the fuzzing server's.
+inline const char* testee_name(fuzzer_role r) {
+  return r == fuzzer_role::client ? "server" : "client";
+}
+
 // One line of a report: "message(text, 13 bytes)".
 std::string describe(const event& e);
 std::string describe(const std::vector<event>& events);
@@ -39,7 +50,7 @@ struct verdict {
   std::string outcome = "FAILED";  // the gate's word for the case: behavior, or FAILED
   std::string reason;              // why, for anything not plainly OK
   double duration_ms = 0;
-  int remote_close_code = -1;  // the code in the server's close frame; -1: none
+  int remote_close_code = -1;  // the code in the testee's close frame; -1: none
   std::vector<event> received;
 };
 

@@ -73,23 +73,31 @@ verdict judge(const nlohmann::json& c, const observation& o) {
       o.remote_close_code < 0 || std::any_of(codes.begin(), codes.end(), [&](const auto& code) {
         return code.template get<int>() == o.remote_close_code;
       });
+  const std::string testee = testee_name(o.role);
   if (want_me != o.closed_by_me) {
     v.behavior_close = "FAILED";
-    close_reason = want_me ? "closed by the wrong endpoint: the server closed first (" +
-                                 (o.got_close ? "code " + std::to_string(o.remote_close_code)
-                                              : std::string("no close frame")) +
-                                 ") where the fuzzer should have"
-                           : std::string(
-                                 "closed by the wrong endpoint: the server did not fail the "
-                                 "connection, the fuzzer closed it");
+    if (want_me) {
+      close_reason = "closed by the wrong endpoint: the ";
+      close_reason.append(testee).append(" closed first (");
+      close_reason.append(o.got_close ? "code " + std::to_string(o.remote_close_code)
+                                      : std::string("no close frame"));
+      close_reason.append(") where the fuzzer should have");
+    } else {
+      close_reason = "closed by the wrong endpoint: the ";
+      close_reason.append(testee).append(" did not fail the connection, the fuzzer closed it");
+    }
   } else if (ec.at("requireClean").get<bool>() && !o.was_clean) {
     v.behavior_close = "UNCLEAN";
     close_reason = "unclean close: " + (o.not_clean_why.empty() ? "?" : o.not_clean_why);
   } else if (!code_ok) {
     v.behavior_close = "WRONG CODE";
-    close_reason =
-        "server closed with " + std::to_string(o.remote_close_code) + ", expected " + codes.dump();
-  } else if (o.dropped_by_me) {
+    close_reason = testee;
+    close_reason.append(" closed with ")
+        .append(std::to_string(o.remote_close_code))
+        .append(", expected ")
+        .append(codes.dump());
+  } else if (o.dropped_by_me && o.role == fuzzer_role::client) {
+    // Rule 5 is the client role's: a server closes TCP itself after the closing handshake.
     v.behavior_close = "FAILED BY CLIENT";
     close_reason = "the fuzzer had to drop TCP: " + o.not_clean_why;
   } else {
@@ -103,9 +111,9 @@ verdict judge(const nlohmann::json& c, const observation& o) {
   if (info) {
     v.behavior = "INFORMATIONAL";
     v.behavior_close = "INFORMATIONAL";
-    v.reason = "received " + describe(o.received) + ", server close code " +
-               std::to_string(o.remote_close_code) + (close_reason.empty() ? "" : "; ") +
-               close_reason;
+    v.reason = "received " + describe(o.received) + ", ";
+    v.reason.append(testee).append(" close code ").append(std::to_string(o.remote_close_code));
+    if (!close_reason.empty()) v.reason.append("; ").append(close_reason);
   }
   const bool behavior_ok = v.behavior == "OK" || v.behavior == "NON-STRICT" ||
                            v.behavior == "INFORMATIONAL" || v.behavior == "UNIMPLEMENTED";

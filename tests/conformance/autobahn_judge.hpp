@@ -1,8 +1,9 @@
 // Conformance. The verdict of one Autobahn case from what the fuzzing client observed, by the
 // rules of AUTOBAHN_CATALOG.md section 2: `behavior` from the events received (the first
 // expected list that equals them: OK, then NON-STRICT; FAILED otherwise), `behaviorClose` from
-// who closed, whether the close was clean, the server's close code and who dropped TCP, in the
-// catalog's order; and the gate's outcome. Pure: no sockets, no clock.
+// who closed, whether the close was clean, the testee's close code and (testing a server) who
+// dropped TCP, in the catalog's order; and the gate's outcome. Either role (section 3): the
+// testee is the server or the client. Pure: no sockets, no clock.
 #pragma once
 
 #include <string>
@@ -14,14 +15,15 @@ namespace nbio_test::autobahn {
 
 // What happened on the connection of one case.
 struct observation {
-  bool opened = false;         // the opening handshake completed
+  fuzzer_role role = fuzzer_role::client;  // the harness' end; the testee is the other one
+  bool opened = false;                     // the opening handshake completed
   bool closed_by_me = false;   // the fuzzer sent the first close frame (or failed the connection)
   bool dropped_by_me = false;  // the fuzzer closed TCP first
   bool was_clean = false;      // the closing handshake completed and the server closed TCP
-  bool got_close = false;      // the server sent a close frame
+  bool got_close = false;      // the testee sent a close frame
   int remote_close_code = -1;  // its code; -1: none
   std::string not_clean_why;   // why the close was not clean, or why the fuzzer dropped TCP
-  std::string violation;       // the server broke RFC 6455 (the case fails whatever else)
+  std::string violation;       // the testee broke RFC 6455 (the case fails whatever else)
   std::vector<event> received;
   // Cases decided in code (9.x, 12.x, 13.x): the behavior and its reason; empty otherwise.
   std::string decided_behavior;

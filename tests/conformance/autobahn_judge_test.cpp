@@ -67,6 +67,30 @@ TEST(autobahn_judge, close_verdicts_follow_the_catalog_order) {
   EXPECT_EQ(judge(echo_case, e).outcome, "FAILED");
 }
 
+// Testing a client (the fuzzing server): the same rules with the roles swapped, except that the
+// fuzzer closing TCP after the closing handshake is what a server does, not FAILED BY CLIENT.
+TEST(autobahn_judge, roles_swapped_for_the_fuzzing_server) {
+  observation e = clean_server_close(1000);
+  e.role = fuzzer_role::server;
+  e.closed_by_me = true;
+  e.dropped_by_me = true;
+  e.received = {{event::kind::message, std::string(125, '*'), false}};
+  EXPECT_EQ(judge(echo_case, e).outcome, "OK");
+  e.was_clean = false;
+  EXPECT_EQ(judge(echo_case, e).behavior_close, "UNCLEAN");
+
+  observation o = clean_server_close(1000);
+  o.role = fuzzer_role::server;
+  o.closed_by_me = false;
+  o.received = {{event::kind::message, "hi", false}};
+  const verdict v = judge(reserved_bits_case, o);
+  EXPECT_EQ(v.behavior_close, "WRONG CODE");
+  EXPECT_NE(v.reason.find("client closed with 1000"), std::string::npos) << v.reason;
+  o.closed_by_me = true;
+  EXPECT_NE(judge(reserved_bits_case, o).reason.find("the client did not fail the connection"),
+            std::string::npos);
+}
+
 TEST(autobahn_judge, informational_unimplemented_and_violations) {
   nlohmann::json c = echo_case;
   c["id"] = "7.13.1";
