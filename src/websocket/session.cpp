@@ -68,20 +68,23 @@ pending& more(ws_state& st) {
   return *st.more;
 }
 
+// The thread's compressor without context takeover for this window and level.
+deflater& shared_deflater(int bits, const deflate_options& o) {
+  zlib_cache& zc = cache();
+  for (auto& d : zc.deflaters)
+    if (d.bits == bits && d.level == o.level && d.mem_level == o.mem_level) return *d.d;
+  zc.deflaters.push_back(
+      {bits, o.level, o.mem_level, std::make_unique<deflater>(bits, false, o.level, o.mem_level)});
+  return *zc.deflaters.back().d;
+}
+
 // The compressor for the connection's next message.
 deflater& compressor(ws_state& st) {
   const deflate_options& o = st.s->deflate;
-  if (st.z & z_tx_keep) {
-    pending& p = more(st);
-    if (!p.tx) p.tx = std::make_unique<deflater>(tx_bits(st), true, o.level, o.mem_level);
-    return *p.tx;
-  }
-  zlib_cache& zc = cache();
-  for (auto& d : zc.deflaters)
-    if (d.bits == tx_bits(st) && d.level == o.level && d.mem_level == o.mem_level) return *d.d;
-  zc.deflaters.push_back({tx_bits(st), o.level, o.mem_level,
-                          std::make_unique<deflater>(tx_bits(st), false, o.level, o.mem_level)});
-  return *zc.deflaters.back().d;
+  if (!(st.z & z_tx_keep)) return shared_deflater(tx_bits(st), o);
+  pending& p = more(st);
+  if (!p.tx) p.tx = std::make_unique<deflater>(tx_bits(st), true, o.level, o.mem_level);
+  return *p.tx;
 }
 
 // The decompressor for a message that begins: the dedicated one, or one from the pool.
@@ -119,6 +122,13 @@ std::error_code send_frame(nbio::conn& c, opcode op, std::string_view payload) {
 }
 
 }  // namespace
+
+std::string compressed_frame(const ws_state& st, std::string_view data, bool binary) {
+  std::string& z = cache().deflated;
+  if (!shared_deflater(tx_bits(st), st.s->deflate).compress(data, z) || z.size() >= data.size())
+    return {};
+  return std::string(frame(binary ? opcode::binary : opcode::text, z, false, true));
+}
 
 bool may_keep_context(const session_shared& s) noexcept {
   switch (s.deflate.memory) {

@@ -80,6 +80,15 @@ struct ws_state {
 // f_client): the flags, the window bits, the sliding count.
 void init_deflate(ws_state& st, const session_shared& s, const deflate_params& p, bool counted);
 
+// A server frame of `data` compressed without context (pub/sub: one frame for every subscriber
+// whose window is at least `st`'s and who keeps no context); "" when compressing does not
+// shrink it.
+std::string compressed_frame(const ws_state& st, std::string_view data, bool binary);
+
+inline int tx_window_bits(const ws_state& st) noexcept {
+  return st.z_bits & 0x0f;
+}
+
 // Whether a new connection of the endpoint may keep compression contexts (its policy).
 bool may_keep_context(const session_shared& s) noexcept;
 

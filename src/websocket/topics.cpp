@@ -2,7 +2,10 @@
 #include "nbio/websocket/topics.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <unordered_map>
+
+#include "websocket/session.hpp"
 
 namespace nbio::websocket {
 
@@ -50,11 +53,58 @@ void topics::unsubscribe(connection& ws, std::string_view topic) {
   });
 }
 
+namespace {
+
+// One publish, shared by the loops' tasks: the plain frame, and the message compressed once
+// (permessage-deflate without context) by the first loop that meets a subscriber for it.
+struct published {
+  std::string plain;  // the uncompressed frame: blocking-mode subscribers and those without
+  std::string data;   // the message, for subscribers that compress with their own context
+  bool binary = false;
+  std::once_flag once;
+  std::string compressed;  // "" when it does not shrink
+  int bits = 15;           // the window it was compressed with
+
+  // The compressed frame for a loop-served subscriber `st` that agreed permessage-deflate
+  // without context takeover, or nullptr when that subscriber needs its own compression (a
+  // smaller window than the shared frame's) or the message does not shrink.
+  const std::string* compressed_for(const detail::ws_state& st) {
+    std::call_once(once, [&] {
+      bits = detail::tx_window_bits(st);
+      compressed = detail::compressed_frame(st, data, binary);
+    });
+    if (detail::tx_window_bits(st) < bits) return nullptr;
+    return compressed.empty() ? &plain : &compressed;
+  }
+};
+
+// Writes one publish to a loop-served subscriber: uncompressed, compressed once for all, or
+// (a subscriber whose compressor keeps its context) through its own compressor.
+void deliver(nbio::conn& c, published& pub) {
+  const detail::ws_state& st = detail::state(c);
+  if (!(st.z & detail::z_on) || !st.s || pub.data.size() < st.s->deflate.threshold) {
+    c.write(pub.plain);
+    return;
+  }
+  const std::string* f = (st.z & detail::z_tx_keep) ? nullptr : pub.compressed_for(st);
+  if (f) {
+    c.write(*f);
+    return;
+  }
+  connection ws(c);
+  ws.send(pub.data, pub.binary);
+}
+
+}  // namespace
+
 void topics::publish(std::string_view topic, std::string_view data, bool binary) {
-  auto frame = std::make_shared<const std::string>(frame_message(data, binary));
+  auto pub = std::make_shared<published>();
+  pub->plain = frame_message(data, binary);
+  pub->data.assign(data);
+  pub->binary = binary;
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     per_loop* p = loops_[i].get();
-    eng_.loop_at(i).post([this, p, t = std::string(topic), frame] {
+    eng_.loop_at(i).post([this, p, t = std::string(topic), pub] {
       auto it = p->lists.find(t);
       if (it == p->lists.end()) return;
       auto& list = it->second;
@@ -76,9 +126,9 @@ void topics::publish(std::string_view topic, std::string_view data, bool binary)
             }
             continue;
           }
-          c->write(*frame);
+          deliver(*c, *pub);
         } else {
-          h.write(*frame);  // a blocking-mode connection: its own thread writes a copy
+          h.write(pub->plain);  // a blocking-mode connection: its own thread writes a copy
         }
         ++sent;
       }

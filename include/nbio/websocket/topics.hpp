@@ -13,6 +13,13 @@
 // subscriber lists are per loop and touched only by their loop's thread: no lock on publish,
 // subscribe or delivery. Publishes from one thread reach each subscriber in order.
 //
+// With permessage-deflate (server_options::deflate), a message from the threshold up is
+// compressed once per publish, by the first loop that has a subscriber for it, and that one
+// buffer goes to every loop-served subscriber without a compression context of its own (the
+// shared policy, or sliding past its count); a subscriber whose compressor keeps its context
+// (dedicated) compresses it through that context, and a blocking-mode subscriber gets the
+// uncompressed frame (always valid: RSV1 clear).
+//
 // Slow subscribers: one with more than max_queued bytes waiting in its write queue either
 // misses the message (slow_policy::drop, counted in dropped()) or is closed with 1008 "too
 // slow" (slow_policy::close). That reads the write queue of connections served by the loops;

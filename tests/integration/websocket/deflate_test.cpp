@@ -15,6 +15,7 @@
 
 #include "nbio/websocket/client.hpp"
 #include "nbio/websocket/deflate.hpp"
+#include "nbio/websocket/topics.hpp"
 #include "support/event_log.hpp"
 #include "support/raw_socket.hpp"
 #include "support/spawn.hpp"
@@ -295,6 +296,95 @@ TEST_P(ws_deflate, sliding_gives_contexts_to_the_first_connections_only) {
   ASSERT_TRUE(e.closes.wait_for_size(1, 5s));
   unique_fd c = connect_stream(server.address());
   EXPECT_EQ(handshake(c.get(), "permessage-deflate"), "permessage-deflate");
+}
+
+// "sub:T" subscribes to T and answers "ok".
+struct subscribing final : handler {
+  topics* hub = nullptr;
+  void on_message(connection& ws, std::string_view d, bool) override {
+    if (d.starts_with("sub:")) hub->subscribe(ws, d.substr(4));
+    ws.send("ok");
+  }
+};
+
+// A client that subscribes on open and records what is published.
+struct listener final : handler {
+  event_log<std::string> got;
+  void on_open(connection& ws) override { ws.send("sub:news"); }
+  void on_message(connection&, std::string_view d, bool) override { got.push(std::string(d)); }
+};
+
+// One whole frame from a raw socket: its first byte and its payload.
+std::pair<unsigned char, std::string> read_frame(int fd) {
+  const read_result h = recv_exact(fd, 2, 5s);
+  if (h.data.size() != 2) return {0, {}};
+  std::size_t len = static_cast<unsigned char>(h.data[1]) & 0x7f;
+  if (len == 126) {
+    const read_result x = recv_exact(fd, 2, 5s);
+    len = (static_cast<unsigned char>(x.data[0]) << 8) | static_cast<unsigned char>(x.data[1]);
+  }
+  return {static_cast<unsigned char>(h.data[0]), recv_exact(fd, len, 5s).data};
+}
+
+TEST_P(ws_deflate, a_publish_is_compressed_once_for_subscribers_without_context) {
+  subscribing h;
+  server_options so;
+  so.deflate = deflate(deflate_memory::sliding);
+  so.deflate.max_dedicated = 1;  // the first connection keeps a context, the others share
+  ws_test_server server(h, GetParam(), so);
+  topics hub(server.engine());
+  h.hub = &hub;
+  // The first: nbio's client with a context of its own (compressed through it).
+  listener first;
+  client_options co;
+  co.deflate = deflate(deflate_memory::dedicated);
+  nbio::engine eng({.loops = 1});
+  client cl(eng, first, co);
+  eng.start();
+  cl.connect("ws://127.0.0.1:" + std::to_string(server.address().port()) + "/ws");
+  ASSERT_TRUE(first.got.wait_for_size(1, 5s));  // "ok": subscribed
+  // Two raw clients without context, one without the extension.
+  auto raw = [&](std::string_view extensions) {
+    unique_fd fd = connect_stream(server.address());
+    handshake(fd.get(), extensions);
+    EXPECT_TRUE(send_all(fd.get(), frame(opcode::text, "sub:news", true, false)));
+    EXPECT_EQ(read_frame(fd.get()).second, "ok");
+    return fd;
+  };
+  unique_fd a = raw("permessage-deflate"), b = raw("permessage-deflate"), plain = raw("");
+  std::vector<std::string> sent;
+  for (unsigned i = 0; i < 20; ++i) {
+    sent.push_back(words(2000 + i, 100 + i));
+    hub.publish("news", sent.back());
+  }
+  // Blocking-mode subscribers (io_mode blocking, the first ones of mixed) get the plain frame:
+  // their own thread writes it, and the loop does not read their state.
+  const bool loop_served = GetParam() == nbio::io_mode::nonblocking;
+  for (unsigned i = 0; i < sent.size(); ++i) {
+    const auto fa = read_frame(a.get()), fb = read_frame(b.get()), fp = read_frame(plain.get());
+    for (const auto& f : {fa, fb}) {
+      if (f.first == 0x81u) {
+        EXPECT_FALSE(loop_served);
+        EXPECT_EQ(f.second, sent[i]);
+        continue;
+      }
+      EXPECT_EQ(f.first, 0xc1u);  // FIN, RSV1, text
+      inflater in(15);
+      std::string out;
+      EXPECT_FALSE(in.inflate(f.second, true, out, 1u << 20));
+      EXPECT_EQ(out, sent[i]);
+    }
+    if (loop_served) {
+      EXPECT_EQ(fa.second, fb.second);  // the same compressed bytes for both
+    }
+    EXPECT_EQ(fp.first, 0x81u);  // uncompressed for the one without the extension
+    EXPECT_EQ(fp.second, sent[i]);
+  }
+  ASSERT_TRUE(first.got.wait_for_size(1 + sent.size(), 5s));
+  const auto got = first.got.snapshot();
+  for (std::size_t i = 0; i < sent.size(); ++i)
+    EXPECT_EQ(got[1 + i], sent[i]) << i;
+  eng.stop();
 }
 
 bool have_python_websockets() {
