@@ -29,6 +29,8 @@ bool blocking_runner::start(loop_impl& loop, conn& c) {
   auto* bs = new blocking_state;
   bs->wake_fd = wake;
   bs->owner = static_cast<listener_impl*>(c.cls_->owner);
+  bs->max_queue = c.cls_->opts.max_write_queue;
+  bs->reject = c.cls_->opts.on_overflow == overflow_policy::reject;
   c.bs_ = bs;
   c.flags_ |= conn::f_blocking;
 

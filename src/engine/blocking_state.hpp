@@ -25,6 +25,12 @@ struct blocking_state {
   bool fd_closed = false;          // under mu: the thread closed the socket
   std::atomic<bool> stop{false};   // the engine is stopping: close with errc::shutdown
   std::atomic<bool> drain{false};  // graceful shutdown: close once idle
+  // Bytes written through handles (conn_handle::write) handed to the thread and not yet
+  // written: the blocking-mode counterpart of a write queue, bounded by max_queue (the
+  // listener's max_write_queue when the thread started).
+  std::atomic<std::size_t> handed{0};
+  std::size_t max_queue = 0;
+  bool reject = false;  // overflow_policy::reject: refuse the write, keep the connection
 };
 
 }  // namespace nbio::detail

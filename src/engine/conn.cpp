@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "engine/blocking_runner.hpp"
+#include "engine/blocking_state.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
 #include "sys/socket.hpp"
@@ -685,10 +686,30 @@ void loop_impl::run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn
   if (c->is_open()) fn(*c);
 }
 
+std::size_t loop_impl::queued_handle(conn* c, std::uint32_t gen) {
+  if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return 0;
+  if (!blocking_.empty() && blocking_.contains(c))
+    return c->bs_->handed.load(std::memory_order_relaxed);
+  return c->wq_ ? c->wq_->bytes : 0;
+}
+
 std::error_code loop_impl::write_handle(conn* c, std::uint32_t gen, std::string_view data) {
   if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return errc::not_connected;
   if (!blocking_.empty() && blocking_.contains(c)) {
-    blocking_runner::hand_over(*c, [copy = std::string(data)](conn& bc) { bc.write(copy); });
+    // The thread may be blocked writing to a peer that does not read: bound what waits for it
+    // as a loop bounds a write queue (reject, or close the connection).
+    blocking_state& bs = *c->bs_;
+    const std::size_t n = data.size();
+    if (bs.handed.fetch_add(n, std::memory_order_relaxed) + n > bs.max_queue) {
+      bs.handed.fetch_sub(n, std::memory_order_relaxed);
+      if (!bs.reject)
+        blocking_runner::hand_over(*c, [](conn& bc) { bc.close(errc::write_queue_overflow); });
+      return errc::write_queue_overflow;
+    }
+    blocking_runner::hand_over(*c, [copy = std::string(data)](conn& bc) {
+      bc.write(copy);
+      bc.bs_->handed.fetch_sub(copy.size(), std::memory_order_relaxed);
+    });
     return {};
   }
   if (!c->is_open()) return errc::not_connected;

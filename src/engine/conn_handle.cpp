@@ -59,6 +59,12 @@ std::error_code conn_handle::write(std::string_view data) const {
   return {};
 }
 
+std::size_t conn_handle::queued_bytes() const noexcept {
+  if (!c_ || c_->gen_.load(std::memory_order_acquire) != gen_) return 0;
+  loop_impl& loop = loop_impl::of(*c_);
+  return loop.in_loop_thread() ? loop.queued_handle(c_, gen_) : 0;
+}
+
 std::error_code conn_handle::close() const {
   return dispatch([](conn& c) { c.close(); });
 }

@@ -93,6 +93,8 @@ class loop_impl final : public loop {
   void run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn);
   // conn_handle::write on the owning loop thread.
   std::error_code write_handle(conn* c, std::uint32_t gen, std::string_view data);
+  // conn_handle::queued_bytes on this loop's thread.
+  std::size_t queued_handle(conn* c, std::uint32_t gen);
 
   // Listeners and UDP (setup thread, before or while running).
   void add_listen_socket(listen_socket* ls);

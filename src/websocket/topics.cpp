@@ -117,18 +117,24 @@ void topics::publish(std::string_view topic, std::string_view data, bool binary)
           continue;
         }
         ++k;
-        if (nbio::conn* c = h.get()) {
-          if (c->queued_bytes() > options_.max_queued) {
-            ++slow;
-            if (options_.on_slow == slow_policy::close) {
-              connection ws(*c);
-              ws.close(close_code::policy_violation, "too slow");
+        nbio::conn* c = h.get();  // nullptr: a blocking-mode connection (its own thread)
+        if (h.queued_bytes() > options_.max_queued) {
+          ++slow;
+          if (options_.on_slow == slow_policy::close) {
+            if (c) {
+              connection(*c).close(close_code::policy_violation, "too slow");
+            } else {
+              h.post([](nbio::conn& bc) {
+                connection(bc).close(close_code::policy_violation, "too slow");
+              });
             }
-            continue;
           }
+          continue;
+        }
+        if (c) {
           deliver(*c, *pub);
         } else {
-          h.write(pub->plain);  // a blocking-mode connection: its own thread writes a copy
+          h.write(pub->plain);  // its own thread writes a copy
         }
         ++sent;
       }

@@ -24,6 +24,11 @@ class conn_handle {
   // reach the peer in the order they were made. Returns errc::not_connected when the
   // connection is already gone; a close that races with the write drops it silently.
   std::error_code write(std::string_view data) const;
+  // On the connection's loop thread (0 elsewhere, and once it is gone): the bytes waiting to be
+  // written to it, its write queue; in blocking mode, what write() handed to its thread and
+  // that thread has not written yet. That is bounded by the listener's max_write_queue too:
+  // past it write() returns errc::write_queue_overflow and the connection is closed.
+  std::size_t queued_bytes() const noexcept;
   // Any thread. conn::close() / conn::close_after_flush() on the connection's thread.
   std::error_code close() const;
   std::error_code close_after_flush() const;

@@ -22,10 +22,11 @@
 //
 // Slow subscribers: one with more than max_queued bytes waiting in its write queue either
 // misses the message (slow_policy::drop, counted in dropped()) or is closed with 1008 "too
-// slow" (slow_policy::close). That reads the write queue of connections served by the loops;
-// a blocking-mode connection (io_mode blocking, or the first ones of mixed mode) writes on its
-// own thread and blocks there instead, so it is bounded by its write timeout only (not yet by
-// this policy). Connections that closed leave their topics by themselves (their
+// slow" (slow_policy::close). The bytes waiting are conn_handle::queued_bytes(): the write
+// queue of a loop-served connection, or for a blocking-mode one (io_mode blocking, the first
+// ones of mixed mode) what was handed to its thread and not yet written; such a connection's
+// close waits until its thread is out of the write it is blocked in (its write timeout bounds
+// that). Connections that closed leave their topics by themselves (their
 // entries are dropped at the next publish); unsubscribe() is for a connection that stays.
 //
 // Thread affinity: subscribe/unsubscribe on the connection's thread; publish and the counters

@@ -126,6 +126,32 @@ TEST_P(threading_conn_handle, writes_racing_a_close_end_in_not_connected_without
   EXPECT_FALSE(h.alive());
 }
 
+// Writes through a handle to a peer that does not read are bounded by max_write_queue in both
+// modes: in blocking mode what waits for the connection's thread (blocked in its write to the
+// peer) is counted as a loop's queue is, then the write fails and the connection closes.
+TEST_P(threading_conn_handle, writes_to_a_peer_that_does_not_read_stop_at_max_write_queue) {
+  conn_events events;
+  nbio::listen_options o = options();
+  o.conn.max_write_queue = 256 * 1024;
+  test_server server(echo_handler{&events}, o);
+  unique_fd fd = connect_small_rcvbuf(server.address(), 4096);
+  ASSERT_TRUE(events.opened.wait_for_size(1, 10s));
+  const nbio::conn_handle h = events.opened.snapshot()[0];
+  const std::string chunk(64 * 1024, 'q');
+  std::error_code ec;
+  int written = 0;
+  std::thread writer([&] {  // a foreign thread, as a publisher would be
+    for (; written < 1000 && !ec; ++written)
+      ec = h.write(chunk);
+  });
+  writer.join();
+  // Off the loop thread a write is posted, so the writer learns of the overflow only by the
+  // writes after the close failing (not_connected), if it writes that long.
+  EXPECT_TRUE(!ec || ec == nbio::errc::not_connected) << ec.message() << " after " << written;
+  ASSERT_TRUE(events.closed.wait_for_size(1, 10s));
+  EXPECT_EQ(events.closed.snapshot()[0], nbio::errc::write_queue_overflow);
+}
+
 INSTANTIATE_TEST_SUITE_P(io_modes, threading_conn_handle,
                          ::testing::Values(nbio::io_mode::nonblocking, nbio::io_mode::blocking),
                          io_mode_name);

@@ -100,8 +100,8 @@ TEST_P(ws_topics, unsubscribed_and_closed_connections_leave_the_topic) {
   EXPECT_TRUE(wait_until([&] { return t.delivered() == 1; })) << t.delivered();
 }
 
-// The slow-subscriber policies read the write queue of loop-served connections (blocking-mode
-// writes block their thread instead: see topics.hpp).
+// The slow-subscriber policies read conn_handle::queued_bytes: the write queue of loop-served
+// connections, what waits for a blocking-mode connection's thread (blocked in its write).
 class ws_topics_slow : public ws_topics {};
 
 TEST_P(ws_topics_slow, a_subscriber_that_does_not_read_is_skipped_while_others_get_everything) {
@@ -147,6 +147,10 @@ INSTANTIATE_TEST_SUITE_P(ws_topics_loop, ws_topics_slow,
 INSTANTIATE_TEST_SUITE_P(ws_threading_topics_blocking, ws_topics,
                          ::testing::Values(nbio::io_mode::blocking), io_mode_name);
 INSTANTIATE_TEST_SUITE_P(ws_threading_topics_mixed, ws_topics,
+                         ::testing::Values(nbio::io_mode::mixed), io_mode_name);
+INSTANTIATE_TEST_SUITE_P(ws_threading_topics_blocking, ws_topics_slow,
+                         ::testing::Values(nbio::io_mode::blocking), io_mode_name);
+INSTANTIATE_TEST_SUITE_P(ws_threading_topics_mixed, ws_topics_slow,
                          ::testing::Values(nbio::io_mode::mixed), io_mode_name);
 
 }  // namespace
