@@ -30,6 +30,7 @@ demo: build
 	@bash scripts/demo.sh $(BUILD)
 
 bench: build
+	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
 	@bash bench/run_all.sh $(BUILD)
 
 # A million connections held by tcp_echo workers, then 60 s of 1 KiB echoes (bench/million).

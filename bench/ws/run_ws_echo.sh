@@ -34,7 +34,7 @@ RUNS=$OUT/ws_echo
 
 for b in nbio-load ws_echo beast_ws_echo; do
   if [ ! -x "$BIN/$b" ]; then
-    echo "run_ws_echo: $BIN/$b is not built (cmake --build $BUILD --target $b)" >&2
+    echo "run_ws_echo: $BIN/$b is not built (cmake --build $BUILD --target bench_tools)" >&2
     exit 1
   fi
 done

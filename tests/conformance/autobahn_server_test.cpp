@@ -14,7 +14,7 @@
 // default; blocking or mixed: the server's connections on threads), and
 // NBIO_AUTOBAHN_SERVER=127.0.0.1:PORT to play the cases against another echo server instead
 // (a cross-check of the harness itself against third-party peers such as Node's ws),
-// NBIO_AUTOBAHN_DEFLATE_COUNT (12.x/13.x: messages echoed per case, default 30 of the
+// NBIO_AUTOBAHN_DEFLATE_COUNT (12.x/13.x: messages echoed per case, default 10 of the
 // catalog's 1,000, which would take minutes).
 // The suite is heavy_* (run serially, skipped under ASan): group 9 echoes messages up to
 // 16 MiB.
@@ -178,7 +178,7 @@ TEST(heavy_autobahn_server, every_case_passes_or_is_a_known_failure) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<verdict> results;
   fuzzer_options fo;
-  fo.max_deflate_messages = std::atoi(env_or("NBIO_AUTOBAHN_DEFLATE_COUNT", "30").c_str());
+  fo.max_deflate_messages = std::atoi(env_or("NBIO_AUTOBAHN_DEFLATE_COUNT", "10").c_str());
   for (const auto* c : cases)
     results.push_back(play_case(target, *c, fo));
   const double total_s =

@@ -51,7 +51,7 @@ struct session_options {
   std::chrono::milliseconds max_timer{20'000};
   // 12.x/13.x with permessage-deflate agreed: messages echoed per case (the catalog's COUNT is
   // 1,000; up to 128 KiB each, that is minutes of zlib per case).
-  int max_deflate_messages = 30;
+  int max_deflate_messages = 10;
 };
 
 // ASCII lower case.
