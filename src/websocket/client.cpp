@@ -26,6 +26,10 @@ struct handshake {
   std::string accept;       // the Sec-WebSocket-Accept we expect
   std::string buffer;       // the answer so far
   deflate_options deflate;  // what was offered (sliding: as dedicated or as shared)
+  bool counted = false;     // sliding: counted in session_shared::dedicated from connect()
+  ~handshake() {
+    if (counted) s->dedicated.fetch_sub(1, std::memory_order_relaxed);
+  }
   std::function<void(std::error_code)> on_error;
   std::chrono::steady_clock::time_point started{};  // the connection's open
   bool failed = false;
@@ -68,7 +72,14 @@ struct handshaking {
     if (head.get("Sec-WebSocket-Accept") != h->accept) return fail(c, errc::handshake_accept);
     deflate_params dp;
     std::error_code ec;
-    const bool deflate = accept_deflate(head.get("Sec-WebSocket-Extensions"), h->deflate, dp, ec);
+    // Every Sec-WebSocket-Extensions field of the answer, in order, is one list.
+    std::string extensions;
+    for (const http::header& f : head.headers) {
+      if (!http::iequals(f.name, "Sec-WebSocket-Extensions")) continue;
+      if (!extensions.empty()) extensions += ", ";
+      extensions += f.value;
+    }
+    const bool deflate = accept_deflate(extensions, h->deflate, dp, ec);
     if (ec) return fail(c, ec);
     const std::string_view protocol = head.get("Sec-WebSocket-Protocol");
     std::uint8_t index = 0;
@@ -82,16 +93,19 @@ struct handshaking {
     std::unique_ptr<handshake> done(h);
     std::string rest = h->buffer.substr(r.consumed);
     const frame_limits limits = h->s->options.limits;
-    const detail::session_shared& s = *h->s;
-    const bool counted = s.deflate.memory == deflate_memory::sliding;
     ec = c.rebind(*h->s->session, rest, [&](nbio::conn& nc) {
       detail::ws_state& st = detail::state(nc);
       st.parser = frame_parser(role::client, limits, deflate);
       st.flags |= detail::f_client;
       st.protocol = index;
-      if (deflate) detail::init_deflate(st, s, dp, counted);
+      // The count taken at connect() passes to the connection if it keeps a context.
+      if (deflate && detail::init_deflate(st, dp) && done->counted) {
+        st.z |= detail::z_counted;
+        done->counted = false;
+      }
     });
     if (ec) {
+      c.data<conn_data>().h = nullptr;  // `done` frees it: on_close must not
       if (done->on_error) done->on_error(ec);
       c.close(ec);
     }
@@ -183,9 +197,13 @@ void client::connect(std::string_view url, std::function<void(std::error_code)> 
     h->request += "Sec-WebSocket-Protocol: " + shared_->options.subprotocols + "\r\n";
   // sliding: this connection is offered as dedicated while the count allows, else as shared.
   h->deflate = shared_->options.deflate;
-  if (h->deflate.memory == deflate_memory::sliding)
-    h->deflate.memory =
-        detail::may_keep_context(*shared_) ? deflate_memory::dedicated : deflate_memory::shared;
+  if (h->deflate.enabled && h->deflate.memory == deflate_memory::sliding) {
+    // Counted from now, so connections still in their handshake take their place.
+    h->counted =
+        shared_->dedicated.fetch_add(1, std::memory_order_relaxed) < shared_->deflate.max_dedicated;
+    if (!h->counted) shared_->dedicated.fetch_sub(1, std::memory_order_relaxed);
+    h->deflate.memory = h->counted ? deflate_memory::dedicated : deflate_memory::shared;
+  }
   const std::string offer = deflate_offer(h->deflate);
   if (!offer.empty()) h->request += "Sec-WebSocket-Extensions: " + offer + "\r\n";
   for (const auto& [name, value] : shared_->options.headers)

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "nbio/websocket/error.hpp"
 
@@ -198,7 +199,9 @@ bool answer(const element& e, const deflate_options& o, bool keep_context, defla
       if (!offered) return false;
       client_bits = *offered;
     }
-    client_bits = std::min(client_bits, clamp_bits(o.client_max_window_bits));
+    // Never ask 8 of a client: zlib-based compressors (ours included) cannot honour it.
+    client_bits =
+        std::min(client_bits, std::max<std::uint8_t>(clamp_bits(o.client_max_window_bits), 9));
   }
   p.client_max_window_bits = client_bits;
   if (e.client_no_context_takeover.has_value) return false;
@@ -310,20 +313,29 @@ deflater::~deflater() {
 
 bool deflater::compress(std::string_view message, std::string& out) {
   z_stream& z = z_->z;
-  // A sync flush of n bytes fits in deflateBound(n) plus its empty stored block (5 bytes) and
-  // the marker bytes of a flush (RFC 1951 3.2.4); 16 more is a margin zlib's doc allows.
-  out.resize(deflateBound(&z, message.size()) + 16);
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-  z.avail_in = static_cast<uInt>(message.size());
+  // zlib counts in 32 bits: a message past 1 GiB goes in steps, the last one flushed.
+  constexpr std::size_t step = std::size_t{1} << 30;
+  // deflateBound plus the sync flush's empty stored block (5 bytes) and a margin; grown below
+  // when a step needs more.
+  out.resize(deflateBound(&z, std::min(message.size(), step)) + 16);
   std::size_t produced = 0;
+  std::size_t fed = 0;
   for (;;) {
-    z.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-    z.avail_out = static_cast<uInt>(out.size() - produced);
-    const int rc = deflate(&z, Z_SYNC_FLUSH);
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
-    produced = out.size() - z.avail_out;
-    if (z.avail_out != 0) break;  // the flush is complete
-    out.resize(out.size() * 2);
+    const std::size_t chunk = std::min(message.size() - fed, step);
+    const bool last = fed + chunk == message.size();
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data() + fed));
+    z.avail_in = static_cast<uInt>(chunk);
+    for (;;) {
+      z.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      z.avail_out = static_cast<uInt>(std::min(out.size() - produced, step));
+      const int rc = deflate(&z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
+      produced = static_cast<std::size_t>(reinterpret_cast<char*>(z.next_out) - out.data());
+      if (z.avail_out != 0 && z.avail_in == 0) break;  // all taken (and flushed, when last)
+      if (z.avail_out == 0) out.resize(out.size() * 2);
+    }
+    fed += chunk;
+    if (last) break;
   }
   // 7.2.1: drop the 00 00 ff ff of the sync flush's empty stored block.
   if (produced >= 4 && std::memcmp(out.data() + produced - 4, "\x00\x00\xff\xff", 4) == 0)
@@ -360,43 +372,52 @@ std::error_code inflater::inflate(std::string_view piece, bool last, std::string
                                   std::uint64_t max_size) {
   static constexpr unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
   z_stream& z = z_->z;
-  // Feeds `n` bytes and takes every byte they give, in steps that never grow `out` past
+  constexpr std::uint64_t step = std::uint64_t{1} << 30;  // zlib counts in 32 bits
+  // Feeds bytes and takes every byte they give, in steps that never grow `out` past
   // max_size + 1 (the byte that proves a message too big): a bomb costs at most the limit.
-  auto feed = [&](const void* in, std::size_t n) -> std::error_code {
-    z.next_in = static_cast<Bytef*>(const_cast<void*>(in));
-    z.avail_in = static_cast<uInt>(n);
-    for (;;) {
-      const std::uint64_t used = out.size();
-      if (used > max_size) return errc::message_too_big;
-      const std::uint64_t want = std::max<std::uint64_t>(16 * 1024, std::uint64_t{z.avail_in} * 4);
-      const std::uint64_t room = std::min(want, max_size + 1 - used);
-      out.resize(static_cast<std::size_t>(used + room));
-      z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
-      z.avail_out = static_cast<uInt>(room);
-      const int rc = ::inflate(&z, Z_SYNC_FLUSH);
-      out.resize(static_cast<std::size_t>(used + room - z.avail_out));
-      if (out.size() > max_size) return errc::message_too_big;
-      if (rc == Z_STREAM_END) {
-        // A final block (BFINAL) ends the stream: legal, but nothing may follow it in the
-        // message, not even the 00 00 ff ff; the next message starts a fresh stream.
-        inflateReset(&z);
-        ended_ = true;
-        return z.avail_in == 0 ? std::error_code{} : errc::bad_compressed_data;
+  auto feed = [&](const char* in, std::size_t n) -> std::error_code {
+    while (n > 0 && !ended_) {
+      const auto take = static_cast<uInt>(std::min<std::uint64_t>(n, step));
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in));
+      z.avail_in = take;
+      for (;;) {
+        const std::uint64_t used = out.size();
+        if (used > max_size) return errc::message_too_big;
+        const std::uint64_t want =
+            std::min(step, std::max<std::uint64_t>(16 * 1024, std::uint64_t{z.avail_in} * 4));
+        const std::uint64_t left = max_size - used;  // no overflow: used <= max_size
+        const std::uint64_t room = left >= want ? want : left + 1;
+        out.resize(static_cast<std::size_t>(used + room));
+        z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+        z.avail_out = static_cast<uInt>(room);
+        const int rc = ::inflate(&z, Z_SYNC_FLUSH);
+        out.resize(static_cast<std::size_t>(used + room - z.avail_out));
+        if (out.size() > max_size) return errc::message_too_big;
+        if (rc == Z_STREAM_END) {
+          // A final block (BFINAL) ends the message's deflate data: what follows it in the
+          // message is not deflate data and is ignored (RFC 7692 7.2.3.4's own example has a
+          // 00 after it), and so is the 00 00 ff ff. The window carries over to the next
+          // message (7.2.2: the context is the LZ77 window, not the stream).
+          std::vector<Bytef> window(1u << 15);  // rare: on the heap, not a small stack
+          uInt window_size = 0;
+          inflateGetDictionary(&z, window.data(), &window_size);
+          inflateReset(&z);
+          if (window_size > 0) inflateSetDictionary(&z, window.data(), window_size);
+          ended_ = true;
+          return {};
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) return errc::bad_compressed_data;
+        if (z.avail_out != 0) break;  // this step's input taken and its output given
       }
-      if (rc != Z_OK && rc != Z_BUF_ERROR) return errc::bad_compressed_data;
-      if (z.avail_out != 0) return {};  // all input taken and all output given
+      in += take;
+      n -= take;
     }
-  };
-  if (!piece.empty()) {
-    if (ended_) return errc::bad_compressed_data;
-    if (auto ec = feed(piece.data(), piece.size())) return ec;
-  }
-  if (!last) return {};
-  if (ended_) {
-    ended_ = false;
     return {};
-  }
-  return feed(tail, sizeof(tail));  // 7.2.2: the removed tail, fed back
+  };
+  std::error_code ec = feed(piece.data(), piece.size());
+  if (!ec && last) ec = feed(reinterpret_cast<const char*>(tail), sizeof(tail));  // 7.2.2
+  if (last) ended_ = false;
+  return ec;
 }
 
 }  // namespace nbio::websocket

@@ -94,7 +94,10 @@ http::handler server::upgrade() {
       detail::ws_state& st = detail::state(c);
       st.parser = frame_parser(role::server, limits, deflate);
       st.protocol = protocol;
-      if (deflate) detail::init_deflate(st, *s, dp, s->deflate.memory == deflate_memory::sliding);
+      if (deflate && detail::init_deflate(st, dp) && s->deflate.memory == deflate_memory::sliding) {
+        st.z |= detail::z_counted;
+        s->dedicated.fetch_add(1, std::memory_order_relaxed);
+      }
     });
   };
 }

@@ -142,7 +142,7 @@ bool may_keep_context(const session_shared& s) noexcept {
   return false;
 }
 
-void init_deflate(ws_state& st, const session_shared& s, const deflate_params& p, bool counted) {
+bool init_deflate(ws_state& st, const deflate_params& p) {
   const bool client = (st.flags & f_client) != 0;
   const bool tx_reset = client ? p.client_no_context_takeover : p.server_no_context_takeover;
   const bool rx_reset = client ? p.server_no_context_takeover : p.client_no_context_takeover;
@@ -151,11 +151,8 @@ void init_deflate(ws_state& st, const session_shared& s, const deflate_params& p
   st.z = z_on;
   if (!tx_reset) st.z |= z_tx_keep;
   if (!rx_reset) st.z |= z_rx_keep;
-  if (counted && (st.z & (z_tx_keep | z_rx_keep))) {
-    st.z |= z_counted;
-    s.dedicated.fetch_add(1, std::memory_order_relaxed);
-  }
   st.z_bits = static_cast<std::uint8_t>((tx & 0x0f) | (rx & 0x0f) << 4);
+  return (st.z & (z_tx_keep | z_rx_keep)) != 0;
 }
 
 void send_close(nbio::conn& c, close_code code, std::string_view reason) {

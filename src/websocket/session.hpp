@@ -77,8 +77,10 @@ struct ws_state {
 };
 
 // Sets up permessage-deflate on a connection that agreed `p` (in the role given by
-// f_client): the flags, the window bits, the sliding count.
-void init_deflate(ws_state& st, const session_shared& s, const deflate_params& p, bool counted);
+// f_client): the flags and the window bits. Returns whether the connection keeps a compression
+// context (the caller counts it for deflate_memory::sliding: z_counted, session_shared::
+// dedicated; on_close gives the count back).
+bool init_deflate(ws_state& st, const deflate_params& p);
 
 // A server frame of `data` compressed without context (pub/sub: one frame for every subscriber
 // whose window is at least `st`'s and who keeps no context); "" when compressing does not

@@ -108,7 +108,8 @@ class inflater {
   inflater& operator=(const inflater&) = delete;
 
   // Appends what `piece` (the next bytes of a compressed message's payload) decompresses to, to
-  // `out`; `last` ends the message (the removed 00 00 ff ff is fed back). Errors:
+  // `out`; `last` ends the message (the removed 00 00 ff ff is fed back). After a final block
+  // (BFINAL) the rest of the message is ignored and the window kept for the next. Errors:
   // errc::message_too_big when `out` would pass `max_size` bytes (a zip bomb stops there, having
   // produced at most max_size + 1 bytes), errc::bad_compressed_data for data that is not a
   // raw deflate stream. After an error the stream must be reset before reuse.
@@ -120,7 +121,7 @@ class inflater {
  private:
   struct stream;
   std::unique_ptr<stream> z_;
-  bool ended_ = false;  // the message's stream ended with a final block
+  bool ended_ = false;  // this message's deflate data ended with a final block
 };
 
 }  // namespace nbio::websocket
