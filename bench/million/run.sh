@@ -1,45 +1,69 @@
 #!/usr/bin/env bash
 # bench/million/run.sh BUILD_DIR: a million concurrent TCP connections on this machine, then 1 KiB
-# echoes over them (what `make bench-million` runs).
+# echoes over them (what `make bench-million` runs). MODE=ws: the same over WebSocket.
 #
 #   0. Re-runs itself in a new network namespace whose TCP socket hash table fits the run.
 #   1. Checks the kernel settings the run needs and prints them with what it needs; names the
 #      ones that are off and stops (FIX=1 sets them with sysctl -w first).
 #   2. Starts bin/tcp_echo --workers W --ports BASE_PORT..+PORTS-1 --loops 1 on 127.0.0.1: W
 #      worker processes on the same SO_REUSEPORT ports, each under the open-files hard limit.
+#      MODE=ws: bin/ws_echo --workers W --port BASE_PORT --loops 1 (one port, path /ws).
 #   3. Runs bin/nbio-load --ramp-first in P processes: opens CONNECTIONS connections (spread over
 #      the ports; more source addresses when the ephemeral ports would run out), and once all
 #      are up, DURATION seconds of SIZE-byte echoes with IN_FLIGHT messages in flight in all.
-#      It samples every server process (--server-pid) once a second.
+#      It samples every server process (--server-pid) once a second. MODE=ws: --mode ws-echo,
+#      each connection sends its upgrade on open; a message is one SIZE-byte binary frame.
 #   4. Samples /proc/meminfo and /proc/net/sockstat once a second meanwhile (kernel memory).
 #   5. Writes BUILD_DIR/million/report.json (the summary and nbio-load's full report),
 #      load.json and report.svg, prints a summary with the targets, and stops everything.
 #
 # Environment (defaults for the headline run):
+#   MODE tcp (tcp_echo, nbio-load --mode tcp-echo) or ws (ws_echo, --mode ws-echo); default tcp
 #   CONNECTIONS 1000000   DURATION 60   SIZE 1024   IN_FLIGHT 10000
-#   PORTS 100             BASE_PORT 21000
+#   PORTS 100 (MODE=ws: 1, all ws_echo listens on)   BASE_PORT 21000
 #   WORKERS  server worker processes (default: one per 16,000 connections)
 #   PROCESSES nbio-load processes (default: one per 18,000 connections)
 #   CONNECT_WINDOW connects in flight in all (1000)   FIX=1 apply the missing kernel settings
 #   NETNS 1: run in a new network namespace with a large enough TCP hash table (step 0); 0: not
+#   OUT_DIR where the reports go (default BUILD_DIR/million)
 #
-# Exit status: 0 when every connection was established and held through the run; 1 otherwise;
+# Exit status: 0 when every connection was established and held through the run (MODE=ws: and
+# upgraded, by the server's count); 1 otherwise;
 # 2 when the machine is not set up for the run (the lines above say what to change).
 set -euo pipefail
 
 build_dir=${1:-build}
 bin=$build_dir/bin
-out_dir=$build_dir/million
+out_dir=${OUT_DIR:-$build_dir/million}
+mode=${MODE:-tcp}
 connections=${CONNECTIONS:-1000000}
 duration=${DURATION:-60}
 size=${SIZE:-1024}
 in_flight=${IN_FLIGHT:-10000}
-ports=${PORTS:-100}
 base_port=${BASE_PORT:-21000}
 connect_window=${CONNECT_WINDOW:-1000}
 fix=${FIX:-0}
+ws_path=/ws
+case $mode in
+  tcp)
+    server=tcp_echo ports=${PORTS:-100} load_args=(--mode tcp-echo)
+    ;;
+  ws)
+    # ws_echo listens on one port; the ephemeral ports run out sooner, so nbio-load spreads
+    # the connections over more source addresses (127.0.0.x) instead.
+    server=ws_echo ports=${PORTS:-1} load_args=(--mode ws-echo --path "$ws_path")
+    if [ "$ports" != 1 ]; then
+      echo "million: MODE=ws serves one port (ws_echo --port): PORTS=$ports is not supported" >&2
+      exit 2
+    fi
+    ;;
+  *)
+    echo "million: MODE=$mode: expected tcp or ws" >&2
+    exit 2
+    ;;
+esac
 
-for program in tcp_echo nbio-load; do
+for program in $server nbio-load; do
   if [ ! -x "$bin/$program" ]; then
     echo "million: $bin/$program not found: run 'make build' first" >&2
     exit 1
@@ -122,7 +146,7 @@ check_min() {
   fi
 }
 
-echo "million: $connections connections, $workers server workers, $processes nbio-load" \
+echo "million: $mode: $connections connections, $workers $server workers, $processes nbio-load" \
   "processes, $ports ports from $base_port; then ${duration}s of $size-byte echoes," \
   "$in_flight in flight"
 echo "kernel settings"
@@ -212,8 +236,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$bin/tcp_echo" --host 127.0.0.1 --ports "$base_port-$((base_port + ports - 1))" \
-  --workers "$workers" --loops 1 >"$out_dir/server.log" 2>&1 &
+if [ "$mode" = ws ]; then
+  "$bin/ws_echo" --host 127.0.0.1 --port "$base_port" --path "$ws_path" --workers "$workers" \
+    --loops 1 >"$out_dir/server.log" 2>&1 &
+else
+  "$bin/tcp_echo" --host 127.0.0.1 --ports "$base_port-$((base_port + ports - 1))" \
+    --workers "$workers" --loops 1 >"$out_dir/server.log" 2>&1 &
+fi
 server_pid=$!
 want_listeners=$((workers * ports))
 deadline=$((SECONDS + 60))
@@ -221,17 +250,30 @@ while :; do
   listeners=$(ss -Hltn "( sport >= :$base_port and sport < :$((base_port + ports)) )" | wc -l)
   [ "$listeners" -ge "$want_listeners" ] && break
   if ! kill -0 "$server_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-    echo "million: tcp_echo did not open its $want_listeners listening sockets" \
+    echo "million: $server did not open its $want_listeners listening sockets" \
       "($listeners open)" >&2
     tail -5 "$out_dir/server.log" >&2
     exit 1
   fi
   sleep 0.2
 done
+# ws_echo's workers first run the HTTP and WebSocket code (and libcrypto's SHA-1) at their first
+# upgrade, faulting in ~2.7 MB of library and program pages each: 16 upgrades per worker first,
+# so that the baseline below holds them and the growth is the connections' own memory.
+warm_up=0
+if [ "$mode" = ws ]; then
+  warm_up=$((workers * 16))
+  "$bin/nbio-load" "${load_args[@]}" -p "$base_port" -c "$warm_up" -d 1 -s "$size" \
+    --json /dev/null >/dev/null 2>&1 || {
+    echo "million: the $warm_up warm-up connections to $server failed" >&2
+    exit 1
+  }
+  sleep 1
+fi
 mapfile -t worker_pids < <(pgrep -P "$server_pid")
 pid_args=(--server-pid "$server_pid")
 for pid in "${worker_pids[@]}"; do pid_args+=(--server-pid "$pid"); done
-echo "million: tcp_echo supervisor $server_pid, ${#worker_pids[@]} workers," \
+echo "million: $server supervisor $server_pid, ${#worker_pids[@]} workers," \
   "$listeners listening sockets"
 
 # --- 3 and 4. the load, and the kernel's memory meanwhile --------------------------------------
@@ -246,6 +288,15 @@ kernel_sample() {  # seconds MemAvailable_kB Slab_kB tcp_inuse tcp_mem_pages
     }
     END {printf "%s\t%s\t%s\t%s\t%s\n", t, avail, slab, inuse, mem}' /proc/meminfo /proc/net/sockstat
 }
+# Handshakes completed while a worker's accept queue was full: the kernel drops them and the
+# client, which counts the connection as up, retransmits (its first bytes arrive late).
+listen_overflows() {
+  awk '$1 == "TcpExt:" {
+    if (!names) { for (i = 2; i <= NF; i++) name[i] = $i; names = 1; next }
+    for (i = 2; i <= NF; i++) if (name[i] == "ListenOverflows") print $i
+  }' /proc/net/netstat
+}
+overflows_before=$(listen_overflows)
 kernel_before=$(kernel_sample 0)
 (
   start=$SECONDS
@@ -257,7 +308,7 @@ kernel_before=$(kernel_sample 0)
 sampler_pid=$!
 
 load_status=0
-"$bin/nbio-load" --mode tcp-echo --ramp-first -c "$connections" --processes "$processes" \
+"$bin/nbio-load" "${load_args[@]}" --ramp-first -c "$connections" --processes "$processes" \
   --loops 1 -p "$(seq -s, "$base_port" $((base_port + ports - 1)))" \
   --connect-window "$connect_window" --connect-timeout-ms 30000 --in-flight "$in_flight" \
   -s "$size" -d "$duration" "${pid_args[@]}" \
@@ -268,6 +319,7 @@ load_pid=
 kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true
 sampler_pid=
+overflows=$(($(listen_overflows) - overflows_before))
 
 # Per-worker RSS after the load closed: the memory that stays.
 kill -TERM "$server_pid"
@@ -312,6 +364,7 @@ t_p99=$(verdict "$p99 < 200")
 
 {
   echo "{"
+  echo "  \"mode\": \"$mode\","
   echo "  \"connections\": $connections, \"established\": $established, \"failed\": $failed,"
   echo "  \"lost_early\": $lost, \"connect_seconds\": $connect_s,"
   echo "  \"server_workers\": $workers, \"load_processes\": $processes, \"ports\": $ports,"
@@ -323,7 +376,7 @@ t_p99=$(verdict "$p99 < 200")
   echo "  \"kernel\": {\"mem_available_before_kib\": $avail_before,"
   echo "             \"mem_available_held_kib\": $avail_held, \"slab_before_kib\": $slab_before,"
   echo "             \"slab_held_kib\": $slab_held, \"tcp_inuse_held\": $inuse_held,"
-  echo "             \"tcp_mem_pages_held\": $tcpmem_held},"
+  echo "             \"tcp_mem_pages_held\": $tcpmem_held, \"listen_overflows\": $overflows},"
   echo "  \"targets\": {\"all_established\": \"$t_conn\", \"server_rss_400mb\": \"$t_rss\","
   echo "              \"msgs_100k\": \"$t_msgs\", \"p99_200ms\": \"$t_p99\"},"
   echo "  \"load\": $(cat "$report")"
@@ -347,10 +400,24 @@ row "kernel: MemAvailable drop while held" "$mem_used_mib MiB" \
 row "kernel: Slab growth while held" "$slab_growth_mib MiB" \
   "$(per_conn $(((slab_held - slab_before) * 1024))) B/conn (both ends)"
 row "kernel: TCP sockets in use (peak sample)" "$inuse_held" ""
+row "kernel: accept queue overflows" "$overflows" "(handshakes dropped, retried)"
 [ -n "$first_error" ] && row "first error" "$first_error" ""
+upgrades_ok=1
+if [ "$mode" = ws ]; then
+  # Each worker counts its upgrades on stderr as it stops ("... N connections upgraded").
+  upgraded=$(awk '/connections upgraded/ {n += $(NF - 2)} END {print n + 0}' "$out_dir/server.log")
+  row "WebSocket upgrades (server's count)" \
+    "$((upgraded - warm_up)) of $connections (+$warm_up warm-up)" ""
+  [ "$((upgraded - warm_up))" -eq "$established" ] || upgrades_ok=0
+fi
 grep -E "workers started" "$out_dir/server.log" | sed 's/^/  /' || true
 
 if [ "$load_status" -ne 0 ] || [ "$server_status" -ne 0 ]; then
-  echo "million: FAILED (nbio-load exit $load_status, tcp_echo exit $server_status)" >&2
+  echo "million: FAILED (nbio-load exit $load_status, $server exit $server_status)" >&2
+  exit 1
+fi
+if [ "$upgrades_ok" != 1 ]; then
+  echo "million: FAILED ($server upgraded $((upgraded - warm_up)) of the $established" \
+    "connections established)" >&2
   exit 1
 fi
