@@ -79,6 +79,17 @@ void blocking_runner::request_drain(conn& c) {
   wake(c);
 }
 
+void blocking_runner::request_overflow_close(conn& c) {
+  blocking_state& bs = *c.bs_;
+  {
+    std::lock_guard lock(bs.mu);
+    bs.overflow = true;
+    // The thread is likely blocked writing to a peer that does not read: wake it.
+    if (!bs.fd_closed) ::shutdown(c.fd_, SHUT_RDWR);
+  }
+  wake(c);
+}
+
 void blocking_runner::hand_over(conn& c, std::function<void(conn&)> fn) {
   {
     std::lock_guard lock(c.bs_->mu);
@@ -326,7 +337,10 @@ void blocking_runner::close(conn& c, std::error_code reason) {
   c.flags_ |= conn::f_closing;
   // stop() shuts the socket down to wake the thread: whatever error that caused (EPIPE in a
   // write, EOF in a read), the first cause is the stop.
-  c.set_cause(c.bs_->stop ? std::error_code(errc::shutdown) : reason);
+  std::error_code cause = reason;
+  if (c.bs_->overflow) cause = errc::write_queue_overflow;
+  if (c.bs_->stop) cause = errc::shutdown;
+  c.set_cause(cause);
 }
 
 void blocking_runner::shutdown_write(conn& c) {

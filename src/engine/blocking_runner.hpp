@@ -27,6 +27,9 @@ class blocking_runner {
   // Loop thread: stop (engine stop) or drain (graceful shutdown), and hand over work.
   static void request_stop(conn& c);
   static void request_drain(conn& c);
+  // Loop thread: handle writes overflowed max_write_queue; the connection closes with
+  // errc::write_queue_overflow, out of a write it is blocked in if need be.
+  static void request_overflow_close(conn& c);
   static void hand_over(conn& c, std::function<void(conn&)> fn);
 
   // The connection's own thread (from its handlers).

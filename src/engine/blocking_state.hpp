@@ -31,6 +31,9 @@ struct blocking_state {
   std::atomic<std::size_t> handed{0};
   std::size_t max_queue = 0;
   bool reject = false;  // overflow_policy::reject: refuse the write, keep the connection
+  // Closed for write_queue_overflow: the socket was shut down to wake a thread blocked in a
+  // write, and whatever error that gives is reported as the overflow.
+  std::atomic<bool> overflow{false};
 };
 
 }  // namespace nbio::detail

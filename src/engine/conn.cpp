@@ -702,8 +702,7 @@ std::error_code loop_impl::write_handle(conn* c, std::uint32_t gen, std::string_
     const std::size_t n = data.size();
     if (bs.handed.fetch_add(n, std::memory_order_relaxed) + n > bs.max_queue) {
       bs.handed.fetch_sub(n, std::memory_order_relaxed);
-      if (!bs.reject)
-        blocking_runner::hand_over(*c, [](conn& bc) { bc.close(errc::write_queue_overflow); });
+      if (!bs.reject) blocking_runner::request_overflow_close(*c);
       return errc::write_queue_overflow;
     }
     blocking_runner::hand_over(*c, [copy = std::string(data)](conn& bc) {
