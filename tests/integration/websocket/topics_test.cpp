@@ -42,7 +42,12 @@ std::string news(int i) {
 
 class ws_topics : public ::testing::TestWithParam<nbio::io_mode> {
  protected:
-  void SetUp() override { server_ = std::make_unique<ws_test_server>(h_, GetParam()); }
+  // close_timeout 1 s: the close policy's 1008 waits for a peer that never answers it.
+  void SetUp() override {
+    server_options o;
+    o.close_timeout = std::chrono::seconds(1);
+    server_ = std::make_unique<ws_test_server>(h_, GetParam(), o);
+  }
   void TearDown() override {
     server_.reset();  // the engine stops before the hub goes
     hub_.reset();

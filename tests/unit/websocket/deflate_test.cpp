@@ -341,7 +341,7 @@ TEST(websocket_deflate_stream, a_final_block_ends_the_message) {
   z.next_out = reinterpret_cast<Bytef*>(out.data());
   z.avail_out = static_cast<uInt>(out.size());
   ASSERT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(out.size() - z.avail_out);
+  out.erase(out.size() - z.avail_out);  // erase: GCC 12 at -O1 misreads a shrinking resize
   deflateEnd(&z);
   ws::inflater in(15);
   EXPECT_EQ(inflate_all(in, out), m);
