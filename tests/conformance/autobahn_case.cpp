@@ -2,6 +2,10 @@
 // (autobahn_case.hpp).
 #include "autobahn_case.hpp"
 
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 
 namespace nbio_test::autobahn {
@@ -69,6 +73,45 @@ std::string describe(const std::vector<event>& events) {
 
 std::string group_of(const std::string& id) {
   return id.substr(0, id.find('.'));
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+bool selected(const std::string& id, const std::string& filter) {
+  if (filter.empty()) return true;
+  std::stringstream ss(filter);
+  std::string prefix;
+  while (std::getline(ss, prefix, ','))
+    if (!prefix.empty() && (id == prefix || id.starts_with(prefix))) return true;
+  return false;
+}
+
+// "5.15 reason..." per line; '#' starts a comment.
+std::map<std::string, std::string> load_known_failures(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::size_t sp = line.find_first_of(" \t");
+    out[line.substr(0, sp)] = sp == std::string::npos ? "" : line.substr(sp + 1);
+  }
+  return out;
+}
+
+// Numeric order of ids: 1.1.2 before 1.1.10.
+bool id_less(const std::string& a, const std::string& b) {
+  std::stringstream sa(a), sb(b);
+  std::string x, y;
+  for (;;) {
+    const bool ha = static_cast<bool>(std::getline(sa, x, '.'));
+    const bool hb = static_cast<bool>(std::getline(sb, y, '.'));
+    if (!ha || !hb) return !ha && hb;
+    if (std::stoi(x) != std::stoi(y)) return std::stoi(x) < std::stoi(y);
+  }
 }
 
 }  // namespace nbio_test::autobahn

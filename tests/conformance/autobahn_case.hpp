@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,14 @@ struct verdict {
 
 // "1" for "1.1.8", "12" for "12.3.4".
 std::string group_of(const std::string& id);
+
+// What both roles' tests share: an environment knob with its default; whether a case id is
+// selected by a filter of comma-separated id prefixes ("" selects all); the known-failures file
+// ("5.15 reason..." per line, '#' starts a comment) as id -> reason; numeric id order (1.1.2
+// before 1.1.10).
+std::string env_or(const char* name, const char* fallback);
+bool selected(const std::string& id, const std::string& filter);
+std::map<std::string, std::string> load_known_failures(const std::string& path);
+bool id_less(const std::string& a, const std::string& b);
 
 }  // namespace nbio_test::autobahn
