@@ -330,7 +330,7 @@ TEST_P(ws_deflate, a_publish_is_compressed_once_for_subscribers_without_context)
   subscribing h;
   server_options so;
   so.deflate = deflate(deflate_memory::sliding);
-  so.deflate.max_dedicated = 1;  // the first connection keeps a context, the others share
+  so.deflate.max_dedicated = 1;       // the first connection keeps a context, the others share
   std::unique_ptr<topics> hub_owner;  // declared first: goes after the server's engine stopped
   ws_test_server server(h, GetParam(), so);
   hub_owner = std::make_unique<topics>(server.engine());
