@@ -72,14 +72,8 @@ struct handshaking {
     if (head.get("Sec-WebSocket-Accept") != h->accept) return fail(c, errc::handshake_accept);
     deflate_params dp;
     std::error_code ec;
-    // Every Sec-WebSocket-Extensions field of the answer, in order, is one list.
-    std::string extensions;
-    for (const http::header& f : head.headers) {
-      if (!http::iequals(f.name, "Sec-WebSocket-Extensions")) continue;
-      if (!extensions.empty()) extensions += ", ";
-      extensions += f.value;
-    }
-    const bool deflate = accept_deflate(extensions, h->deflate, dp, ec);
+    const bool deflate =
+        accept_deflate(joined_fields(head.headers, "Sec-WebSocket-Extensions"), h->deflate, dp, ec);
     if (ec) return fail(c, ec);
     const std::string_view protocol = head.get("Sec-WebSocket-Protocol");
     std::uint8_t index = 0;

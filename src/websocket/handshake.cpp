@@ -116,4 +116,14 @@ std::string_view choose_protocol(std::string_view offered, std::string_view supp
   return chosen;
 }
 
+std::string joined_fields(std::span<const http::header> fields, std::string_view name) {
+  std::string out;
+  for (const http::header& f : fields) {
+    if (!http::iequals(f.name, name)) continue;
+    if (!out.empty()) out += ", ";
+    out += f.value;
+  }
+  return out;
+}
+
 }  // namespace nbio::websocket

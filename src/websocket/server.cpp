@@ -69,13 +69,7 @@ http::handler server::upgrade() {
       answer += "\r\n";
       break;
     }
-    // permessage-deflate: every Sec-WebSocket-Extensions field, in order, is one list.
-    std::string offers;
-    for (const http::header& f : r.headers()) {
-      if (!http::iequals(f.name, "Sec-WebSocket-Extensions")) continue;
-      if (!offers.empty()) offers += ", ";
-      offers += f.value;
-    }
+    const std::string offers = joined_fields(r.headers(), "Sec-WebSocket-Extensions");
     deflate_params dp;
     std::string extension;
     const bool keep = detail::may_keep_context(*shared_);

@@ -55,14 +55,6 @@ zlib_cache& cache() {
   return c;
 }
 
-int tx_bits(const ws_state& st) noexcept {
-  return st.z_bits & 0x0f;
-}
-
-int rx_bits(const ws_state& st) noexcept {
-  return st.z_bits >> 4;
-}
-
 pending& more(ws_state& st) {
   if (!st.more) st.more = new pending;
   return *st.more;
@@ -81,9 +73,9 @@ deflater& shared_deflater(int bits, const deflate_options& o) {
 // The compressor for the connection's next message.
 deflater& compressor(ws_state& st) {
   const deflate_options& o = st.s->deflate;
-  if (!(st.z & z_tx_keep)) return shared_deflater(tx_bits(st), o);
+  if (!(st.z & z_tx_keep)) return shared_deflater(tx_window_bits(st), o);
   pending& p = more(st);
-  if (!p.tx) p.tx = std::make_unique<deflater>(tx_bits(st), true, o.level, o.mem_level);
+  if (!p.tx) p.tx = std::make_unique<deflater>(tx_window_bits(st), true, o.level, o.mem_level);
   return *p.tx;
 }
 
@@ -125,7 +117,8 @@ std::error_code send_frame(nbio::conn& c, opcode op, std::string_view payload) {
 
 std::string compressed_frame(const ws_state& st, std::string_view data, bool binary) {
   std::string& z = cache().deflated;
-  if (!shared_deflater(tx_bits(st), st.s->deflate).compress(data, z) || z.size() >= data.size())
+  if (!shared_deflater(tx_window_bits(st), st.s->deflate).compress(data, z) ||
+      z.size() >= data.size())
     return {};
   return std::string(frame(binary ? opcode::binary : opcode::text, z, false, true));
 }
@@ -290,7 +283,7 @@ struct ws_conn {
       inflater* in = nullptr;
       if (keep) {
         pending& p = more(st);
-        if (!p.rx) p.rx = std::make_unique<inflater>(rx_bits(st));
+        if (!p.rx) p.rx = std::make_unique<inflater>(rx_window_bits(st));
         in = p.rx.get();
       } else {
         borrowed = borrow_inflater();
@@ -311,7 +304,7 @@ struct ws_conn {
       p.message.clear();
       p.utf8.reset();
       st.flags = static_cast<std::uint8_t>(binary ? st.flags | f_binary : st.flags & ~f_binary);
-      if (!p.rx) p.rx = keep ? std::make_unique<inflater>(rx_bits(st)) : borrow_inflater();
+      if (!p.rx) p.rx = keep ? std::make_unique<inflater>(rx_window_bits(st)) : borrow_inflater();
     }
     const std::size_t before = p.message.size();
     std::error_code ec = p.rx->inflate(e.payload, e.message_end, p.message, max);

@@ -87,8 +87,13 @@ bool init_deflate(ws_state& st, const deflate_params& p);
 // shrink it.
 std::string compressed_frame(const ws_state& st, std::string_view data, bool binary);
 
+// The agreed windows: our compressor's, and the peer's (what a dedicated decompressor needs).
 inline int tx_window_bits(const ws_state& st) noexcept {
   return st.z_bits & 0x0f;
+}
+
+inline int rx_window_bits(const ws_state& st) noexcept {
+  return st.z_bits >> 4;
 }
 
 // Whether a new connection of the endpoint may keep compression contexts (its policy).

@@ -9,6 +9,7 @@
 // Thread affinity: none.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,10 @@ upgrade_check check_upgrade(const http::request& r) noexcept;
 
 // Whether a comma-separated field value (Upgrade, Connection) holds `token`, case-insensitively.
 bool has_token(std::string_view list, std::string_view token) noexcept;
+
+// Every field named `name` (case-insensitive), in order, joined with ", ": one list, as RFC 7230
+// 3.2.2 reads repeated fields (Sec-WebSocket-Extensions may come in several).
+std::string joined_fields(std::span<const http::header> fields, std::string_view name);
 
 // The elements of a comma-separated list ("chat, superchat"), trimmed, empty ones left out.
 std::vector<std::string> split_list(std::string_view list);
