@@ -2,7 +2,7 @@
 //
 //   tcp_echo --host H --port P [--loops N] [--io-mode nonblocking|blocking|mixed]
 //            [--max-blocking-online N] [--idle-timeout-ms N] [--reuseport|--acceptor]
-//            [--ports P1-P2] [--workers N]
+//            [--ports P1-P2] [--workers N] [--tls-cert FILE --tls-key FILE]
 //
 // Prints "listening on H:P" on stdout once it serves (P is the bound port when --port is 0; one
 // line per port with --ports), echoes every byte back, and on SIGINT or SIGTERM shuts down
@@ -163,7 +163,19 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers,
                  "worker processes sharing the ports (0: this process serves)")
       ->capture_default_str();
+  std::string tls_cert, tls_key;
+  auto* cert_opt = app.add_option("--tls-cert", tls_cert, "serve TLS: certificate chain (PEM)");
+  app.add_option("--tls-key", tls_key, "serve TLS: private key (PEM)")->needs(cert_opt);
+  cert_opt->needs(app.get_option("--tls-key"));
   CLI11_PARSE(app, argc, argv);
+  if (!tls_cert.empty()) {
+    try {
+      options.tls = nbio::tls::context::server({.cert = {tls_cert, tls_key}, .alpn = {}});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tcp_echo: %s\n", e.what());
+      return 2;
+    }
+  }
   server_settings settings;
   settings.host = host;
   settings.first_port = settings.last_port = port;

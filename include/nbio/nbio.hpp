@@ -11,5 +11,8 @@
 #include "nbio/engine/listener.hpp"
 #include "nbio/engine/loop.hpp"
 #include "nbio/engine/timer_wheel.hpp"
+#include "nbio/engine/transport.hpp"
 #include "nbio/engine/udp.hpp"
 #include "nbio/engine/workers.hpp"
+#include "nbio/tls/context.hpp"
+#include "nbio/tls/error.hpp"

@@ -34,6 +34,8 @@ class engine_category_impl final : public std::error_category {
       case errc::slot_too_small:
         return "rebind: the handler's conn_data does not fit the connection's slot "
                "(conn_options::reserve_data)";
+      case errc::handshake_timeout:
+        return "TLS handshake timed out";
     }
     return "unknown nbio error";
   }

@@ -15,6 +15,7 @@
 
 #include "engine/blocking_state.hpp"
 #include "engine/engine_impl.hpp"
+#include "engine/transport_glue.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
@@ -126,7 +127,10 @@ bool blocking_runner::check_deadlines(conn& c, std::uint32_t now) {
   if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now)) {
     c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
     const conn_class& cls = *c.cls_;
-    if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c)) close(c, errc::read_timeout);
+    if (c.has_transport() && !(c.flags_ & conn::f_opened))
+      close(c, errc::handshake_timeout);
+    else if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c))
+      close(c, errc::read_timeout);
   } else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now))
     close(c, errc::idle_timeout);
   return !c.is_open();
@@ -150,12 +154,23 @@ void blocking_runner::run(conn& c) {
     c.read_deadline_ = c.last_active_ + c.cls_->read_timeout_ms;
     c.flags_ |= conn::f_read_deadline;
   }
-  c.flags_ |= conn::f_opened;
-  if (c.cls_->on_open) c.cls_->on_open(c.cls_->handler, c);
+  const bool tls = c.has_transport();
+  if (tls) {
+    // The handshake runs on this thread, as the reads come; on_open waits for it.
+    std::error_code ec;
+    transport_glue::slot(c).state = transport_hooks().open(*c.cls_->tls, c, true, {}, ec);
+    if (ec) close(c, ec);
+  } else {
+    c.flags_ |= conn::f_opened;
+    if (c.cls_->on_open) c.cls_->on_open(c.cls_->handler, c);
+  }
 
   bool asked_to_finish = false;
   while (c.is_open()) {
     if (!run_tasks(c)) break;
+    // Input a transport kept while the handler was paused, now that it reads again.
+    if (tls && !(c.flags_ & (conn::f_read_paused | conn::f_eof)) && transport_glue::replay(c))
+      continue;
     if (bs.stop) {
       close(c, errc::shutdown);
       break;
@@ -164,7 +179,7 @@ void blocking_runner::run(conn& c) {
       asked_to_finish = true;
       // Writes are direct, so nothing is ever queued: finishing means closing, unless the
       // handler wants to finish its work first.
-      if (c.cls_->on_shutdown)
+      if (c.cls_->on_shutdown && (c.flags_ & conn::f_opened))
         c.cls_->on_shutdown(c.cls_->handler, c);
       else
         close(c, errc::shutdown);
@@ -204,25 +219,28 @@ void blocking_runner::run(conn& c) {
     if (n > 0) {
       loop.blocking_bytes_in().fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       c.last_active_ = eng.clock_ms();
-      if (c.cls_->read_timeout_ms) {
+      if (tls && !(c.flags_ & conn::f_opened)) {
+        // In the handshake: its own deadline stands.
+      } else if (c.cls_->read_timeout_ms) {
         c.read_deadline_ = c.last_active_ + c.cls_->read_timeout_ms;
         c.flags_ |= conn::f_read_deadline;
       } else {
         c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
       }
-      if (c.cls_->on_data) c.cls_->on_data(c.cls_->handler, c, {buf, static_cast<std::size_t>(n)});
+      if (tls)
+        transport_glue::feed(c, {buf, static_cast<std::size_t>(n)});
+      else if (c.cls_->on_data)
+        c.cls_->on_data(c.cls_->handler, c, {buf, static_cast<std::size_t>(n)});
     } else if (n == 0) {
-      c.flags_ |= conn::f_eof;
-      if (c.cls_->on_end)
-        c.cls_->on_end(c.cls_->handler, c);
-      else
-        close(c, errc::eof);
+      end_of_stream(c);
     } else if (!sys::would_block(ec)) {
       close(c, ec);
     }
   }
 
-  if (c.cls_->on_close) c.cls_->on_close(c.cls_->handler, c, c.cause());
+  if (c.cls_->on_close && (c.flags_ & conn::f_opened))
+    c.cls_->on_close(c.cls_->handler, c, c.cause());
+  if (tls) transport_glue::release(c, c.cause());
   if (c.cls_->destroy_data) c.cls_->destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
   {
     std::lock_guard lock(bs.mu);
@@ -292,9 +310,49 @@ std::error_code blocking_runner::write(conn& c, std::string_view data) {
   return {};
 }
 
+void blocking_runner::established(conn& c) {
+  c.flags_ |= conn::f_opened;
+  rebound(c);  // the handler's read deadline replaces the handshake's
+  if (c.cls_->on_open) c.cls_->on_open(c.cls_->handler, c);
+}
+
+void blocking_runner::end_of_stream(conn& c) {
+  c.flags_ |= conn::f_eof;
+  if (c.cls_->on_end)
+    c.cls_->on_end(c.cls_->handler, c);
+  else
+    close(c, errc::eof);
+}
+
+// Through a transport: read 16 KiB (one TLS record) at a time and write it encrypted.
+std::error_code blocking_runner::send_file_transport(conn& c, int fd, std::uint64_t offset,
+                                                     std::uint64_t length) {
+  char piece[16384];
+  while (length > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, sizeof piece));
+    const ssize_t n = ::pread(fd, piece, want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::error_code ec = n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error);
+      close(c, ec);
+      return ec;
+    }
+    if (auto ec = transport_hooks().write(c, transport_glue::slot(c).state,
+                                          {piece, static_cast<std::size_t>(n)}))
+      return ec;
+    offset += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
 std::error_code blocking_runner::send_file(conn& c, int fd, std::uint64_t offset,
                                            std::uint64_t length) {
   if (c.flags_ & (conn::f_closing | conn::f_write_shut)) return errc::not_connected;
+  if (c.has_transport()) {
+    if (!(c.flags_ & conn::f_opened)) return errc::not_connected;
+    return send_file_transport(c, fd, offset, length);
+  }
   loop_impl& loop = loop_impl::of(c);
   engine_impl& eng = loop.engine();
   const std::uint32_t deadline = c.flags_ & conn::f_write_deadline

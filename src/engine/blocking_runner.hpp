@@ -41,8 +41,13 @@ class blocking_runner {
   static void rebound(conn& c);
   static void set_read_deadline(conn& c, std::uint32_t ms);
   static void set_write_deadline(conn& c, std::uint32_t ms);
+  // A transport connection finished its handshake; the peer ended its stream.
+  static void established(conn& c);
+  static void end_of_stream(conn& c);
 
  private:
+  static std::error_code send_file_transport(conn& c, int fd, std::uint64_t offset,
+                                             std::uint64_t length);
   static void* thread_main(void* arg);
   static void run(conn& c);
   static void wake(conn& c);

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <cstdio>
@@ -14,14 +15,17 @@
 #include "engine/blocking_state.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
+#include "engine/transport_glue.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio {
 
 using detail::blocking_runner;
 using detail::loop_impl;
+using detail::transport_glue;
 
 std::error_code conn::write(std::string_view data) {
+  if (has_transport()) return transport_glue::write(*this, data);
   if (flags_ & f_blocking) return blocking_runner::write(*this, data);
   return loop_impl::of(*this).write(*this, data);
 }
@@ -32,16 +36,22 @@ std::error_code conn::send_file(int fd, std::uint64_t offset, std::uint64_t leng
 }
 
 void conn::close(std::error_code reason) {
+  // The handler ends the stream: tell a TLS peer so (best effort: what is queued is dropped).
+  if (has_transport() && is_open()) transport_glue::close_notify(*this, true);
   if (flags_ & f_blocking) return blocking_runner::close(*this, reason);
   loop_impl::of(*this).close(*this, reason);
 }
 
 void conn::close_after_flush() {
+  if (has_transport() && is_open() && !(flags_ & f_close_after_flush))
+    transport_glue::close_notify(*this, (flags_ & f_blocking) != 0);
   if (flags_ & f_blocking) return blocking_runner::close(*this, errc::local_close);
   loop_impl::of(*this).close_after_flush(*this, errc::local_close);
 }
 
 void conn::shutdown_write() {
+  if (has_transport() && is_open() && !(flags_ & (f_write_shut | f_shutdown_pending)))
+    transport_glue::close_notify(*this, false);
   if (flags_ & f_blocking) return blocking_runner::shutdown_write(*this);
   loop_impl::of(*this).shutdown_write(*this);
 }
@@ -114,7 +124,8 @@ std::error_code conn::rebind_with(const binding& to, std::string_view already_re
 }
 
 std::size_t conn::data_capacity() const noexcept {
-  return detail::conn_pool::pool_of(this).slot_size() - sizeof(conn);
+  return detail::conn_pool::pool_of(this).slot_size() - sizeof(conn) -
+         (has_transport() ? detail::transport_slot_size : 0);
 }
 
 void conn::check_data_type(const void* tag) const noexcept {
@@ -147,7 +158,8 @@ conn_pool& loop_impl::pool_for(std::uint32_t slot_size) {
 }
 
 conn* loop_impl::allocate(const conn_class& cls) {
-  const std::size_t data = std::max<std::size_t>(cls.data_size, cls.opts.reserve_data);
+  const std::size_t data = std::max<std::size_t>(cls.data_size, cls.opts.reserve_data) +
+                           (cls.tls ? transport_slot_size : 0);
   auto slot = static_cast<std::uint32_t>((sizeof(conn) + data + 15) & ~std::size_t{15});
   conn* c = pool_for(slot).allocate();
   c->timer_.tag = timer_conn;
@@ -158,7 +170,21 @@ conn* loop_impl::allocate(const conn_class& cls) {
   c->last_active_ = now_;
   c->read_deadline_ = c->write_deadline_ = 0;
   if (cls.construct_data) cls.construct_data(data_of(*c));
+  if (cls.tls) {
+    c->timer_.owner_u16 |= conn::t_transport;
+    transport_glue::slot(*c) = transport_slot{};
+  }
   return c;
+}
+
+// A transport connection's socket is connected: its handshake starts; the handler's on_open
+// waits for it (transport_glue::established). False: it failed (the connection is closing).
+static bool open_transport(conn& c, const conn_class& cls, bool server, std::string_view name) {
+  std::error_code ec;
+  transport_slot& s = transport_glue::slot(c);
+  s.state = transport_hooks().open(*cls.tls, c, server, name, ec);
+  if (ec) c.close(ec);
+  return !ec;
 }
 
 conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
@@ -193,10 +219,30 @@ conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
     c->flags_ |= conn::f_read_deadline;
   }
   arm_timer(*c);
+  if (c->has_transport()) {
+    open_transport(*c, cls, true, {});
+    return c;
+  }
   c->flags_ |= conn::f_opened;
   if (cls.on_open) cls.on_open(cls.handler, *c);
   if (draining_ && c->is_open()) finish_for_shutdown(*c);  // handed out after the drain began
   return c;
+}
+
+void loop_impl::established(conn& c) {
+  c.flags_ |= conn::f_opened;
+  rebound(c);  // the handler's read and idle deadlines replace the handshake's
+  transport_slot& s = transport_glue::slot(c);
+  auto* ds = static_cast<dial_state*>(s.aux);
+  s.aux = nullptr;
+  const conn_class& cls = *c.cls_;
+  if (ds) {
+    dialer::connect_handler on_connect = std::move(ds->on_connect);
+    delete ds;
+    if (on_connect) on_connect(c);
+  }
+  if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
+  if (draining_ && c.is_open()) finish_for_shutdown(c);
 }
 
 // --- dialing --------------------------------------------------------------------------------
@@ -240,6 +286,7 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
     return;
   }
   if (!(flags & (poll_write | poll_hangup))) return;  // not yet
+  if (c.has_transport()) return finish_connect_transport(c, flags);
   int family = c.ds_->family;
   dialer::connect_handler on_connect = std::move(c.ds_->on_connect);
   delete c.ds_;
@@ -262,6 +309,30 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   // on_connect may have closed the connection (on_close still follows) or rebound it (the new
   // handler's on_open ran then).
   if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
+  if (c.is_open() && (flags & (poll_read | poll_hangup))) {
+    c.flags_ |= conn::f_read_ready;
+    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
+    do_read(c);
+  }
+}
+
+// A TLS dial: connected, so the handshake starts; the dial's on_connect and the handler's
+// on_open wait for it in the slot (transport_glue::established), and a failed handshake goes
+// to the dial's on_error (transport_glue::release).
+void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
+  dial_state* ds = c.ds_;
+  c.wq_ = nullptr;
+  c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
+  const conn_class& cls = *c.cls_;
+  sys::apply_conn_options(c.fd_, ds->family, cls.opts);
+  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
+  dialed_.add(1);
+  online_.add(1);
+  c.last_active_ = now_;
+  wheel_.cancel(c.timer_);
+  transport_glue::slot(c).aux = ds;
+  if (!open_transport(c, cls, false, ds->remote)) return;
+  arm_timer(c);
   if (c.is_open() && (flags & (poll_read | poll_hangup))) {
     c.flags_ |= conn::f_read_ready;
     if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
@@ -300,6 +371,14 @@ void loop_impl::do_read(conn& c) {
   constexpr std::uint16_t stop_bits =
       conn::f_closing | conn::f_read_paused | conn::f_eof | conn::f_close_after_flush;
   if (c.flags_ & stop_bits) return;  // f_read_ready stays set: resume_read() picks it up
+  const bool tls = c.has_transport();
+  if (tls) {
+    if (transport_glue::replay(c) && (c.flags_ & stop_bits)) return;
+    if (!(c.flags_ & conn::f_opened)) {
+      if (handshake_budget_ == 0) return defer_read(c);  // this turn's handshakes are spent
+      --handshake_budget_;
+    }
+  }
   const unsigned budget = eng_.config().reads_per_turn;
   for (unsigned i = 0; i < budget; ++i) {
     const conn_class& cls = *c.cls_;  // per read: on_data may rebind the connection
@@ -308,13 +387,18 @@ void loop_impl::do_read(conn& c) {
     if (n > 0) {
       bytes_in_.add(static_cast<std::uint64_t>(n));
       c.last_active_ = now_;
-      if (cls.read_timeout_ms) {
+      if (tls && !(c.flags_ & conn::f_opened)) {
+        // In the handshake: its own deadline stands.
+      } else if (cls.read_timeout_ms) {
         c.read_deadline_ = now_ + cls.read_timeout_ms;
         c.flags_ |= conn::f_read_deadline;
       } else {
         c.flags_ = clear(c.flags_, conn::f_read_deadline);
       }
-      if (cls.on_data) cls.on_data(cls.handler, c, {rbuf_.get(), static_cast<std::size_t>(n)});
+      if (tls)
+        transport_glue::feed(c, {rbuf_.get(), static_cast<std::size_t>(n)});
+      else if (cls.on_data)
+        cls.on_data(cls.handler, c, {rbuf_.get(), static_cast<std::size_t>(n)});
       if (c.flags_ & stop_bits) return;
       // A short read drained the socket: the next byte brings a new edge. Not so for a FIN
       // that came with the data (RDHUP seen): read on to the end of stream.
@@ -333,6 +417,11 @@ void loop_impl::do_read(conn& c) {
     return;
   }
   // Budget spent with data left: finish next turn, after the other connections had theirs.
+  defer_read(c);
+}
+
+void loop_impl::defer_read(conn& c) {
+  // Level-triggered: the unread bytes are reported again by the next wait.
   if (edge() && !(c.flags_ & conn::f_in_ready_list)) {
     c.flags_ |= conn::f_in_ready_list;
     ready_.push_back(&c);
@@ -364,6 +453,10 @@ void loop_impl::start_queue(conn& c) {
 }
 
 std::error_code loop_impl::write(conn& c, std::string_view data) {
+  if (collecting_ == &c) {  // flush_file's encryption of a file piece: it goes to the front
+    collected_.append(data);
+    return {};
+  }
   if (c.flags_ & no_write) return errc::not_connected;
   if (data.empty()) return {};
   const conn_options& o = c.cls_->opts;
@@ -398,8 +491,10 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
 
 std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length) {
   if (c.flags_ & no_write) return errc::not_connected;
+  if (c.has_transport() && !(c.flags_ & conn::f_opened)) return errc::not_connected;
   if (length == 0) return {};
-  if (!c.wq_) {
+  const bool was_idle = !c.wq_;
+  if (!c.wq_ && !c.has_transport()) {
     // Nothing queued: straight to the kernel until it is full.
     while (length > 0) {
       std::error_code ec;
@@ -435,11 +530,14 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
   }
   if (!c.wq_) start_queue(c);
   writes_.append_file(*c.wq_, copy, offset, length);
+  // A transport's file is read and encrypted piece by piece as the queue drains (flush_file).
+  if (c.has_transport() && was_idle) flush(c);
   return {};
 }
 
 bool loop_impl::flush_file(conn& c) {
   file_segment& f = *write_pool::head_file(*c.wq_);
+  if (c.has_transport()) return flush_file_transport(c, f);
   while (f.remaining > 0) {
     std::error_code ec;
     const ssize_t n =
@@ -457,6 +555,37 @@ bool loop_impl::flush_file(conn& c) {
     f.remaining -= static_cast<std::uint64_t>(n);
   }
   writes_.pop_file(*c.wq_);
+  return true;
+}
+
+// No sendfile through a transport: the file is read 16 KiB (one TLS record) at a time, and its
+// ciphertext put at the head of the queue, before whatever was queued after the file. So a file
+// costs the queue one record of memory at a time, whatever its size.
+bool loop_impl::flush_file_transport(conn& c, file_segment& f) {
+  char piece[16384];
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(f.remaining, sizeof piece));
+  ssize_t n;
+  do {
+    n = ::pread(f.fd, piece, want, static_cast<off_t>(f.offset));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {  // 0: the file ended early; the peer was promised bytes it will not get
+    close(c, n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error));
+    return false;
+  }
+  f.offset += static_cast<std::uint64_t>(n);
+  f.remaining -= static_cast<std::uint64_t>(n);
+  if (f.remaining == 0) writes_.pop_file(*c.wq_);
+  collecting_ = &c;
+  std::error_code ec = transport_hooks().write(c, transport_glue::slot(c).state,
+                                               {piece, static_cast<std::size_t>(n)});
+  collecting_ = nullptr;
+  if (ec) {
+    collected_.clear();
+    close(c, ec);
+    return false;
+  }
+  writes_.prepend(*c.wq_, collected_);
+  collected_.clear();
   return true;
 }
 
@@ -561,6 +690,7 @@ void loop_impl::reap() {
       closed_.add(1);
       if (c.flags_ & conn::f_listener_counted) static_cast<listener_impl*>(cls.owner)->closed();
     }
+    if (c.has_transport()) transport_glue::release(c, reason);
     if (cls.destroy_data) cls.destroy_data(data_of(c));
     // Still on the ready list: run_ready skips an entry whose flag is clear (a freed slot, or one
     // reused by a connection that is not on the list itself).
@@ -661,6 +791,7 @@ void loop_impl::on_conn_timer(conn& c) {
   }
   if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now_)) {
     c.flags_ = clear(c.flags_, conn::f_read_deadline);
+    if (c.has_transport() && !(c.flags_ & conn::f_opened)) return close(c, errc::handshake_timeout);
     const conn_class& cls = *c.cls_;
     if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c))
       return close(c, errc::read_timeout);
@@ -712,7 +843,7 @@ std::error_code loop_impl::write_handle(conn* c, std::uint32_t gen, std::string_
     return {};
   }
   if (!c->is_open()) return errc::not_connected;
-  return write(*c, data);
+  return c->write(data);
 }
 
 }  // namespace detail

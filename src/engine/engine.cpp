@@ -23,9 +23,11 @@ engine::~engine() {
 
 listener& engine::listen_class(std::string_view addr, detail::conn_class* cls,
                                const listen_options& options) {
+  cls->tls = options.tls;
   return impl_->listen(addr, std::unique_ptr<detail::conn_class>(cls), options);
 }
 dialer& engine::make_dialer_class(detail::conn_class* cls, const dial_options& options) {
+  cls->tls = options.tls;
   return impl_->make_dialer(std::unique_ptr<detail::conn_class>(cls), options);
 }
 binding& engine::make_binding_class(detail::conn_class* cls) {

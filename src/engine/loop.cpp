@@ -142,6 +142,7 @@ void loop_impl::run() {
   for (;;) {
     int n = poller_.wait(events_.data(), static_cast<int>(events_.size()), wait_timeout());
     update_clock();
+    handshake_budget_ = eng_.config().handshakes_per_turn;
     // I/O first, then timers (nginx's order): a loop that wakes late (a busy machine, a long
     // handler) must not time out a connect, read or idle deadline whose event is already in
     // this batch. Deadlines set while dispatching are absolute (now_ + delay), so the wheel's
@@ -400,7 +401,7 @@ void loop_impl::drain_everything() {
 }
 
 void loop_impl::finish_for_shutdown(conn& c) {
-  if (c.flags_ & conn::f_connecting)
+  if ((c.flags_ & conn::f_connecting) || !(c.flags_ & conn::f_opened))  // dialing, handshaking
     close(c, errc::shutdown);
   else if (c.cls_->on_shutdown)
     c.cls_->on_shutdown(c.cls_->handler, c);

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -80,6 +81,11 @@ class loop_impl final : public loop {
   void start_dial(const address& remote, const address& local, const conn_class& cls,
                   dial_state&& ds);
   std::error_code write(conn& c, std::string_view data);
+  // The same for a transport's ciphertext.
+  std::error_code raw_write(conn& c, std::string_view data) { return write(c, data); }
+  // A transport connection finished its handshake.
+  void established(conn& c);
+  void on_eof(conn& c);
   std::error_code send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length);
   void close(conn& c, std::error_code reason);
   void close_after_flush(conn& c, std::error_code reason);
@@ -138,6 +144,10 @@ class loop_impl final : public loop {
   void run_ready();
   void reap();
   void finish_connect(conn& c, std::uint32_t flags);
+  void finish_connect_transport(conn& c, std::uint32_t flags);
+  // Reads again next turn (edge-triggered: the ready list).
+  void defer_read(conn& c);
+  bool flush_file_transport(conn& c, file_segment& f);
   void fail_dial(conn& c, std::error_code ec);
   void do_read(conn& c);
   void flush(conn& c);
@@ -152,7 +162,6 @@ class loop_impl final : public loop {
   bool flush_file(conn& c);
   void drained(conn& c);
   void arm_timer(conn& c);
-  void on_eof(conn& c);
   void open_blocking(conn& c, listener_impl* owner);
   void stop_everything();
   void drain_everything();
@@ -177,6 +186,9 @@ class loop_impl final : public loop {
   std::vector<std::unique_ptr<conn_pool>> pools_;
   write_pool writes_;
   std::vector<conn*> closing_;
+  unsigned handshake_budget_ = 0;  // transport handshake reads left this turn
+  conn* collecting_ = nullptr;     // flush_file_transport: where a write's bytes are collected
+  std::string collected_;
   std::vector<conn*> ready_, ready_swap_;
   std::vector<listen_socket*> listen_sockets_;
   std::vector<udp_impl*> udps_;

@@ -94,6 +94,17 @@ void write_pool::append(write_queue& q, std::string_view data) {
   }
 }
 
+void write_pool::prepend(write_queue& q, std::string_view data) {
+  if (data.empty()) return;
+  // Build the blocks as a queue of their own, then splice it in front.
+  write_queue front;
+  append(front, data);
+  front.tail->next = q.head;
+  if (!q.head) q.tail = front.tail;
+  q.head = front.head;
+  q.bytes += front.bytes;
+}
+
 void write_pool::append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length) {
   write_block* b;
   try {

@@ -54,6 +54,8 @@ class write_pool {
   // Returns the queue and all its blocks to the pool.
   void release(write_queue* q) noexcept;
   void append(write_queue& q, std::string_view data);
+  // Puts `data` before everything queued (a transport's encryption of the head file segment).
+  void prepend(write_queue& q, std::string_view data);
   // Queues a file segment after what is queued; takes ownership of `fd`.
   void append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length);
   // Fills up to `max` iovecs with the queued bytes in order, stopping at a file segment;

@@ -24,6 +24,7 @@ enum class errc {
   resolve_failed,        // name resolution found no address
   peer_expired,          // a UDP virtual connection saw no datagram for its idle time
   slot_too_small,        // conn::rebind: the new handler's conn_data does not fit the slot
+  handshake_timeout,     // a transport's (TLS) handshake did not finish in time
 };
 
 const std::error_category& engine_category() noexcept;

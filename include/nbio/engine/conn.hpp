@@ -38,6 +38,10 @@ class conn_pool;
 struct write_queue;
 struct blocking_state;
 struct dial_state;
+struct transport_glue;
+// The error category of the transport (TLS) layer, registered by it: close causes keep 16 bits
+// of code and a category byte, and this is the third category they can name.
+const std::error_category* transport_category() noexcept;
 }  // namespace detail
 
 class conn {
@@ -103,6 +107,8 @@ class conn {
   bool is_open() const noexcept { return (flags_ & f_closing) == 0; }
   bool read_paused() const noexcept { return (flags_ & f_read_paused) != 0; }
   bool is_blocking() const noexcept { return (flags_ & f_blocking) != 0; }
+  // Whether the connection runs through a transport (TLS: nbio::tls has its details).
+  bool has_transport() const noexcept { return (timer_.owner_u16 & t_transport) != 0; }
   std::size_t queued_bytes() const noexcept;
   int native_handle() const noexcept { return fd_; }
   address remote_address() const;  // getpeername; empty when unavailable
@@ -123,6 +129,7 @@ class conn {
   friend class detail::blocking_runner;
   friend class detail::conn_pool;
   friend class conn_handle;
+  friend struct detail::transport_glue;
 
 #ifdef NDEBUG
   static constexpr bool debug_checks = false;
@@ -154,15 +161,21 @@ class conn {
 
   conn() = default;
 
+  // A connection run through a transport (TLS) keeps this bit in the timer's spare 16 bits and
+  // the transport's two pointers in the last 16 bytes of its slot (after the conn_data room).
+  static constexpr std::uint16_t t_transport = 1;
+
   // The first close cause, kept in 3 bytes: the code here, its category in the timer's spare
   // byte (1: nbio::errc, 2: errno).
   void set_cause(std::error_code ec) noexcept {
-    timer_.owner_u8 = ec.category() == engine_category() ? 1 : 2;
+    const std::error_category* tc = detail::transport_category();
+    timer_.owner_u8 = ec.category() == engine_category() ? 1 : (tc && ec.category() == *tc) ? 3 : 2;
     close_code_ = static_cast<std::uint16_t>(ec.value());
   }
   std::error_code cause() const noexcept {
     if (timer_.owner_u8 == 1) return {close_code_, engine_category()};
     if (timer_.owner_u8 == 2) return {close_code_, std::generic_category()};
+    if (timer_.owner_u8 == 3) return {close_code_, *detail::transport_category()};
     return errc::local_close;
   }
 

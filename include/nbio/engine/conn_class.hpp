@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <string_view>
 #include <system_error>
@@ -25,6 +26,7 @@
 
 #include "nbio/engine/config.hpp"
 #include "nbio/engine/timer_wheel.hpp"
+#include "nbio/engine/transport.hpp"
 
 namespace nbio {
 
@@ -65,6 +67,7 @@ struct conn_class {
   std::uint32_t data_size = 0;
   conn_options opts{};
   void* owner = nullptr;              // the listener (detail::listener_impl), null for a dialer
+  std::shared_ptr<transport> tls;     // listeners and dialers: TLS for their connections
   std::uint32_t read_timeout_ms = 0;  // opts' timeouts as loop ticks
   std::uint32_t write_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 0;

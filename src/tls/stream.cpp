@@ -1,0 +1,301 @@
+// Private. The TLS transport: handshake, decrypt and deliver, encrypt and write, close_notify.
+#include "tls/stream.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "engine/transport_glue.hpp"
+#include "nbio/tls/context.hpp"
+#include "tls/context_impl.hpp"
+#include "tls/ssl_error.hpp"
+
+namespace nbio::tls {
+
+using nbio::detail::transport_glue;
+
+namespace {
+
+// What the calling thread's BIO reads from and writes to, for the SSL call in progress. Each
+// call sets it and puts the previous one back: a handler run from inside one connection's
+// delivery may write to another TLS connection.
+struct io_context {
+  conn* c = nullptr;
+  std::string_view in;
+  bool best_effort = false;
+};
+thread_local io_context io;
+
+class io_scope {
+ public:
+  io_scope(conn& c, std::string_view in, bool best_effort = false) : saved_(io) {
+    io = {&c, in, best_effort};
+  }
+  ~io_scope() { io = saved_; }
+  io_scope(const io_scope&) = delete;
+  io_scope& operator=(const io_scope&) = delete;
+
+ private:
+  io_context saved_;
+};
+
+int bio_write(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  if (!io.c || len < 0) return -1;
+  std::string_view bytes(data, static_cast<std::size_t>(len));
+  if (io.best_effort) {
+    // The connection is closing: straight to the socket if nothing is queued before it (the
+    // stream must stay in order), never blocking, errors ignored.
+    if (io.c->queued_bytes() == 0)
+      ::send(io.c->native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return len;
+  }
+  if (transport_glue::raw_write(*io.c, bytes)) return -1;  // the connection closed with its cause
+  return len;
+}
+
+int bio_read(BIO* b, char* out, int len) {
+  BIO_clear_retry_flags(b);
+  if (io.in.empty() || len <= 0) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  const std::size_t n = std::min(io.in.size(), static_cast<std::size_t>(len));
+  std::memcpy(out, io.in.data(), n);
+  io.in.remove_prefix(n);
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO*, int cmd, long, void*) {
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+const BIO_METHOD* bio_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "nbio");
+    BIO_meth_set_write(m, bio_write);
+    BIO_meth_set_read(m, bio_read);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    BIO_meth_set_create(m, bio_create);
+    return m;
+  }();
+  return method;
+}
+
+// The thread's BIO: every SSL of this thread holds a reference to it.
+struct thread_bio {
+  BIO* bio = BIO_new(bio_method());
+  ~thread_bio() { BIO_free(bio); }
+};
+
+BIO* this_thread_bio() {
+  thread_local thread_bio holder;
+  return holder.bio;
+}
+
+// Plaintext out of SSL_read, one record (16 KiB) at a time, per thread.
+char* plaintext_buffer() {
+  thread_local std::unique_ptr<char[]> buf(new char[16384]);
+  return buf.get();
+}
+
+void fail(conn& c, SSL* ssl, int err) {
+  std::error_code ec;
+  if (err == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0) {
+    // The BIO's write failed: the engine closed the connection with the socket's error.
+    if (!c.is_open()) return;
+    ec = make_error_code(errc::library_error);
+  } else {
+    ec = detail::take_error(ssl);
+  }
+  ERR_clear_error();
+  if (!SSL_is_init_finished(ssl))
+    if (context::impl* im = impl_of(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
+  transport_glue::fail(c, ec);
+}
+
+// --- the hooks --------------------------------------------------------------------------------
+
+void* open(transport& t, conn& c, bool server, std::string_view remote, std::error_code& ec) {
+  context::impl& im = *static_cast<context&>(t).impl_ptr();
+  SSL* ssl = im.new_ssl(server, remote, ec);
+  if (!ssl) return nullptr;
+  BIO* bio = this_thread_bio();
+  BIO_up_ref(bio);
+  SSL_set_bio(ssl, bio, bio);
+  c.set_read_deadline(im.handshake_timeout);
+  if (!server) {  // the ClientHello goes out now
+    io_scope scope(c, {});
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl);
+    const int e = SSL_get_error(ssl, r);
+    if (r != 1 && e != SSL_ERROR_WANT_READ) {
+      ec = detail::take_error(ssl);
+      SSL_free(ssl);
+      return nullptr;
+    }
+  }
+  return ssl;
+}
+
+std::size_t input(conn& c, void* state, std::string_view bytes) {
+  auto* ssl = static_cast<SSL*>(state);
+  io_scope scope(c, bytes);
+  if (!SSL_is_init_finished(ssl)) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl);
+    if (r != 1) {
+      const int e = SSL_get_error(ssl, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) fail(c, ssl, e);
+      return bytes.size();
+    }
+    if (context::impl* im = impl_of(ssl)) {
+      im->handshakes.fetch_add(1, std::memory_order_relaxed);
+      if (SSL_session_reused(ssl)) im->resumed.fetch_add(1, std::memory_order_relaxed);
+    }
+    transport_glue::established(c);
+  }
+  char* plain = plaintext_buffer();
+  while (!transport_glue::stopped_reading(c)) {
+    ERR_clear_error();
+    const int n = SSL_read(ssl, plain, 16384);
+    if (n > 0) {
+      transport_glue::deliver(c, {plain, static_cast<std::size_t>(n)});
+      continue;
+    }
+    const int e = SSL_get_error(ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+    if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify: the end of the peer's stream
+      transport_glue::end_of_stream(c);
+      break;
+    }
+    fail(c, ssl, e);
+    break;
+  }
+  return bytes.size() - io.in.size();
+}
+
+bool pending(void* state) {
+  return SSL_pending(static_cast<SSL*>(state)) > 0;
+}
+
+std::error_code write(conn& c, void* state, std::string_view plain) {
+  auto* ssl = static_cast<SSL*>(state);
+  io_scope scope(c, {});
+  while (!plain.empty()) {
+    ERR_clear_error();
+    const int chunk = static_cast<int>(std::min<std::size_t>(plain.size(), INT_MAX));
+    const int n = SSL_write(ssl, plain.data(), chunk);
+    if (n > 0) {
+      plain.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    const int e = SSL_get_error(ssl, n);
+    if (!c.is_open()) {
+      ERR_clear_error();
+      return nbio::errc::not_connected;  // the socket failed: on_close has the cause
+    }
+    std::error_code ec = e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0
+                             ? make_error_code(errc::library_error)
+                             : detail::take_error(ssl);
+    ERR_clear_error();
+    transport_glue::fail(c, ec);
+    return ec;
+  }
+  return {};
+}
+
+void close_notify(conn& c, void* state, bool best_effort) {
+  auto* ssl = static_cast<SSL*>(state);
+  if (!SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) return;
+  io_scope scope(c, {}, best_effort);
+  ERR_clear_error();
+  SSL_shutdown(ssl);
+  ERR_clear_error();
+}
+
+bool established(void* state) {
+  return SSL_is_init_finished(static_cast<SSL*>(state)) == 1;
+}
+
+void free_state(void* state) {
+  SSL_free(static_cast<SSL*>(state));
+}
+
+const nbio::detail::transport_ops ops = {
+    open, input, pending, write, close_notify, established, free_state, &category(),
+};
+
+SSL* ssl_of(const conn& c) {
+  if (!c.has_transport()) return nullptr;
+  return static_cast<SSL*>(transport_glue::slot(const_cast<conn&>(c)).state);
+}
+
+}  // namespace
+
+namespace stream {
+void register_transport() {
+  static std::once_flag once;
+  std::call_once(once, [] { nbio::detail::set_transport_ops(&ops); });
+}
+}  // namespace stream
+
+// --- per-connection details -----------------------------------------------------------------
+
+std::string_view alpn(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  if (!ssl) return {};
+  const unsigned char* p = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(ssl, &p, &len);
+  return {reinterpret_cast<const char*>(p), len};
+}
+
+std::string_view server_name(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  const char* name = ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
+  return name ? std::string_view(name) : std::string_view();
+}
+
+std::string_view protocol_version(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  return ssl ? std::string_view(SSL_get_version(ssl)) : std::string_view();
+}
+
+std::string_view cipher(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  const char* name = ssl ? SSL_get_cipher_name(ssl) : nullptr;
+  return name ? std::string_view(name) : std::string_view();
+}
+
+bool resumed(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  return ssl && SSL_session_reused(ssl) == 1;
+}
+
+bool has_peer_certificate(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  return ssl && SSL_get0_peer_certificate(ssl) != nullptr;
+}
+
+std::string peer_subject(const conn& c) {
+  SSL* ssl = ssl_of(c);
+  X509* peer = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  if (!peer) return {};
+  char buf[512];
+  X509_NAME_oneline(X509_get_subject_name(peer), buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace nbio::tls
