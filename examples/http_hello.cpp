@@ -2,6 +2,7 @@
 //
 //   http_hello --host H --port P [--loops N] [--io-mode nonblocking|blocking|mixed] [--workers N]
 //              [--read-header-timeout-ms MS] [--idle-timeout-ms MS]
+//              [--tls-cert FILE --tls-key FILE]
 //
 // GET / answers 200 "hello\n"; POST /echo answers with the request body; GET /sleep/{ms}
 // answers after sleeping on a worker pool; POST /upload streams its body (counted and
@@ -26,6 +27,8 @@
 #include <nbio/http/server.hpp>
 #include <nbio/http/worker_pool.hpp>
 #include <nbio/nbio.hpp>
+
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -132,7 +135,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--idle-timeout-ms", idle_timeout_ms, "close keep-alive connections idle longer")
       ->capture_default_str();
+  tls_flags tls;
+  tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
+  options.tls = tls.server_context("http_hello", {"http/1.1"});
   if (workers > 0 && port == 0) {
     std::fprintf(stderr, "http_hello: --workers needs a fixed --port\n");
     return 2;

@@ -31,6 +31,8 @@
 
 #include <nbio/nbio.hpp>
 
+#include "tls_flags.hpp"
+
 namespace {
 
 struct echo_handler {
@@ -163,19 +165,10 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers,
                  "worker processes sharing the ports (0: this process serves)")
       ->capture_default_str();
-  std::string tls_cert, tls_key;
-  auto* cert_opt = app.add_option("--tls-cert", tls_cert, "serve TLS: certificate chain (PEM)");
-  app.add_option("--tls-key", tls_key, "serve TLS: private key (PEM)")->needs(cert_opt);
-  cert_opt->needs(app.get_option("--tls-key"));
+  tls_flags tls;
+  tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
-  if (!tls_cert.empty()) {
-    try {
-      options.tls = nbio::tls::context::server({.cert = {tls_cert, tls_key}, .alpn = {}});
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "tcp_echo: %s\n", e.what());
-      return 2;
-    }
-  }
+  options.tls = tls.server_context("tcp_echo");
   server_settings settings;
   settings.host = host;
   settings.first_port = settings.last_port = port;

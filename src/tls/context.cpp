@@ -61,7 +61,9 @@ void common_setup(SSL_CTX* ctx, version min, version max, const std::string& cip
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // Buffers go back whenever they are empty: an idle connection holds none.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
+  // AUTO_RETRY (OpenSSL's default) lets SSL_read go past a non-application record (a TLS 1.3
+  // NewSessionTicket) to the data after it instead of returning WANT_READ with bytes left.
+  SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
   if (!SSL_CTX_set_cipher_list(ctx, ciphers.empty() ? default_ciphers : ciphers.c_str()))
     fail("cipher list '" + ciphers + "'");
   if (!suites.empty() && !SSL_CTX_set_ciphersuites(ctx, suites.c_str()))

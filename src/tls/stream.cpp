@@ -169,12 +169,15 @@ std::size_t input(conn& c, void* state, std::string_view bytes) {
   char* plain = plaintext_buffer();
   while (!transport_glue::stopped_reading(c)) {
     ERR_clear_error();
+    const std::size_t unread = io.in.size();
     const int n = SSL_read(ssl, plain, 16384);
     if (n > 0) {
       transport_glue::deliver(c, {plain, static_cast<std::size_t>(n)});
       continue;
     }
     const int e = SSL_get_error(ssl, n);
+    // A non-data record was consumed with more input left: go on (no progress: stop).
+    if (e == SSL_ERROR_WANT_READ && !io.in.empty() && io.in.size() < unread) continue;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
     if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify: the end of the peer's stream
       transport_glue::end_of_stream(c);

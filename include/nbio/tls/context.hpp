@@ -88,7 +88,7 @@ struct client_config {
   // The name for SNI and the host-name check; empty: the host of dial()'s `remote` (no SNI
   // for an IP address).
   std::string server_name{};
-  std::vector<std::string> alpn;  // offered protocols; empty: no ALPN
+  std::vector<std::string> alpn{};  // offered protocols; empty: no ALPN
   version min_version = version::tls1_2;
   version max_version = version::tls1_3;
   std::string ciphers{};
