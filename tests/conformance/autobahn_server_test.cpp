@@ -29,7 +29,11 @@
 
 #include "autobahn_case.hpp"
 #include "autobahn_fuzzer.hpp"
+#include "support/test_certs.hpp"
 #include "support/ws_test_server.hpp"
+
+#include <openssl/ssl.h>
+#include <nbio/tls/context.hpp>
 
 namespace {
 
@@ -42,7 +46,8 @@ struct echo final : nbio::websocket::handler {
   }
 };
 
-void write_reports(const std::string& dir, const std::vector<verdict>& results,
+void write_reports(const std::string& dir, const std::string& name,
+                   const std::vector<verdict>& results,
                    const std::map<std::string, std::string>& known, double total_s) {
   static const char* outcomes[] = {"OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"};
   std::map<std::string, std::map<std::string, int>> counts;  // group -> outcome -> n
@@ -65,10 +70,11 @@ void write_reports(const std::string& dir, const std::vector<verdict>& results,
   }
   for (const auto& [g, m] : counts)
     j["groups"][g] = m;
-  std::ofstream(dir + "/autobahn_server.json") << j.dump(1) << "\n";
+  std::ofstream(dir + "/" + name + ".json") << j.dump(1) << "\n";
 
-  std::ofstream md(dir + "/autobahn_server.md");
-  md << "# Autobahn conformance: nbio WebSocket server\n\n"
+  std::ofstream md(dir + "/" + name + ".md");
+  md << "# Autobahn conformance: nbio WebSocket server"
+     << (name.ends_with("_tls") ? " over TLS" : "") << "\n\n"
      << "Fuzzing client: tests/conformance/autobahn_fuzzer.cpp; cases: "
         "shared/conformance/autobahn_cases.json; "
      << results.size() << " cases in " << static_cast<int>(total_s) << " s.\n\n"
@@ -98,7 +104,9 @@ void write_reports(const std::string& dir, const std::vector<verdict>& results,
   }
 }
 
-TEST(autobahn_server, every_case_passes_or_is_a_known_failure) {
+// All cases against the server, over TCP or (tls) through nbio's TLS layer, the fuzzing client
+// speaking TLS with OpenSSL directly; the report goes to autobahn_server[_tls].md.
+void run_server_cases(bool tls) {
   const std::string cases_path = env_or("NBIO_AUTOBAHN_CASES", NBIO_AUTOBAHN_CASES_FILE);
   std::ifstream in(cases_path);
   if (!in) GTEST_SKIP() << cases_path << " not found (the shared conformance data)";
@@ -119,7 +127,16 @@ TEST(autobahn_server, every_case_passes_or_is_a_known_failure) {
   const nbio::io_mode mode = mode_name == "blocking" ? nbio::io_mode::blocking
                              : mode_name == "mixed"  ? nbio::io_mode::mixed
                                                      : nbio::io_mode::nonblocking;
-  ws_test_server server(h, mode, o);
+  std::shared_ptr<nbio::tls::context> server_tls;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_tls(nullptr, SSL_CTX_free);
+  if (tls) {
+    const test_pki& pki = test_pki::get();
+    server_tls = nbio::tls::context::server({.cert = {pki.server.chain, pki.server.key}});
+    client_tls.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_load_verify_locations(client_tls.get(), pki.ca.c_str(), nullptr);
+    SSL_CTX_set_verify(client_tls.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  ws_test_server server(h, mode, o, server_tls);
 
   std::vector<const nlohmann::json*> cases;
   for (const auto& c : data.at("cases"))
@@ -140,13 +157,15 @@ TEST(autobahn_server, every_case_passes_or_is_a_known_failure) {
   std::vector<verdict> results;
   fuzzer_options fo;
   fo.max_deflate_messages = std::atoi(env_or("NBIO_AUTOBAHN_DEFLATE_COUNT", "10").c_str());
+  fo.tls = client_tls.get();
   for (const auto* c : cases)
     results.push_back(play_case(target, *c, fo));
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string report_dir =
       env_or("NBIO_AUTOBAHN_REPORT_DIR", NBIO_AUTOBAHN_REPORT_DIR_DEFAULT);
-  write_reports(report_dir, results, known, total_s);
+  const std::string report = tls ? "autobahn_server_tls" : "autobahn_server";
+  write_reports(report_dir, report, results, known, total_s);
 
   std::map<std::string, int> totals;
   std::vector<std::string> unexpected, fixed, unimplemented;
@@ -163,9 +182,9 @@ TEST(autobahn_server, every_case_passes_or_is_a_known_failure) {
   }
   std::printf(
       "autobahn: %zu cases in %.1f s: %d OK, %d NON-STRICT, %d INFORMATIONAL, %d "
-      "UNIMPLEMENTED, %d FAILED (report: %s/autobahn_server.md)\n",
+      "UNIMPLEMENTED, %d FAILED (report: %s/%s.md)\n",
       results.size(), total_s, totals["OK"], totals["NON-STRICT"], totals["INFORMATIONAL"],
-      totals["UNIMPLEMENTED"], totals["FAILED"], report_dir.c_str());
+      totals["UNIMPLEMENTED"], totals["FAILED"], report_dir.c_str(), report.c_str());
   if (!unimplemented.empty())
     std::printf("UNIMPLEMENTED (permessage-deflate): %zu cases, %s .. %s\n", unimplemented.size(),
                 unimplemented.front().c_str(), unimplemented.back().c_str());
@@ -173,6 +192,15 @@ TEST(autobahn_server, every_case_passes_or_is_a_known_failure) {
     std::printf("NOW PASSING, remove from autobahn_server_known_failures.txt: %s\n", f.c_str());
   for (const auto& u : unexpected)
     ADD_FAILURE() << "case " << u;
+}
+
+TEST(autobahn_server, every_case_passes_or_is_a_known_failure) {
+  run_server_cases(false);
+}
+
+// The same cases once more over TLS (the "the conformance harness runs over TLS").
+TEST(autobahn_server_tls, every_case_passes_or_is_a_known_failure) {
+  run_server_cases(true);
 }
 
 }  // namespace

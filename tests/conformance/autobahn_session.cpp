@@ -55,6 +55,65 @@ void case_session::attach(unique_fd fd) {
   const int one = 1;
   ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) | O_NONBLOCK);
+  if (!opts_.tls) return;
+  ssl_ = SSL_new(opts_.tls);
+  SSL_set_fd(ssl_, fd_.get());
+  // Written chunks may go out in several records and a partial write is progress, as send().
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (role_ == fuzzer_role::client) {
+    SSL_set_connect_state(ssl_);
+  } else {
+    SSL_set_accept_state(ssl_);
+  }
+  const auto deadline = clock_type::now() + std::chrono::seconds(5);
+  for (;;) {
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) return;
+    const int e = SSL_get_error(ssl_, r);
+    if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || clock_type::now() > deadline) {
+      release_socket();
+      tcp_closed_ = true;
+      return;
+    }
+    pollfd p{fd_.get(), static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    ::poll(&p, 1, 50);
+  }
+}
+
+void case_session::release_socket() {
+  if (ssl_) {
+    SSL_shutdown(ssl_);  // close_notify, best effort (non-blocking)
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  fd_.reset();
+}
+
+ssize_t case_session::receive(char* buf, std::size_t len) {
+  if (!ssl_) return ::recv(fd_.get(), buf, len, 0);
+  const int n = SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(len, 1u << 30)));
+  if (n > 0) return n;
+  switch (SSL_get_error(ssl_, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:  // close_notify: the testee closed its side
+      return 0;
+    default:  // a FIN without close_notify, a reset, a TLS alert
+      if (errno != ECONNRESET) errno = EPIPE;
+      return -1;
+  }
+}
+
+ssize_t case_session::transmit(std::string_view bytes) {
+  if (!ssl_) return ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  const int n = SSL_write(ssl_, bytes.data(),
+                          static_cast<int>(std::min<std::size_t>(bytes.size(), 1u << 30)));
+  if (n > 0) return n;
+  const int e = SSL_get_error(ssl_, n);
+  errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPIPE;
+  return -1;
 }
 
 std::optional<std::string> case_session::read_head(milliseconds timeout) {
@@ -83,7 +142,7 @@ void case_session::close_tcp_as_server() {
   read_available();  // unread bytes would turn our FIN into a RST
   obs_.dropped_by_me = !tcp_closed_;
   tcp_closed_ = true;
-  fd_.reset();
+  release_socket();
   state_ = state::closed;
 }
 
@@ -122,7 +181,7 @@ void case_session::read_available() {
   if (tcp_closed_) return;
   char buf[256 * 1024];
   for (;;) {
-    const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    const ssize_t n = receive(buf, sizeof buf);
     if (n > 0) {
       in_.append(buf, static_cast<std::size_t>(n));
       continue;
@@ -139,7 +198,7 @@ void case_session::read_available() {
 void case_session::write_now(std::string_view bytes) {
   const auto deadline = clock_type::now() + std::chrono::seconds(30);
   while (!bytes.empty() && !tcp_closed_ && fd_) {
-    const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    const ssize_t n = transmit(bytes);
     if (n > 0) {
       bytes.remove_prefix(static_cast<std::size_t>(n));
       continue;
@@ -173,7 +232,7 @@ void case_session::drop() {
     obs_.dropped_by_me = true;
     tcp_closed_ = true;
   }
-  fd_.reset();
+  release_socket();
   state_ = state::closed;
 }
 

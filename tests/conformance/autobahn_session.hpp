@@ -37,6 +37,8 @@
 #include "autobahn_judge.hpp"
 #include "support/unique_fd.hpp"
 
+#include <openssl/ssl.h>
+
 namespace nbio_test::autobahn {
 
 struct session_options {
@@ -52,6 +54,11 @@ struct session_options {
   // 12.x/13.x with permessage-deflate agreed: messages echoed per case (the catalog's COUNT is
   // 1,000; up to 128 KiB each, that is minutes of zlib per case).
   int max_deflate_messages = 10;
+  // Over TLS: the session's side of it (a client SSL_CTX for the fuzzing client, a server one
+  // for the fuzzing server; owned by the caller). Null: plain TCP. The handshake runs in
+  // attach(); reads and writes then go through OpenSSL, so the testee is played exactly as over
+  // TCP, its TLS layer underneath.
+  SSL_CTX* tls = nullptr;
 };
 
 // ASCII lower case.
@@ -72,6 +79,11 @@ class case_session {
   // `c` (one element of the file's "cases") outlives the session. The case's duration counts
   // from here.
   case_session(fuzzer_role role, const nlohmann::json& c, const session_options& o);
+  ~case_session() {
+    if (ssl_) SSL_free(ssl_);
+  }
+  case_session(const case_session&) = delete;
+  case_session& operator=(const case_session&) = delete;
 
   // The connection, connected (made non-blocking, TCP_NODELAY, here).
   void attach(unique_fd fd);
@@ -132,6 +144,13 @@ class case_session {
   clock_type::time_point start_;
 
   unique_fd fd_;
+  SSL* ssl_ = nullptr;  // over TLS (opts_.tls)
+  // Closes the socket (a TLS session says close_notify first).
+  void release_socket();
+  // recv/send, or SSL_read/SSL_write over TLS: > 0 bytes, 0 end of stream, < 0 with errno
+  // (EAGAIN: wait for readiness).
+  ssize_t receive(char* buf, std::size_t len);
+  ssize_t transmit(std::string_view bytes);
   state state_ = state::closed;
   std::string in_;   // bytes received, not parsed yet
   std::string out_;  // frames queued by non-sync actions
