@@ -131,8 +131,10 @@ bool blocking_runner::check_deadlines(conn& c, std::uint32_t now) {
       close(c, errc::handshake_timeout);
     else if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c))
       close(c, errc::read_timeout);
-  } else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now))
+  } else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now)) {
+    if (c.has_transport()) transport_glue::close_notify(c, true);
     close(c, errc::idle_timeout);
+  }
   return !c.is_open();
 }
 

@@ -801,8 +801,11 @@ void loop_impl::on_conn_timer(conn& c) {
     if (c.wq_) return close(c, errc::write_timeout);
     c.flags_ = clear(c.flags_, conn::f_write_deadline);  // nothing was pending
   }
-  if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now_))
+  if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now_)) {
+    // An idle connection ends cleanly: a TLS peer gets close_notify (best effort).
+    if (c.has_transport()) transport_glue::close_notify(c, true);
     return close(c, errc::idle_timeout);
+  }
   arm_timer(c);
 }
 
