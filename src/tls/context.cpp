@@ -289,6 +289,8 @@ std::shared_ptr<context> context::server(const server_config& config) {
   std::shared_ptr<context> c(new context(true));
   c->impl_->current = load_server(config, *c->impl_);
   c->impl_->handshake_timeout = config.handshake_timeout;
+  if (config.handshake_threads > 0)
+    c->impl_->pool = std::make_unique<detail::handshake_pool>(config.handshake_threads);
   return c;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "nbio/tls/context.hpp"
+#include "tls/handshake_pool.hpp"
 
 namespace nbio::tls {
 
@@ -55,6 +56,8 @@ struct context::impl {
   std::map<std::string, SSL_SESSION*, std::less<>> sessions;  // "host:port" -> last session
 
   std::atomic<std::uint64_t> handshakes{0}, resumed{0}, failed{0};
+  // server_config::handshake_threads > 0. Last: its threads stop first.
+  std::unique_ptr<detail::handshake_pool> pool;
 };
 
 // The impl of the context an SSL belongs to (every SSL_CTX we make points back to it).

@@ -14,6 +14,7 @@
 #include "engine/transport_glue.hpp"
 #include "nbio/tls/context.hpp"
 #include "tls/context_impl.hpp"
+#include "tls/handshake_pool.hpp"
 #include "tls/ssl_error.hpp"
 
 namespace nbio::tls {
@@ -29,6 +30,7 @@ struct io_context {
   conn* c = nullptr;
   std::string_view in;
   bool best_effort = false;
+  std::string* out = nullptr;  // an offloaded step: output collected for the loop
 };
 thread_local io_context io;
 
@@ -47,8 +49,13 @@ class io_scope {
 
 int bio_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
-  if (!io.c || len < 0) return -1;
+  if (len < 0) return -1;
   std::string_view bytes(data, static_cast<std::size_t>(len));
+  if (io.out) {
+    io.out->append(bytes);
+    return len;
+  }
+  if (!io.c) return -1;
   if (io.best_effort) {
     // The connection is closing: straight to the socket if nothing is queued before it (the
     // stream must stay in order), never blocking, errors ignored.
@@ -125,15 +132,26 @@ void fail(conn& c, SSL* ssl, int err) {
   transport_glue::fail(c, ec);
 }
 
+void count_established(SSL* ssl) {
+  if (context::impl* im = impl_of(ssl)) {
+    im->handshakes.fetch_add(1, std::memory_order_relaxed);
+    if (SSL_session_reused(ssl)) im->resumed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void attach_thread_bio(SSL* ssl) {
+  BIO* bio = this_thread_bio();
+  BIO_up_ref(bio);
+  SSL_set_bio(ssl, bio, bio);
+}
+
 // --- the hooks --------------------------------------------------------------------------------
 
 void* open(transport& t, conn& c, bool server, std::string_view remote, std::error_code& ec) {
   context::impl& im = *static_cast<context&>(t).impl_ptr();
   SSL* ssl = im.new_ssl(server, remote, ec);
   if (!ssl) return nullptr;
-  BIO* bio = this_thread_bio();
-  BIO_up_ref(bio);
-  SSL_set_bio(ssl, bio, bio);
+  attach_thread_bio(ssl);
   c.set_read_deadline(im.handshake_timeout);
   if (!server) {  // the ClientHello goes out now
     io_scope scope(c, {});
@@ -149,8 +167,38 @@ void* open(transport& t, conn& c, bool server, std::string_view remote, std::err
   return ssl;
 }
 
+// On the connection's loop, when its offloaded handshake step is back.
+void offload_done(conn& c, std::unique_ptr<detail::handshake_job> job) {
+  SSL* ssl = job->ssl;
+  attach_thread_bio(ssl);                                                   // the loop's BIO again
+  if (!job->out.empty() && transport_glue::raw_write(c, job->out)) return;  // closed
+  if (job->result != 1 && job->error != SSL_ERROR_WANT_READ && job->error != SSL_ERROR_WANT_WRITE) {
+    if (context::impl* im = impl_of(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
+    transport_glue::fail(c, job->ec);
+    return;
+  }
+  c.resume_read();
+  if (job->result == 1) {
+    count_established(ssl);
+    transport_glue::established(c);
+  }
+  if (!job->in.empty() && c.is_open()) transport_glue::feed(c, job->in);
+}
+
 std::size_t input(conn& c, void* state, std::string_view bytes) {
   auto* ssl = static_cast<SSL*>(state);
+  if (SSL_in_before(ssl) && !bytes.empty() && !c.is_blocking()) {
+    context::impl* im = impl_of(ssl);
+    if (im && im->pool) {  // the ClientHello's step goes to a worker; reading waits for it
+      auto job = std::make_unique<detail::handshake_job>();
+      job->ssl = ssl;
+      job->conn = c.handle();
+      job->in.assign(bytes);
+      c.pause_read();
+      im->pool->submit(std::move(job), offload_done);
+      return bytes.size();
+    }
+  }
   io_scope scope(c, bytes);
   if (!SSL_is_init_finished(ssl)) {
     ERR_clear_error();
@@ -160,10 +208,7 @@ std::size_t input(conn& c, void* state, std::string_view bytes) {
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) fail(c, ssl, e);
       return bytes.size();
     }
-    if (context::impl* im = impl_of(ssl)) {
-      im->handshakes.fetch_add(1, std::memory_order_relaxed);
-      if (SSL_session_reused(ssl)) im->resumed.fetch_add(1, std::memory_order_relaxed);
-    }
+    count_established(ssl);
     transport_glue::established(c);
   }
   char* plain = plaintext_buffer();
@@ -233,7 +278,10 @@ bool established(void* state) {
 }
 
 void free_state(void* state) {
-  SSL_free(static_cast<SSL*>(state));
+  auto* ssl = static_cast<SSL*>(state);
+  context::impl* im = impl_of(ssl);
+  if (im && im->pool && im->pool->orphan(ssl)) return;  // a worker has it and will free it
+  SSL_free(ssl);
 }
 
 const nbio::detail::transport_ops ops = {
@@ -248,10 +296,24 @@ SSL* ssl_of(const conn& c) {
 }  // namespace
 
 namespace stream {
+
 void register_transport() {
   static std::once_flag once;
   std::call_once(once, [] { nbio::detail::set_transport_ops(&ops); });
 }
+
+void run_offloaded(detail::handshake_job& job) {
+  attach_thread_bio(job.ssl);  // the worker's own BIO while it works
+  io = {nullptr, job.in, false, &job.out};
+  ERR_clear_error();
+  job.result = SSL_do_handshake(job.ssl);
+  job.error = job.result == 1 ? SSL_ERROR_NONE : SSL_get_error(job.ssl, job.result);
+  if (job.result != 1 && job.error != SSL_ERROR_WANT_READ && job.error != SSL_ERROR_WANT_WRITE)
+    job.ec = detail::take_error(job.ssl);
+  job.in.erase(0, job.in.size() - io.in.size());  // what the step left unread
+  io = {};
+}
+
 }  // namespace stream
 
 // --- per-connection details -----------------------------------------------------------------

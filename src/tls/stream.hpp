@@ -4,9 +4,15 @@
 // connection owns its SSL object and nothing else.
 #pragma once
 
+namespace nbio::tls::detail {
+struct handshake_job;
+}
+
 namespace nbio::tls::stream {
 
 // Registers the hooks with the engine (once; every context's constructor calls it).
 void register_transport();
+// A worker thread's part of an offloaded handshake step (handshake_pool.hpp).
+void run_offloaded(detail::handshake_job& job);
 
 }  // namespace nbio::tls::stream

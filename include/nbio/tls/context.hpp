@@ -77,6 +77,11 @@ struct server_config {
   int verify_depth = 9;
   // A connection whose handshake is not done by then closes with errc::handshake_timeout.
   std::chrono::milliseconds handshake_timeout = 10s;
+  // Threads that run the expensive step of each handshake (the ClientHello: key exchange and
+  // the certificate's signature) off the loops, so a storm of new connections does not delay
+  // established ones. 0: on the loop, under engine_config::handshakes_per_turn. Non-blocking
+  // mode only (a blocking-mode connection has its own thread already).
+  unsigned handshake_threads = 0;
 };
 
 struct client_config {
