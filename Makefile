@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build test test-fast demo bench bench-million install clean format
+.PHONY: all deps build test test-fast demo bench bench-million bench-tls install clean format
 
 all: build
 
@@ -32,6 +32,12 @@ demo: build
 bench: build
 	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
 	@bash bench/run_all.sh $(BUILD)
+
+# TLS: handshakes/s and HTTPS keep-alive against nginx, memory per idle TLS connection
+# (bench/tls).
+bench-tls: build
+	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
+	@bash bench/tls/run_tls.sh $(BUILD); s=$$?; bash bench/tls/run_tls_idle.sh $(BUILD) && exit $$s
 
 # A million connections held by tcp_echo workers, then 60 s of 1 KiB echoes (bench/million).
 bench-million: build

@@ -42,9 +42,11 @@ char lower(char c) {
 
 }  // namespace
 
-http_mode::http_mode(const std::string& host, const std::string& path, unsigned pipeline)
-    : pipeline_(std::clamp(pipeline, 1u, 1023u)) {
-  const std::string one = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+http_mode::http_mode(const std::string& host, const std::string& path, unsigned pipeline,
+                     bool connection_close)
+    : pipeline_(std::clamp(pipeline, 1u, 1023u)), connection_close_(connection_close) {
+  const std::string one = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" +
+                          (connection_close ? "Connection: close\r\n" : "") + "\r\n";
   for (unsigned i = 0; i < pipeline_; ++i)
     requests_ += one;
 }

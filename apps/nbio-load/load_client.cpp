@@ -39,6 +39,8 @@ struct alignas(64) loop_tally {
   std::atomic<std::uint64_t> replies{0};
   std::atomic<std::uint64_t> bytes_out{0};
   std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> handshakes{0};  // --tls
+  std::atomic<std::uint64_t> resumed{0};
   latency_histogram latency;
   // --ramp-first: the connections that carry messages, with their share, sent at the go.
   std::vector<std::pair<nbio::conn_handle, std::uint32_t>> waiting;
@@ -54,6 +56,16 @@ struct client_state {
   std::uint64_t connections = 0;
   std::uint64_t in_flight = 0;
   bool ramp_first = false;
+  bool tls = false;
+  // tls-handshake: every connection closes at its reply and the slot dials again, from the
+  // connection's loop, with the same dialer, targets and error handler.
+  bool reconnects = false;
+  nbio::dialer* dialer = nullptr;
+  const std::vector<std::string>* remotes = nullptr;
+  const std::vector<std::string>* sources = nullptr;
+  std::uint64_t first_connection = 0;
+  std::atomic<std::uint64_t> dials{0};  // dials started (the global numbering's offset)
+  nbio::dialer::error_handler on_dial_error;
   std::atomic<std::uint64_t> up{0};
   std::atomic<std::uint64_t> established{0};
   std::atomic<std::uint64_t> failed{0};
@@ -78,6 +90,8 @@ struct client_state {
     return n;
   }
 };
+
+void dial(client_state& s, int loop_index);
 
 struct load_handler {
   struct conn_data {
@@ -111,6 +125,15 @@ struct load_handler {
     auto& d = c.data<conn_data>();
     d.opened = true;
     ++s->up;
+    if (s->tls && !s->draining.load(std::memory_order_relaxed)) {
+      auto& tally = s->loops[c.owner_loop().index()];
+      loop_tally::add(tally.handshakes, 1);
+      if (nbio::tls::resumed(c)) loop_tally::add(tally.resumed, 1);
+    }
+    if (s->reconnects) {
+      ++s->established;
+      return send(c, d);  // the one request (timed from the dial: see dial())
+    }
     if (const std::string_view g = s->mode->greeting(); !g.empty()) {
       loop_tally::add(s->loops[c.owner_loop().index()].bytes_out, g.size());
       if (auto ec = c.write(g)) return c.close(ec);
@@ -158,6 +181,14 @@ struct load_handler {
     if (r.error) return protocol_error(c, "unexpected bytes");
     if (r.replies > d.sent - d.received) return protocol_error(c, "reply without a request");
     loop_tally::add(tally.replies, r.replies);
+    if (s->reconnects) {  // the one reply: the cycle is done, on_close dials again
+      if (r.replies > 0) {
+        ++d.received;
+        tally.latency.record(now_ns() - d.timed_ns);
+        c.close();
+      }
+      return;
+    }
     for (std::uint32_t i = 0; i < r.replies && c.is_open(); ++i) {
       ++d.received;
       if (d.timed_seq == d.received) {
@@ -172,6 +203,8 @@ struct load_handler {
     auto& d = c.data<conn_data>();
     if (!d.opened) return;
     --s->up;
+    if (s->reconnects && !s->draining.load(std::memory_order_relaxed))
+      dial(*s, static_cast<int>(c.owner_loop().index()));
     if (!s->stopping && cause != nbio::errc::local_close) {
       ++s->closed_early;
       std::string e("closed by ");
@@ -182,6 +215,22 @@ struct load_handler {
     }
   }
 };
+
+// tls-handshake: one more connect of a slot. The dial's time goes into conn_data (on_connect
+// runs before on_open), so the latency recorded at the reply is the whole connection's: TCP
+// connect, handshake, request and response.
+void dial(client_state& s, int loop_index) {
+  const std::uint64_t g = s.first_connection + s.dials.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t port = g % s.remotes->size();
+  const std::size_t source = (g / s.remotes->size()) % s.sources->size();
+  s.dialer->dial((*s.remotes)[port],
+                 [t = now_ns()](nbio::conn& c) {
+                   auto& d = c.data<load_handler::conn_data>();
+                   d.timed_seq = 1;
+                   d.timed_ns = t;
+                 },
+                 s.on_dial_error, (*s.sources)[source], loop_index);
+}
 
 void raise_fd_limit() {
   rlimit limit{};
@@ -210,27 +259,50 @@ load_result load_client::run(const progress_fn& on_progress,
   s.connections = o.connections;
   s.in_flight = mode->sends() ? o.in_flight : 0;
   s.ramp_first = o.ramp_first;
+  s.tls = o.tls;
+  s.reconnects = o.reconnects();
   if (o.messages) s.budget = static_cast<std::int64_t>(o.messages);
+
+  // HTTP and WebSocket offer ALPN "http/1.1" as a browser would; the others offer none.
+  std::shared_ptr<nbio::tls::context> tls;
+  if (o.tls) {
+    std::vector<std::string> alpn;
+    if (o.mode != "idle" && o.mode != "tcp-echo") alpn.emplace_back("http/1.1");
+    tls = nbio::tls::context::client({.verify = !o.tls_insecure,
+                                      .ca_file = o.tls_ca,
+                                      .alpn = std::move(alpn),
+                                      .session_reuse = o.tls_resume});
+  }
 
   nbio::engine eng({.loops = o.loops});
   for (std::size_t i = 0; i < eng.loop_count(); ++i)
     s.loops.emplace_back();
   nbio::dialer& dialer = eng.make_dialer(
       load_handler{&s},
-      {.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms), .conn = {}});
+      {.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms), .conn = {}, .tls = tls});
   std::vector<std::string> remotes, sources;
   for (std::size_t p = 0; p < o.ports.size(); ++p)
     remotes.push_back(o.remote(p));
   for (unsigned k = 1; k <= std::max(1u, o.source_ips); ++k)
     sources.push_back(o.source(k));
   auto on_error = [&s](std::error_code ec, const std::string& to) {
+    if (s.stopping) return;  // a dial the end of the run cut short (tls-handshake redials)
     ++s.failed;
     std::string e("connect ");
     e += to;
     e += ": ";
     e += ec.message();
     s.note_error(std::move(e));
+    // tls-handshake: a failed connect or handshake ends the slot's cycle too; once the target
+    // has answered at all, dial again (the failure is counted).
+    if (s.reconnects && !s.draining.load(std::memory_order_relaxed) && s.established > 0)
+      dial(s, -1);
   };
+  s.dialer = &dialer;
+  s.remotes = &remotes;
+  s.sources = &sources;
+  s.first_connection = o.first_connection;
+  s.on_dial_error = on_error;
 
   bool ramped = false;  // --ramp-first: every connect settled, waiting for the go
   auto progress_now = [&] {
@@ -281,6 +353,10 @@ load_result load_client::run(const progress_fn& on_progress,
       allowed = std::min<std::uint64_t>(
           allowed, static_cast<std::uint64_t>(seconds_since(start) * o.connect_rate) + 1);
     for (; dialed < allowed && dialed - settled < o.connect_window; ++dialed) {
+      if (s.reconnects) {
+        dial(s, -1);
+        continue;
+      }
       const std::uint64_t g = o.first_connection + dialed;
       const std::size_t port = g % remotes.size();
       const std::size_t source = (g / remotes.size()) % sources.size();
@@ -308,7 +384,7 @@ load_result load_client::run(const progress_fn& on_progress,
   // Traffic (or holding): until the duration passes, the messages are done or all is lost.
   auto done = [&] {
     if (unreachable || time_is_up()) return true;
-    if (s.up == 0) return true;
+    if (s.up == 0 && !s.reconnects) return true;  // tls-handshake: between a close and a dial
     return o.messages > 0 && s.sum(&loop_tally::replies) >= o.messages;
   };
   while (!done())
@@ -332,6 +408,8 @@ load_result load_client::run(const progress_fn& on_progress,
   result.messages = s.sum(&loop_tally::replies);
   result.bytes_out = s.sum(&loop_tally::bytes_out);
   result.bytes_in = s.sum(&loop_tally::bytes_in);
+  result.handshakes = s.sum(&loop_tally::handshakes);
+  result.resumed = s.sum(&loop_tally::resumed);
   for (const auto& l : s.loops)
     result.latency.merge(l.latency);
   result.first_error = s.first_error;

@@ -11,6 +11,11 @@
 // at a time (the next one sent after the timed reply is timed next), so with k messages in flight
 // per connection about one reply in k is timed, with no per-request storage.
 //
+// With --tls the dialer has a tls::context client: on_open runs after the handshake, which is
+// counted (and whether it resumed). In tls-handshake mode a connection carries one request,
+// closes at its reply and its slot dials again from the same loop until the duration is over;
+// the latency recorded is the whole cycle's, from the dial.
+//
 // Thread affinity: construct and run() on one thread; the handlers run on the engine's loops.
 #pragma once
 

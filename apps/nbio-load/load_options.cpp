@@ -117,10 +117,11 @@ std::string validate(load_options& o, const system_limits& limits) {
            num(limits.open_files) + ": use --processes " + num(need) + " or more";
   }
   const bool ws = o.mode == "ws-echo" || o.mode == "ws-idle";
+  const bool http = o.mode == "http" || o.mode == "tls-handshake";
   if (o.mode != "http" && o.pipeline != 1) return "--pipeline needs --mode http";
-  if (o.mode != "http" && !ws && o.path != "/") return "--path needs --mode http or ws-*";
-  if ((o.mode == "http" || ws) && (o.path.empty() || o.path.front() != '/' ||
-                                   o.path.find_first_of(" \r\n") != std::string::npos))
+  if (!http && !ws && o.path != "/") return "--path needs --mode http or ws-* (or tls-handshake)";
+  if ((http || ws) && (o.path.empty() || o.path.front() != '/' ||
+                       o.path.find_first_of(" \r\n") != std::string::npos))
     return "--path must start with / and hold no space or line break";
   if (o.mode == "idle" || o.mode == "ws-idle") {
     if (o.messages || o.in_flight || o.in_flight_per_conn != 1)
@@ -133,6 +134,17 @@ std::string validate(load_options& o, const system_limits& limits) {
     if (o.messages && o.messages < o.effective_in_flight())
       return "--messages " + num(o.messages) + " is fewer than the " +
              num(o.effective_in_flight()) + " messages in flight";
+  }
+  if (!o.tls && (!o.tls_ca.empty() || o.tls_insecure || o.tls_resume))
+    return "--tls-ca, --tls-insecure and --tls-resume need --tls";
+  if (!o.tls_ca.empty() && o.tls_insecure) return "--tls-ca and --tls-insecure exclude each other";
+  if (!o.tls_ca.empty() && ::access(o.tls_ca.c_str(), R_OK) != 0)
+    return "--tls-ca " + o.tls_ca + ": cannot read it";
+  if (o.reconnects()) {
+    if (!o.tls) return "--mode tls-handshake needs --tls";
+    if (o.ramp_first) return "--mode tls-handshake reconnects all the time: no --ramp-first";
+    if (o.in_flight || o.in_flight_per_conn != 1)
+      return "--mode tls-handshake carries one request per connection: no --in-flight*";
   }
   for (int pid : o.server_pids)
     if (pid <= 0 || ::access(("/proc/" + num(static_cast<std::uint64_t>(pid))).c_str(), F_OK) != 0)
@@ -148,9 +160,11 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
       "prints a live line and a table on stderr and a JSON result on stdout (or --json)."};
   app.set_help_flag("-h,--help", "print this help and exit");
   app.add_option("--mode", o.mode,
-                 "traffic: idle, tcp-echo, http (keep-alive GETs), ws-echo or ws-idle (WebSocket)")
+                 "traffic: idle, tcp-echo, http (keep-alive GETs), ws-echo or ws-idle (WebSocket), "
+                 "tls-handshake (with --tls: connect, handshake, one GET with Connection: close, "
+                 "close, again)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"idle", "tcp-echo", "http", "ws-echo", "ws-idle"}));
+      ->check(CLI::IsMember({"idle", "tcp-echo", "http", "ws-echo", "ws-idle", "tls-handshake"}));
   app.add_option("--host", o.host, "target address")->capture_default_str();
   app.add_option("-p,--port", o.ports, "target port; repeat or comma-separate for several")
       ->required()
@@ -207,6 +221,14 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
       ->capture_default_str()
       ->check(CLI::Range(0u, 1024u));
   app.add_option("--server-pid", o.server_pids, "server process to sample (RSS, CPU); repeatable");
+  app.add_flag("--tls", o.tls,
+               "TLS on every connection (verified against the system store, the name checked "
+               "being --host, unless --tls-ca or --tls-insecure)");
+  app.add_option("--tls-ca", o.tls_ca, "with --tls: trust this CA file (PEM)");
+  app.add_flag("--tls-insecure", o.tls_insecure, "with --tls: do not verify the server");
+  app.add_flag("--tls-resume", o.tls_resume,
+               "with --tls: offer the last session the server gave (tickets); the result counts "
+               "the handshakes that resumed");
   app.add_option("--json", o.json_path, "write the JSON result here instead of stdout");
   app.add_option("--plot", o.plot_path,
                  "draw connections up, server RSS and msgs/s over time into this SVG (gnuplot)");

@@ -20,7 +20,7 @@ struct system_limits {
 };
 
 struct load_options {
-  std::string mode = "tcp-echo";  // idle | tcp-echo | http
+  std::string mode = "tcp-echo";  // idle | tcp-echo | http | ws-echo | ws-idle | tls-handshake
   std::string host = "127.0.0.1";
   std::vector<std::uint16_t> ports;      // connections are spread over them round-robin
   std::uint64_t connections = 1;         // in all, over every process
@@ -40,8 +40,13 @@ struct load_options {
   unsigned loops = 0;       // event loops per worker; 0: one per core
   std::uint64_t connect_timeout_ms = 5000;
   std::vector<int> server_pids;  // sampled once a second from /proc
-  std::string json_path;         // the JSON result goes here; empty: stdout
-  std::string plot_path;         // an SVG of the run (gnuplot) goes here; empty: none
+  // TLS: every connection handshakes (nbio::tls client context) before its traffic.
+  bool tls = false;
+  std::string tls_ca;         // verify the server against this CA file (PEM); empty: system store
+  bool tls_insecure = false;  // no verification at all
+  bool tls_resume = false;    // resume the last session per server (tls::client_config)
+  std::string json_path;      // the JSON result goes here; empty: stdout
+  std::string plot_path;      // an SVG of the run (gnuplot) goes here; empty: none
 
   // Set by worker_share(): this worker's first connection in the global numbering, which picks
   // its ports and source addresses so workers spread over them like one process would.
@@ -56,6 +61,8 @@ struct load_options {
   load_options worker_share(unsigned index) const;
   // The total in-flight messages once defaults are applied.
   std::uint64_t effective_in_flight() const;
+  // Whether every connection does one exchange, closes and dials again (tls-handshake).
+  bool reconnects() const { return mode == "tls-handshake"; }
 };
 
 struct parse_outcome {

@@ -40,6 +40,8 @@ void load_result::merge(const load_result& o) {
   messages += o.messages;
   bytes_out += o.bytes_out;
   bytes_in += o.bytes_in;
+  handshakes += o.handshakes;
+  resumed += o.resumed;
   connect_seconds = std::max(connect_seconds, o.connect_seconds);
   run_seconds = std::max(run_seconds, o.run_seconds);
   traffic_seconds = std::max(traffic_seconds, o.traffic_seconds);
@@ -56,6 +58,8 @@ nlohmann::json load_result::to_json() const {
           {"messages", messages},
           {"bytes_out", bytes_out},
           {"bytes_in", bytes_in},
+          {"handshakes", handshakes},
+          {"resumed", resumed},
           {"connect_seconds", connect_seconds},
           {"run_seconds", run_seconds},
           {"traffic_seconds", traffic_seconds},
@@ -73,6 +77,8 @@ load_result load_result::from_json(const nlohmann::json& j) {
   r.messages = j.at("messages").get<std::uint64_t>();
   r.bytes_out = j.at("bytes_out").get<std::uint64_t>();
   r.bytes_in = j.at("bytes_in").get<std::uint64_t>();
+  r.handshakes = j.value("handshakes", std::uint64_t{0});
+  r.resumed = j.value("resumed", std::uint64_t{0});
   r.connect_seconds = j.at("connect_seconds").get<double>();
   r.run_seconds = j.at("run_seconds").get<double>();
   r.traffic_seconds = j.at("traffic_seconds").get<double>();
@@ -91,6 +97,7 @@ double ms(std::uint64_t ns) {
 struct efficiency {
   double rss_per_conn_bytes = -1;
   double msgs_per_cpu_percent = -1;
+  double handshakes_per_cpu_second = -1;  // tls-handshake: the figure that compares servers
 };
 
 efficiency efficiency_of(const load_result& r, const server_usage& s) {
@@ -101,6 +108,8 @@ efficiency efficiency_of(const load_result& r, const server_usage& s) {
                            static_cast<double>(r.established);
   if (s.cpu_percent() > 0 && r.messages > 0)
     e.msgs_per_cpu_percent = r.messages_per_second() / s.cpu_percent();
+  if (s.cpu_percent() > 0 && r.handshakes > 0)
+    e.handshakes_per_cpu_second = 100.0 * r.handshakes_per_second() / s.cpu_percent();
   return e;
 }
 
@@ -125,11 +134,21 @@ nlohmann::json report_json(const load_options& o, const load_result& r, const se
                   {"path", o.path},
                   {"pipeline", o.pipeline},
                   {"in_flight", o.effective_in_flight()},
-                  {"in_flight_per_conn", o.in_flight_per_conn}};
+                  {"in_flight_per_conn", o.in_flight_per_conn},
+                  {"tls", o.tls},
+                  {"tls_verify", o.tls && !o.tls_insecure},
+                  {"tls_resume", o.tls_resume}};
   j["result"] = r.to_json();
   j["result"].erase("latency");
   j["msgs_per_s"] = r.messages_per_second();
   if (o.mode == "http") j["requests_per_s"] = r.messages_per_second() * o.pipeline;
+  if (o.tls)
+    j["tls"] = {{"handshakes", r.handshakes},
+                {"resumed", r.resumed},
+                {"handshakes_per_s", r.handshakes_per_second()},
+                {"resumed_fraction", r.handshakes > 0 ? static_cast<double>(r.resumed) /
+                                                            static_cast<double>(r.handshakes)
+                                                      : 0.0}};
   j["latency_ms"] = {{"count", r.latency.count()},
                      {"p50", ms(r.latency.quantile(0.50))},
                      {"p90", ms(r.latency.quantile(0.90))},
@@ -143,7 +162,8 @@ nlohmann::json report_json(const load_options& o, const load_result& r, const se
                    {"rss_per_conn_bytes", e.rss_per_conn_bytes},
                    {"cpu_seconds", s.cpu_seconds},
                    {"cpu_percent", s.cpu_percent()},
-                   {"msgs_per_s_per_cpu_percent", e.msgs_per_cpu_percent}};
+                   {"msgs_per_s_per_cpu_percent", e.msgs_per_cpu_percent},
+                   {"handshakes_per_cpu_second", e.handshakes_per_cpu_second}};
   return j;
 }
 
@@ -168,6 +188,13 @@ std::string report_table(const load_options& o, const load_result& r, const serv
       r.connect_seconds > 0 ? static_cast<double>(r.established) / r.connect_seconds : 0.0);
   row("run time", "%12.3f s", r.run_seconds);
   if (o.ramp_first) row("traffic time (after ramp)", "%12.3f s", r.traffic_seconds);
+  if (o.tls) {
+    row("TLS handshakes", "%12llu  (%.0f/s)", u(r.handshakes), r.handshakes_per_second());
+    row("TLS resumed", "%12llu  (%.1f %%)", u(r.resumed),
+        r.handshakes > 0
+            ? 100.0 * static_cast<double>(r.resumed) / static_cast<double>(r.handshakes)
+            : 0.0);
+  }
   if (o.mode != "idle") {
     row("messages sent", "%12llu", u(r.messages_sent));
     row("messages received", "%12llu", u(r.messages));
@@ -188,6 +215,8 @@ std::string report_table(const load_options& o, const load_result& r, const serv
     row("server CPU", "%12.1f %%", s.cpu_percent());
     if (e.msgs_per_cpu_percent >= 0)
       row("msgs/s per server CPU %", "%12.0f", e.msgs_per_cpu_percent);
+    if (e.handshakes_per_cpu_second >= 0)
+      row("handshakes per server CPU-s", "%12.0f", e.handshakes_per_cpu_second);
   }
   if (!r.first_error.empty()) row("first error", "%s", r.first_error.c_str());
   return out;

@@ -37,6 +37,9 @@ struct load_result {
   std::uint64_t messages = 0;  // replies received complete
   std::uint64_t bytes_out = 0;
   std::uint64_t bytes_in = 0;
+  // --tls: handshakes completed during the traffic, and how many of them resumed a session.
+  std::uint64_t handshakes = 0;
+  std::uint64_t resumed = 0;
   double connect_seconds = 0;  // first connect to the last one settled (slowest worker)
   double run_seconds = 0;      // first connect to the end of traffic (slowest worker)
   double traffic_seconds = 0;  // while messages could flow: run_seconds, or from the go with
@@ -48,6 +51,9 @@ struct load_result {
   void merge(const load_result& o);
   double messages_per_second() const {
     return traffic_seconds > 0 ? messages / traffic_seconds : 0;
+  }
+  double handshakes_per_second() const {
+    return traffic_seconds > 0 ? handshakes / traffic_seconds : 0;
   }
   nlohmann::json to_json() const;
   static load_result from_json(const nlohmann::json& j);
