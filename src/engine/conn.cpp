@@ -5,7 +5,6 @@
 
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include <cassert>
 #include <cstdio>
@@ -177,16 +176,6 @@ conn* loop_impl::allocate(const conn_class& cls) {
   return c;
 }
 
-// A transport connection's socket is connected: its handshake starts; the handler's on_open
-// waits for it (transport_glue::established). False: it failed (the connection is closing).
-static bool open_transport(conn& c, const conn_class& cls, bool server, std::string_view name) {
-  std::error_code ec;
-  transport_slot& s = transport_glue::slot(c);
-  s.state = transport_hooks().open(*cls.tls, c, server, name, ec);
-  if (ec) c.close(ec);
-  return !ec;
-}
-
 conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
   if (stopping_) {
     sys::close(fd);
@@ -220,29 +209,13 @@ conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
   }
   arm_timer(*c);
   if (c->has_transport()) {
-    open_transport(*c, cls, true, {});
+    transport_glue::open(*c, cls, true, {});
     return c;
   }
   c->flags_ |= conn::f_opened;
   if (cls.on_open) cls.on_open(cls.handler, *c);
   if (draining_ && c->is_open()) finish_for_shutdown(*c);  // handed out after the drain began
   return c;
-}
-
-void loop_impl::established(conn& c) {
-  c.flags_ |= conn::f_opened;
-  rebound(c);  // the handler's read and idle deadlines replace the handshake's
-  transport_slot& s = transport_glue::slot(c);
-  auto* ds = static_cast<dial_state*>(s.aux);
-  s.aux = nullptr;
-  const conn_class& cls = *c.cls_;
-  if (ds) {
-    dialer::connect_handler on_connect = std::move(ds->on_connect);
-    delete ds;
-    if (on_connect) on_connect(c);
-  }
-  if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
-  if (draining_ && c.is_open()) finish_for_shutdown(c);
 }
 
 // --- dialing --------------------------------------------------------------------------------
@@ -309,30 +282,6 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   // on_connect may have closed the connection (on_close still follows) or rebound it (the new
   // handler's on_open ran then).
   if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
-  if (c.is_open() && (flags & (poll_read | poll_hangup))) {
-    c.flags_ |= conn::f_read_ready;
-    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
-    do_read(c);
-  }
-}
-
-// A TLS dial: connected, so the handshake starts; the dial's on_connect and the handler's
-// on_open wait for it in the slot (transport_glue::established), and a failed handshake goes
-// to the dial's on_error (transport_glue::release).
-void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
-  dial_state* ds = c.ds_;
-  c.wq_ = nullptr;
-  c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
-  const conn_class& cls = *c.cls_;
-  sys::apply_conn_options(c.fd_, ds->family, cls.opts);
-  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
-  dialed_.add(1);
-  online_.add(1);
-  c.last_active_ = now_;
-  wheel_.cancel(c.timer_);
-  transport_glue::slot(c).aux = ds;
-  if (!open_transport(c, cls, false, ds->remote)) return;
-  arm_timer(c);
   if (c.is_open() && (flags & (poll_read | poll_hangup))) {
     c.flags_ |= conn::f_read_ready;
     if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
@@ -558,37 +507,6 @@ bool loop_impl::flush_file(conn& c) {
   return true;
 }
 
-// No sendfile through a transport: the file is read 16 KiB (one TLS record) at a time, and its
-// ciphertext put at the head of the queue, before whatever was queued after the file. So a file
-// costs the queue one record of memory at a time, whatever its size.
-bool loop_impl::flush_file_transport(conn& c, file_segment& f) {
-  char piece[16384];
-  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(f.remaining, sizeof piece));
-  ssize_t n;
-  do {
-    n = ::pread(f.fd, piece, want, static_cast<off_t>(f.offset));
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) {  // 0: the file ended early; the peer was promised bytes it will not get
-    close(c, n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error));
-    return false;
-  }
-  f.offset += static_cast<std::uint64_t>(n);
-  f.remaining -= static_cast<std::uint64_t>(n);
-  if (f.remaining == 0) writes_.pop_file(*c.wq_);
-  collecting_ = &c;
-  std::error_code ec = transport_hooks().write(c, transport_glue::slot(c).state,
-                                               {piece, static_cast<std::size_t>(n)});
-  collecting_ = nullptr;
-  if (ec) {
-    collected_.clear();
-    close(c, ec);
-    return false;
-  }
-  writes_.prepend(*c.wq_, collected_);
-  collected_.clear();
-  return true;
-}
-
 void loop_impl::flush(conn& c) {
   constexpr int max_iov = 64;
   iovec iov[max_iov];
@@ -599,6 +517,10 @@ void loop_impl::flush(conn& c) {
     }
     if (write_pool::head_file(*c.wq_)) {
       if (!flush_file(c)) return;
+      continue;
+    }
+    if (write_pool::head_plain(*c.wq_)) {
+      if (!flush_plain_transport(c)) return;
       continue;
     }
     int count = write_pool::gather(*c.wq_, iov, max_iov);
@@ -716,8 +638,16 @@ void loop_impl::pause_read(conn& c) {
 void loop_impl::resume_read(conn& c) {
   if (!(c.flags_ & conn::f_read_paused) || (c.flags_ & conn::f_closing)) return;
   c.flags_ = clear(c.flags_, conn::f_read_paused);
+  // Input a transport kept from before the pause is not on the socket: no event will say so
+  // (in either trigger mode), so the connection reads on the next turn.
+  if (c.has_transport() && transport_glue::has_kept_input(c)) c.flags_ |= conn::f_read_ready;
   if (!edge()) {
     set_write_interest(c, c.wq_ != nullptr);
+    if ((c.flags_ & conn::f_read_ready) && !(c.flags_ & conn::f_in_ready_list) &&
+        c.has_transport()) {
+      c.flags_ |= conn::f_in_ready_list;
+      ready_.push_back(&c);
+    }
     return;
   }
   // Edges that arrived while paused were consumed unread: read on the next turn.

@@ -83,6 +83,9 @@ class loop_impl final : public loop {
   std::error_code write(conn& c, std::string_view data);
   // The same for a transport's ciphertext.
   std::error_code raw_write(conn& c, std::string_view data) { return write(c, data); }
+  // A transport's plaintext that must wait behind a queued file (write_pool::tail_deferred).
+  std::error_code write_deferred(conn& c, std::string_view plain);
+  void write_close_mark(conn& c) { writes_.append_close_mark(*c.wq_); }
   // A transport connection finished its handshake.
   void established(conn& c);
   void on_eof(conn& c);
@@ -148,6 +151,10 @@ class loop_impl final : public loop {
   // Reads again next turn (edge-triggered: the ready list).
   void defer_read(conn& c);
   bool flush_file_transport(conn& c, file_segment& f);
+  // Encrypts the plaintext block at the head of a transport connection's queue.
+  bool flush_plain_transport(conn& c);
+  // Seals `bytes` with the transport's write and puts the result at the head of the queue.
+  bool seal_at_head(conn& c, std::string_view bytes);
   void fail_dial(conn& c, std::error_code ec);
   void do_read(conn& c);
   void flush(conn& c);

@@ -2,12 +2,17 @@
 // its input reaches the handler and its output reaches the socket, in both I/O paths.
 #include "engine/transport_glue.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <string>
 
 #include "engine/blocking_runner.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
+#include "sys/socket.hpp"
 
 namespace nbio::detail {
 
@@ -72,6 +77,9 @@ std::error_code transport_glue::write(conn& c, std::string_view plain) {
   if (o.on_overflow == overflow_policy::reject && !(c.flags_ & conn::f_blocking) &&
       c.queued_bytes() + plain.size() > o.max_write_queue)
     return errc::write_queue_overflow;  // rejected whole, before any byte is sent
+  // Behind a queued file (or plaintext already waiting for it): sealed later, in order.
+  if (!(c.flags_ & conn::f_blocking) && c.wq_ && write_pool::tail_deferred(*c.wq_))
+    return loop_impl::of(c).write_deferred(c, plain);
   return transport_hooks().write(c, slot(c).state, plain);
 }
 
@@ -84,6 +92,12 @@ void transport_glue::feed(conn& c, std::string_view bytes) {
   auto* kept = static_cast<std::string*>(s.aux);
   if (!kept) s.aux = kept = new std::string;
   kept->append(bytes.substr(used));
+}
+
+bool transport_glue::has_kept_input(conn& c) {
+  if (!(c.flags_ & conn::f_opened)) return false;
+  transport_slot& s = slot(c);
+  return s.aux != nullptr || transport_hooks().pending(s.state);
 }
 
 bool transport_glue::replay(conn& c) {
@@ -105,6 +119,11 @@ bool transport_glue::replay(conn& c) {
 
 void transport_glue::close_notify(conn& c, bool best_effort) {
   if (!(c.flags_ & conn::f_opened)) return;
+  if (!best_effort && !(c.flags_ & conn::f_blocking) && c.wq_ &&
+      write_pool::tail_deferred(*c.wq_)) {
+    loop_impl::of(c).write_close_mark(c);  // after the file or plaintext queued before it
+    return;
+  }
   transport_hooks().close_notify(c, slot(c).state, best_effort);
 }
 
@@ -122,6 +141,121 @@ void transport_glue::release(conn& c, std::error_code reason) {
   if (s.state) transport_hooks().free(s.state);
   s.state = nullptr;
   c.timer_.owner_u16 = static_cast<std::uint16_t>(c.timer_.owner_u16 & ~conn::t_transport);
+}
+
+// A transport connection's socket is connected: its handshake starts; the handler's on_open
+// waits for it (transport_glue::established). False: it failed (the connection is closing).
+bool transport_glue::open(conn& c, const conn_class& cls, bool server, std::string_view name) {
+  std::error_code ec;
+  transport_slot& s = transport_glue::slot(c);
+  s.state = transport_hooks().open(*cls.tls, c, server, name, ec);
+  if (ec) c.close(ec);
+  return !ec;
+}
+
+// --- the loop's side -------------------------------------------------------------------------
+
+void loop_impl::established(conn& c) {
+  c.flags_ |= conn::f_opened;
+  rebound(c);  // the handler's read and idle deadlines replace the handshake's
+  transport_slot& s = transport_glue::slot(c);
+  auto* ds = static_cast<dial_state*>(s.aux);
+  s.aux = nullptr;
+  const conn_class& cls = *c.cls_;
+  if (ds) {
+    dialer::connect_handler on_connect = std::move(ds->on_connect);
+    delete ds;
+    if (on_connect) on_connect(c);
+  }
+  if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
+  if (draining_ && c.is_open()) finish_for_shutdown(c);
+}
+
+// A TLS dial: connected, so the handshake starts; the dial's on_connect and the handler's
+// on_open wait for it in the slot (transport_glue::established), and a failed handshake goes
+// to the dial's on_error (transport_glue::release).
+void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
+  dial_state* ds = c.ds_;
+  c.wq_ = nullptr;
+  c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~(conn::f_connecting | conn::f_write_deadline));
+  const conn_class& cls = *c.cls_;
+  sys::apply_conn_options(c.fd_, ds->family, cls.opts);
+  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
+  dialed_.add(1);
+  online_.add(1);
+  c.last_active_ = now_;
+  wheel_.cancel(c.timer_);
+  transport_glue::slot(c).aux = ds;
+  if (!transport_glue::open(c, cls, false, ds->remote)) return;
+  arm_timer(c);
+  if (c.is_open() && (flags & (poll_read | poll_hangup))) {
+    c.flags_ |= conn::f_read_ready;
+    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
+    do_read(c);
+  }
+}
+
+// No sendfile through a transport: the file is read 16 KiB (one TLS record) at a time and its
+// ciphertext put at the head of the queue, before whatever was queued after the file. So a file
+// costs the queue one record of memory at a time, whatever its size. Writes made meanwhile wait
+// behind it as plaintext (write_deferred) and are sealed when they reach the head: records must
+// go out in the order they were sealed.
+bool loop_impl::flush_file_transport(conn& c, file_segment& f) {
+  char piece[16384];
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(f.remaining, sizeof piece));
+  ssize_t n;
+  do {
+    n = ::pread(f.fd, piece, want, static_cast<off_t>(f.offset));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {  // 0: the file ended early; the peer was promised bytes it will not get
+    close(c, n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error));
+    return false;
+  }
+  f.offset += static_cast<std::uint64_t>(n);
+  f.remaining -= static_cast<std::uint64_t>(n);
+  if (f.remaining == 0) writes_.pop_file(*c.wq_);
+  return seal_at_head(c, {piece, static_cast<std::size_t>(n)});
+}
+
+bool loop_impl::flush_plain_transport(conn& c) {
+  write_block* b = write_pool::head_plain(*c.wq_);
+  if (b->begin == close_marker) {
+    writes_.pop_head(*c.wq_);
+    collecting_ = &c;
+    transport_hooks().close_notify(c, transport_glue::slot(c).state, false);
+    collecting_ = nullptr;
+    writes_.prepend(*c.wq_, collected_);
+    collected_.clear();
+    return true;
+  }
+  char piece[write_block::capacity];
+  const std::size_t n = b->end;
+  std::memcpy(piece, b->data, n);
+  writes_.pop_head(*c.wq_);
+  return seal_at_head(c, {piece, n});
+}
+
+bool loop_impl::seal_at_head(conn& c, std::string_view bytes) {
+  collecting_ = &c;
+  std::error_code ec = transport_hooks().write(c, transport_glue::slot(c).state, bytes);
+  collecting_ = nullptr;
+  if (ec) {
+    collected_.clear();
+    close(c, ec);
+    return false;
+  }
+  writes_.prepend(*c.wq_, collected_);
+  collected_.clear();
+  return true;
+}
+
+std::error_code loop_impl::write_deferred(conn& c, std::string_view plain) {
+  if (c.wq_->bytes + plain.size() > c.cls_->opts.max_write_queue) {
+    close(c, errc::write_queue_overflow);
+    return errc::write_queue_overflow;
+  }
+  writes_.append_plain(*c.wq_, plain);
+  return {};
 }
 
 }  // namespace nbio::detail

@@ -60,6 +60,9 @@ const transport_ops& transport_hooks() noexcept;
 // struct that conn befriends.
 struct transport_glue {
   static transport_slot& slot(conn& c) noexcept;
+  // A transport connection's socket is connected: its handshake starts; the handler's on_open
+  // waits for it (established). False: it failed (the connection is closing).
+  static bool open(conn& c, const conn_class& cls, bool server, std::string_view name);
   // Ciphertext to the socket (or the write queue): the engine's write without the transport.
   static std::error_code raw_write(conn& c, std::string_view bytes);
   // The handshake is done: a dial's on_connect, then the handler's on_open.
@@ -77,6 +80,8 @@ struct transport_glue {
   static std::error_code write(conn& c, std::string_view plain);
   // Feeds `bytes` to the transport and keeps what it left unread in the slot.
   static void feed(conn& c, std::string_view bytes);
+  // Whether input kept from before a pause waits (the transport's, or the slot's string).
+  static bool has_kept_input(conn& c);
   // Replays input kept from before (a pause or a rebind mid-batch). False: nothing was kept.
   static bool replay(conn& c);
   // Frees the transport's state (and a dial still waiting for its handshake: its on_error).

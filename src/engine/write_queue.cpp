@@ -79,7 +79,7 @@ void write_pool::append(write_queue& q, std::string_view data) {
   q.bytes += data.size();
   while (!data.empty()) {
     write_block* t = q.tail;
-    if (!t || t->begin == file_marker || t->end == write_block::capacity) {
+    if (!t || t->begin >= close_marker || t->end == write_block::capacity) {
       write_block* b = new_block();
       if (t)
         t->next = b;
@@ -103,6 +103,53 @@ void write_pool::prepend(write_queue& q, std::string_view data) {
   if (!q.head) q.tail = front.tail;
   q.head = front.head;
   q.bytes += front.bytes;
+}
+
+void write_pool::append_plain(write_queue& q, std::string_view data) {
+  q.bytes += data.size();
+  while (!data.empty()) {
+    write_block* t = q.tail;
+    if (!t || t->begin != plain_marker || t->end == write_block::capacity) {
+      write_block* b = new_block();
+      b->begin = plain_marker;
+      if (t)
+        t->next = b;
+      else
+        q.head = b;
+      q.tail = t = b;
+    }
+    std::size_t n = std::min<std::size_t>(data.size(), write_block::capacity - t->end);
+    std::memcpy(t->data + t->end, data.data(), n);
+    t->end += static_cast<std::uint32_t>(n);
+    data.remove_prefix(n);
+  }
+}
+
+void write_pool::append_close_mark(write_queue& q) {
+  write_block* b = new_block();
+  b->begin = close_marker;
+  if (q.tail)
+    q.tail->next = b;
+  else
+    q.head = b;
+  q.tail = b;
+}
+
+write_block* write_pool::head_plain(const write_queue& q) noexcept {
+  return q.head && (q.head->begin == plain_marker || q.head->begin == close_marker) ? q.head
+                                                                                    : nullptr;
+}
+
+bool write_pool::tail_deferred(const write_queue& q) noexcept {
+  return q.tail && q.tail->begin >= close_marker;  // a file, plaintext or the end mark
+}
+
+void write_pool::pop_head(write_queue& q) noexcept {
+  write_block* b = q.head;
+  q.bytes -= b->end;
+  q.head = b->next;
+  if (!q.head) q.tail = nullptr;
+  free_block(b);
 }
 
 void write_pool::append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length) {
@@ -139,7 +186,7 @@ void write_pool::pop_file(write_queue& q) noexcept {
 int write_pool::gather(const write_queue& q, iovec* iov, int max) noexcept {
   int n = 0;
   for (write_block* b = q.head; b && n < max; b = b->next) {
-    if (b->begin == file_marker) break;  // bytes after a file wait for it
+    if (b->begin >= close_marker) break;  // a file, plaintext, the end mark: bytes after wait
     if (b->end == b->begin) continue;
     iov[n].iov_base = b->data + b->begin;
     iov[n].iov_len = b->end - b->begin;

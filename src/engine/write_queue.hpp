@@ -31,6 +31,13 @@ struct file_segment {
   std::uint64_t remaining;
 };
 inline constexpr std::uint32_t file_marker = 0xffffffffu;
+// A block of plaintext a transport (TLS) connection wrote while a file segment was queued
+// ahead of it: it is encrypted when it reaches the head, so records go out in the order they
+// were sealed. Its bytes are data[0, end).
+inline constexpr std::uint32_t plain_marker = 0xfffffffeu;
+// An empty block standing for the transport's end of stream (TLS close_notify), asked for while
+// plaintext or a file waited: sent when it reaches the head, after them.
+inline constexpr std::uint32_t close_marker = 0xfffffffdu;
 
 struct write_queue {
   write_block* head = nullptr;
@@ -56,9 +63,21 @@ class write_pool {
   void append(write_queue& q, std::string_view data);
   // Puts `data` before everything queued (a transport's encryption of the head file segment).
   void prepend(write_queue& q, std::string_view data);
+  // Queues plaintext to be encrypted at the head (plain_marker blocks).
+  void append_plain(write_queue& q, std::string_view data);
+  // Queues the transport's end-of-stream mark (close_marker).
+  void append_close_mark(write_queue& q);
+  // The plaintext (or end-of-stream) block at the head, or null.
+  static write_block* head_plain(const write_queue& q) noexcept;
+  // Whether what is queued last waits to be encrypted (a file segment or plaintext): a
+  // transport's next write must wait behind it, as plaintext.
+  static bool tail_deferred(const write_queue& q) noexcept;
+  // Drops the head block (a plaintext block, taken for encryption).
+  void pop_head(write_queue& q) noexcept;
   // Queues a file segment after what is queued; takes ownership of `fd`.
   void append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length);
-  // Fills up to `max` iovecs with the queued bytes in order, stopping at a file segment;
+  // Fills up to `max` iovecs with the queued bytes in order, stopping at a file segment or
+  // plaintext;
   // returns the count.
   static int gather(const write_queue& q, iovec* iov, int max) noexcept;
   // Drops the first n bytes (they were sent).

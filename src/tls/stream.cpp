@@ -127,8 +127,6 @@ void fail(conn& c, SSL* ssl, int err) {
     ec = detail::take_error(ssl);
   }
   ERR_clear_error();
-  if (!SSL_is_init_finished(ssl))
-    if (context::impl* im = impl_of(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
   transport_glue::fail(c, ec);
 }
 
@@ -173,7 +171,6 @@ void offload_done(conn& c, std::unique_ptr<detail::handshake_job> job) {
   attach_thread_bio(ssl);                                                   // the loop's BIO again
   if (!job->out.empty() && transport_glue::raw_write(c, job->out)) return;  // closed
   if (job->result != 1 && job->error != SSL_ERROR_WANT_READ && job->error != SSL_ERROR_WANT_WRITE) {
-    if (context::impl* im = impl_of(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
     transport_glue::fail(c, job->ec);
     return;
   }
@@ -280,6 +277,9 @@ bool established(void* state) {
 void free_state(void* state) {
   auto* ssl = static_cast<SSL*>(state);
   context::impl* im = impl_of(ssl);
+  // Whatever ended it (an error, a timeout, the peer leaving, a stop), a connection freed
+  // before its handshake finished counts as a failed handshake.
+  if (im && !SSL_is_init_finished(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
   if (im && im->pool && im->pool->orphan(ssl)) return;  // a worker has it and will free it
   SSL_free(ssl);
 }

@@ -109,7 +109,9 @@ struct client_config {
 struct context_stats {
   std::uint64_t handshakes = 0;  // finished
   std::uint64_t resumed = 0;     // of which resumed a session
-  std::uint64_t failed = 0;      // failed or timed out (cause in the connection's close path)
+  // Connections closed before their handshake finished: an error, a timeout, the peer leaving
+  // (the cause is in the connection's close path).
+  std::uint64_t failed = 0;
 };
 
 class context final : public nbio::transport {
