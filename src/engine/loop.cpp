@@ -8,6 +8,7 @@
 
 #include "engine/blocking_runner.hpp"
 #include "engine/engine_impl.hpp"
+#include "engine/transport_glue.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio {
@@ -405,8 +406,10 @@ void loop_impl::finish_for_shutdown(conn& c) {
     close(c, errc::shutdown);
   else if (c.cls_->on_shutdown)
     c.cls_->on_shutdown(c.cls_->handler, c);
-  else
+  else {
+    if (c.has_transport()) transport_glue::close_notify(c, false);  // after what is queued
     close_after_flush(c, errc::shutdown);
+  }
 }
 
 }  // namespace detail
