@@ -31,7 +31,12 @@ class category_impl final : public std::error_category {
 }  // namespace
 
 const std::error_category& category() noexcept {
-  static const category_impl instance;
+  // OpenSSL loads its reason strings when it initialises libssl: before any context exists a
+  // message would otherwise be a number.
+  static const category_impl instance = [] {
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
+    return category_impl();
+  }();
   return instance;
 }
 
