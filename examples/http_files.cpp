@@ -2,12 +2,13 @@
 //
 //   http_files --host H --port P --root DIR [--prefix /static/] [--list] [--cache-control V]
 //              [--loops N] [--io-mode nonblocking|blocking|mixed]
+//              [--tls-cert FILE --tls-key FILE]
 //
 // Serves the files under DIR at --prefix (default "/"): GET and HEAD, conditional requests,
 // single ranges, index.html for directories (--list: a listing when there is none). Paths
 // outside the prefix get 404, other methods 405 (a serve_mux with one Go 1.22 pattern).
-// Prints "listening on H:P" once it serves (P is the bound port when --port is 0); SIGINT or
-// SIGTERM shuts down gracefully.
+// --tls-cert/--tls-key serve HTTPS (ALPN http/1.1). Prints "listening on H:P" once it serves (P
+// is the bound port when --port is 0); SIGINT or SIGTERM shuts down gracefully.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,8 @@
 #include <nbio/http/serve_mux.hpp>
 #include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
+
+#include "tls_flags.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"nbio static file server"};
@@ -40,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--io-mode", mode, "how connections are served (docs/io_modes.md)")
       ->check(CLI::IsMember({"nonblocking", "blocking", "mixed"}))
       ->capture_default_str();
+  tls_flags tls;
+  tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
   if (prefix.empty() || prefix.front() != '/') prefix.insert(0, "/");
   if (prefix.back() != '/') prefix += '/';
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
                                                    {"mixed", nbio::io_mode::mixed}};
   nbio::listen_options options;
   options.mode = modes.at(mode);
+  options.tls = tls.server_context("http_files", {"http/1.1"});
 
   // Blocked before any thread exists, so they stay pending for sigwait().
   sigset_t stop_signals;

@@ -2,8 +2,13 @@
 // other TCP service through a proxy), built on response_writer::hijack and a dialer.
 //
 //   http_proxy --host H --port P [--loops N] [--connect-timeout-ms MS]
+//              [--tls-cert FILE --tls-key FILE]
 //   curl -p -x http://127.0.0.1:P http://127.0.0.1:8080/      # -p: tunnel through CONNECT
+//   curl -p -x https://localhost:P --proxy-cacert ca.pem http://127.0.0.1:8080/  # with --tls-*
 //
+// --tls-cert/--tls-key make it an HTTPS proxy: clients reach the proxy itself through TLS (ALPN
+// http/1.1), and the tunnel carries whatever they send inside it (the targets are dialed
+// plain: a tunnelled https:// request brings its own TLS, end to end).
 // CONNECT host:port takes the connection away from HTTP (hijack) and dials the target on the
 // same loop. Once connected the proxy answers "200 Connection established" and the two
 // connections forward each other's bytes; when the target cannot be reached the answer is 502
@@ -23,6 +28,8 @@
 
 #include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
+
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -141,6 +148,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--connect-timeout-ms", connect_timeout_ms, "give up on a target after this long")
       ->capture_default_str();
+  tls_flags tls;
+  tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
 
   sigset_t stop_signals;
@@ -159,6 +168,7 @@ int main(int argc, char** argv) {
   nbio::http::server srv(eng, proxy{&client_side, &targets});
   nbio::listen_options options;
   options.conn.reserve_data = sizeof(tunnel_end::conn_data);  // room for the hijack
+  options.tls = tls.server_context("http_proxy", {"http/1.1"});
   std::string bound;
   try {
     const bool bare_v6 = host.find(':') != std::string::npos && host.front() != '[';

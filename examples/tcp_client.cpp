@@ -2,7 +2,7 @@
 //
 //   tcp_client --host H --port P [--connections N] [--hold-seconds S] [--message TEXT]
 //              [--source-ips K] [--loops N] [--dial-window W] [--echo-window E]
-//              [--traffic-seconds T] [--traffic-window F]
+//              [--traffic-seconds T] [--traffic-window F] [--tls [--tls-ca FILE | --tls-insecure]]
 //
 // Opens N connections, then sends TEXT on each and checks that the same bytes come back, holds
 // them S seconds, closes them (graceful engine shutdown) and prints a summary table on stdout.
@@ -20,6 +20,11 @@
 // of them held in TIME_WAIT by a previous run. Towards a 127.x.y.z server the connections are
 // spread over the source addresses 127.0.0.1..127.0.0.K (all of 127/8 is loopback), each with
 // its own port range; K is derived from N unless --source-ips gives it.
+//
+// --tls dials through TLS (tcp_echo --tls-cert/--tls-key on the other side): a connection counts
+// as established once its handshake is done, and the server is verified against the system's
+// trust store, or --tls-ca (--tls-insecure: not verified, for testing; either implies --tls).
+// A refused certificate fails the connection with OpenSSL's reason.
 //
 // Exit status: 0 when every connection was established and echoed and none closed early.
 #include <signal.h>
@@ -42,6 +47,8 @@
 #include <vector>
 
 #include <nbio/nbio.hpp>
+
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -338,7 +345,12 @@ int main(int argc, char** argv) {
                  "connections that carry the traffic, one message in flight each")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  bool use_tls = false;
+  app.add_flag("--tls", use_tls, "dial through TLS");
+  tls_flags tls;
+  tls.add_client(app);
   CLI11_PARSE(app, argc, argv);
+  if (!tls.ca.empty() || tls.insecure) use_tls = true;
 
   const bool loopback_v4 = host.starts_with("127.");
   if (source_ips == 0) source_ips = loopback_v4 ? source_ips_for(connections) : 1;
@@ -372,7 +384,9 @@ int main(int argc, char** argv) {
   const std::string remote = host_port(host, port);
   nbio::dialer* dialer = nullptr;
   try {
-    dialer = &eng.make_dialer(client_handler{&t});
+    nbio::dial_options dial;
+    if (use_tls) dial.tls = tls.client_context("tcp_client");
+    dialer = &eng.make_dialer(client_handler{&t}, dial);
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "tcp_client: %s\n", e.what());
     return 1;

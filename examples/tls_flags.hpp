@@ -26,10 +26,11 @@ struct tls_flags {
     k->needs(c);
   }
   void add_client(CLI::App& app) {
-    app.add_option("--tls-ca", ca,
-                   "wss:// or https:// peers: trust this CA file (PEM) "
-                   "instead of the system store");
-    app.add_flag("--tls-insecure", insecure, "do not verify the peer's certificate (testing)");
+    auto* c = app.add_option("--tls-ca", ca,
+                             "TLS peers (https://, wss://): trust this CA file (PEM) "
+                             "instead of the system store");
+    app.add_flag("--tls-insecure", insecure, "do not verify the peer's certificate (testing)")
+        ->excludes(c);
   }
 
   // Null when --tls-cert was not given; exits with the reason when the files do not load.

@@ -1,18 +1,22 @@
 // ws_chat: chat rooms on WebSocket pub/sub (websocket::topics).
 //
-//   ws_chat --host H --port P [--loops N]
+//   ws_chat --host H --port P [--loops N] [--tls-cert FILE --tls-key FILE]
 //
 // A connection starts in room "lobby". "/join ROOM" moves it to ROOM; any other text message is
 // published to everyone in its room (itself included) as "<id>: <text>". The message is framed
 // once and written to every member by its own loop; a member that does not read falls behind
 // by at most 256 KiB and then misses messages (slow_policy::drop). GET / answers a one-line
-// page. Prints "listening on H:P"; SIGINT or SIGTERM stops it.
+// page. --tls-cert/--tls-key serve WSS (wss://H:P/ws). Prints "listening on H:P"; SIGINT or
+// SIGTERM stops it.
 //
 //   python3 -c "import asyncio, websockets
 //   async def m():
 //       async with websockets.connect('ws://127.0.0.1:P/ws') as ws:
 //           await ws.send('hello'); print(await ws.recv())
 //   asyncio.run(m())"
+//
+// With --tls-cert/--tls-key: websockets.connect('wss://localhost:P/ws', ssl=ctx), ctx being
+// ssl.create_default_context(cafile='ca.pem').
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +29,8 @@
 #include <nbio/nbio.hpp>
 #include <nbio/websocket/server.hpp>
 #include <nbio/websocket/topics.hpp>
+
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -79,7 +85,10 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  tls_flags tls;
+  tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
+  std::shared_ptr<nbio::tls::context> tls_context = tls.server_context("ws_chat", {"http/1.1"});
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -100,6 +109,7 @@ int main(int argc, char** argv) {
   nbio::http::server srv(eng, mux.as_handler());
   nbio::listen_options options;
   options.conn.reserve_data = ws::server::reserve_data;
+  options.tls = tls_context;
   std::string bound;
   try {
     const bool bare_v6 = host.find(':') != std::string::npos && host.front() != '[';

@@ -1,8 +1,11 @@
 // ws_client: a WebSocket client on websocket::client.
 //
 //   ws_client URL [-m MESSAGE]... [--binary] [--wait N] [--timeout-ms MS] [--protocol P]
+//             [--tls-ca FILE | --tls-insecure]
 //
-// Connects to URL (ws://host[:port][/path]), sends each MESSAGE, prints every message received
+// Connects to URL (ws://host[:port][/path], or wss:// through TLS: the server is verified
+// against the system's trust store, or --tls-ca; --tls-insecure skips the verification, for
+// testing), sends each MESSAGE, prints every message received
 // on stdout (one per line; binary ones as their size), and closes with 1000 once N messages
 // came back (N defaults to the number sent) or the timeout passed. Exit 0 when the expected
 // messages arrived, 1 on a connection or handshake error (printed on stderr) or a timeout.
@@ -15,6 +18,8 @@
 
 #include <nbio/nbio.hpp>
 #include <nbio/websocket/client.hpp>
+
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -65,13 +70,16 @@ int main(int argc, char** argv) {
   int wait_for = -1;
   unsigned timeout_ms = 10'000;
   ws::client_options options;
-  app.add_option("url", url, "ws://host[:port][/path]")->required();
+  app.add_option("url", url, "ws://host[:port][/path] or wss://...")->required();
   app.add_option("-m,--message", p.to_send, "a message to send (repeatable)");
   app.add_flag("--binary", p.binary, "send the messages as binary");
   app.add_option("--wait", wait_for, "messages to wait for (default: as many as sent)");
   app.add_option("--timeout-ms", timeout_ms, "give up after this long")->capture_default_str();
   app.add_option("--protocol", options.subprotocols, "subprotocols to offer");
+  tls_flags tls;
+  tls.add_client(app);
   CLI11_PARSE(app, argc, argv);
+  options.tls = tls.client_context("ws_client", {"http/1.1"});
   p.wait_for = wait_for >= 0 ? static_cast<std::size_t>(wait_for) : p.to_send.size();
 
   nbio::engine eng({.loops = 1});

@@ -2,9 +2,10 @@
 //
 //   ws_echo --host H --port P [--path /ws] [--loops N] [--io-mode M] [--workers N]
 //           [--max-message BYTES] [--deflate [--deflate-memory shared|dedicated|sliding]
-//           [--max-dedicated N] [--deflate-threshold BYTES]]
+//           [--max-dedicated N] [--deflate-threshold BYTES]] [--tls-cert FILE --tls-key FILE]
 //
 // --deflate accepts permessage-deflate offers (docs/websocket.md: the memory policies).
+// --tls-cert/--tls-key serve WSS (wss://H:P/ws, ALPN http/1.1).
 // Every message comes back with its opcode (text or binary). GET / answers a one-line page so a
 // plain HTTP probe sees the server. Prints "listening on H:P" once it serves (P is the bound
 // port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded on
@@ -22,6 +23,8 @@
 #include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
 #include <nbio/websocket/server.hpp>
+
+#include "tls_flags.hpp"
 
 namespace {
 
@@ -108,6 +111,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--deflate-threshold", deflate.threshold, "smaller messages go uncompressed")
       ->capture_default_str();
+  tls_flags tls;
+  tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
   ws_options.limits.max_message = max_message;
   deflate.memory = memory == "shared"      ? nbio::websocket::deflate_memory::shared
@@ -123,6 +128,7 @@ int main(int argc, char** argv) {
   nbio::listen_options options;
   options.mode = modes.at(mode);
   if (options.mode == nbio::io_mode::blocking) options.max_blocking_online = 256;
+  options.tls = tls.server_context("ws_echo", {"http/1.1"});
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

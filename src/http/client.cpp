@@ -21,9 +21,9 @@ class client_category_impl final : public std::error_category {
   std::string message(int ev) const override {
     switch (static_cast<client_errc>(ev)) {
       case client_errc::bad_url:
-        return "malformed URL (want http://host[:port][/path][?query])";
+        return "malformed URL (want http[s]://host[:port][/path][?query])";
       case client_errc::unsupported_scheme:
-        return "unsupported URL scheme (only http://; https:// needs TLS)";
+        return "unsupported URL scheme (only http:// and https://)";
       case client_errc::bad_method:
         return "request method is not a token";
       case client_errc::bad_header:
@@ -31,7 +31,7 @@ class client_category_impl final : public std::error_category {
       case client_errc::too_many_redirects:
         return "too many redirects";
       case client_errc::bad_redirect:
-        return "redirect without a usable http:// Location";
+        return "redirect without a usable http:// or https:// Location";
       case client_errc::closed_before_response:
         return "connection closed before the response";
       case client_errc::truncated_response:
@@ -118,7 +118,8 @@ std::error_code parse_url(std::string_view url, url_parts& out) {
   const std::size_t sep = url.find("://");
   if (sep == std::string_view::npos || sep == 0) return client_errc::bad_url;
   const std::string_view scheme = url.substr(0, sep);
-  if (!iequals(scheme, "http")) {
+  const bool tls = iequals(scheme, "https");
+  if (!tls && !iequals(scheme, "http")) {
     for (char c : scheme)
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
         return client_errc::bad_url;
@@ -154,7 +155,7 @@ std::error_code parse_url(std::string_view url, url_parts& out) {
     if (host.empty() || host.find_first_of("[]:") != std::string_view::npos)
       return client_errc::bad_url;
   }
-  unsigned port = 80;
+  unsigned port = tls ? 443 : 80;
   if (!port_text.empty()) {
     auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 || port > 65535)
@@ -163,6 +164,9 @@ std::error_code parse_url(std::string_view url, url_parts& out) {
   out.dial.assign(host);
   out.dial += ':';
   out.dial += std::to_string(port);
+  out.key = tls ? "https://" : "http://";
+  out.key += out.dial;
+  out.tls = tls;
   out.authority.assign(authority);
   if (target.empty() || target.front() == '?') {
     out.target = "/";
@@ -301,7 +305,9 @@ void follow_redirect(exchange* x) {
     x->req.body_source = nullptr;
     std::erase_if(headers, [](const auto& h) { return iequals(h.first, "Content-Type"); });
   }
-  if (!iequals(parts.dial, x->url.dial) || !iequals(parts.authority, x->url.authority)) {
+  // Credentials stay with their origin: a redirect to another scheme, host or port (https to
+  // http included) drops them.
+  if (!iequals(parts.key, x->url.key) || !iequals(parts.authority, x->url.authority)) {
     std::erase_if(headers, [](const auto& h) {
       return iequals(h.first, "Authorization") || iequals(h.first, "Host");
     });
@@ -312,7 +318,7 @@ void follow_redirect(exchange* x) {
   x->pool = nullptr;
   client::shared& s = *x->owner;
   if (s.cfg.max_conns_per_host > 0) {
-    const std::size_t home = s.home_loop(x->url.dial);
+    const std::size_t home = s.home_loop(x->url.key);
     if (home != x->loop_index) {
       // The new host lives on another loop: the request moves there (its timer stays here
       // and is cancelled; the time left goes with it).
@@ -386,7 +392,7 @@ void client::send(client_request req, done_handler done) {
   // per-host cap) the host's home loop, so that requests from outside the loops find the
   // connections the previous ones left in that loop's pool.
   std::size_t target = self;
-  if (self == n || shared_->cfg.max_conns_per_host > 0) target = shared_->home_loop(x->url.dial);
+  if (self == n || shared_->cfg.max_conns_per_host > 0) target = shared_->home_loop(x->url.key);
   x->loop_index = target;
   if (target == self) return detail::start_exchange(x.release());
   eng_.loop_at(target).post([keep = shared_, t = detail::owned_exchange(x.release())] {

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "http/client_impl.hpp"
+#include "nbio/tls/context.hpp"
 
 namespace nbio::http {
 namespace detail {
@@ -70,8 +71,8 @@ void dial_failed(host_pool& p, std::error_code ec) {
 void dial(host_pool& p) {
   ++p.conns;
   ++p.dialing;
-  p.owner->dialer->dial(
-      p.key, [pool = &p](nbio::conn& c) { c.data<conn_state>().pool = pool; },
+  p.dialer->dial(
+      p.dial, [pool = &p](nbio::conn& c) { c.data<conn_state>().pool = pool; },
       [pool = &p](std::error_code ec, const std::string&) { dial_failed(*pool, ec); }, {},
       static_cast<int>(p.loop->index));
 }
@@ -429,7 +430,10 @@ void start_exchange(exchange* x) {
     x->timer = s.eng.loop_at(ls.index).add_timer(left, [x] { on_timeout(x); });
     x->timer_armed = true;
   }
-  host_pool& p = s.pool_for(ls, x->url.dial);
+  if (x->url.tls) {
+    if (const std::error_code ec = s.tls_dialer_ready()) return complete(x, ec);
+  }
+  host_pool& p = s.pool_for(ls, x->url);
   x->pool = &p;
   if (nbio::conn* c = take_idle(p)) return attach(*c, *x, true);
   p.push_back(*x);
@@ -438,19 +442,38 @@ void start_exchange(exchange* x) {
 
 }  // namespace detail
 
-detail::host_pool& client::shared::pool_for(detail::loop_state& ls, std::string_view key) {
-  if (auto it = ls.pools.find(key); it != ls.pools.end()) return *it->second;
+detail::host_pool& client::shared::pool_for(detail::loop_state& ls, const detail::url_parts& url) {
+  if (auto it = ls.pools.find(url.key); it != ls.pools.end()) return *it->second;
   auto p = std::make_unique<detail::host_pool>();
-  p->key.assign(key);
+  p->key = url.key;
+  p->dial = url.dial;
   p->owner = this;
+  p->dialer = url.tls ? tls_dialer : dialer;
   p->loop = &ls;
-  return *ls.pools.emplace(std::string(key), std::move(p)).first->second;
+  return *ls.pools.emplace(url.key, std::move(p)).first->second;
 }
 
 void client::shared::make_dialer() {
   nbio::dial_options opts;
   opts.connect_timeout = cfg.connect_timeout;
   dialer = &eng.make_dialer(detail::client_conn{shared_from_this()}, opts);
+  if (cfg.tls) (void)tls_dialer_ready();
+}
+
+std::error_code client::shared::tls_dialer_ready() {
+  std::call_once(tls_once, [this] {
+    nbio::dial_options opts;
+    opts.connect_timeout = cfg.connect_timeout;
+    try {
+      opts.tls = cfg.tls ? cfg.tls : nbio::tls::context::client({.alpn = {"http/1.1"}});
+      tls_dialer = &eng.make_dialer(detail::client_conn{shared_from_this()}, opts);
+    } catch (const std::system_error& e) {
+      tls_error = e.code();
+    } catch (const std::exception&) {
+      tls_error = nbio::tls::errc::library_error;
+    }
+  });
+  return tls_error;
 }
 
 }  // namespace nbio::http

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,9 +28,11 @@ struct loop_state;
 
 // A URL split for the client: what is dialed, what goes in Host, and the request target.
 struct url_parts {
-  std::string dial;       // "host:port" or "[v6]:port" (the pool key)
+  std::string dial;       // "host:port" or "[v6]:port": what is dialed (and the TLS name's host)
+  std::string key;        // "http://host:port" or "https://host:port": the pool key
   std::string authority;  // the Host field: the URL's authority as written
   std::string target;     // "/path?query"
+  bool tls = false;       // https://
 };
 std::error_code parse_url(std::string_view url, url_parts& out);
 // A Location resolved against the URL it came from (RFC 3986 5.2, without userinfo).
@@ -116,10 +119,12 @@ struct conn_state {
   bool closing = false;   // graceful shutdown: close after the current response
 };
 
-// One host:port's connections on one loop.
+// One scheme, host and port's connections on one loop.
 struct host_pool {
-  std::string key;  // "host:port": what is dialed
+  std::string key;   // "http://host:port" or "https://host:port"
+  std::string dial;  // "host:port": what is dialed
   client::shared* owner = nullptr;
+  nbio::dialer* dialer = nullptr;  // the client's plain or TLS dialer
   loop_state* loop = nullptr;
   std::vector<nbio::conn*> idle;  // most recently used last
   exchange* head = nullptr;       // requests waiting for a connection, oldest first
@@ -171,15 +176,23 @@ struct client::shared : std::enable_shared_from_this<client::shared> {
   client_config cfg;
   parser_limits stream_limits;  // cfg.limits without a body limit (on_body)
   std::vector<std::unique_ptr<detail::loop_state>> loops;
-  // The client's one dialer: each dial's on_connect tells its connection which pool it is
-  // for. Its handler holds a reference to this object, so the pools outlive every call from
-  // the engine.
+  // The client's dialers, plain and TLS: each dial's on_connect tells its connection which pool
+  // it is for. Their handler holds a reference to this object, so the pools outlive every call
+  // from the engine. The TLS one is made by the constructor when cfg.tls is set, else on the
+  // first https:// request (with a default context: the system store, ALPN http/1.1).
   nbio::dialer* dialer = nullptr;
+  nbio::dialer* tls_dialer = nullptr;  // written once under tls_once
+  std::error_code tls_error;           // why the default context could not be made
+  std::once_flag tls_once;
 
-  // Loop thread. The pool for `key` on `ls`, made on first use.
-  detail::host_pool& pool_for(detail::loop_state& ls, std::string_view key);
-  // Setup: makes `dialer` (once the object is owned by a shared_ptr).
+  // Loop thread. The pool for `url`'s scheme, host and port on `ls`, made on first use (the
+  // TLS dialer must exist for an https:// one: tls_dialer_ready()).
+  detail::host_pool& pool_for(detail::loop_state& ls, const detail::url_parts& url);
+  // Setup: makes `dialer` (once the object is owned by a shared_ptr), and `tls_dialer` when
+  // cfg.tls is set.
   void make_dialer();
+  // Any thread. Makes the TLS dialer on first use; the error when its context cannot be made.
+  std::error_code tls_dialer_ready();
   // The loop a request to `key` sent from outside the loops runs on (from any loop too when
   // max_conns_per_host pins hosts to loops).
   std::size_t home_loop(std::string_view key) const noexcept;

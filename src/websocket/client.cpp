@@ -4,8 +4,10 @@
 
 #include <array>
 #include <chrono>
+#include <mutex>
 
 #include "nbio/http/parser.hpp"
+#include "nbio/tls/context.hpp"
 #include "nbio/websocket/handshake.hpp"
 #include "websocket/session.hpp"
 
@@ -13,8 +15,17 @@ namespace nbio::websocket {
 
 struct client::shared : detail::session_shared {
   client_options options;
+  nbio::engine* eng = nullptr;
   nbio::dialer* dialer = nullptr;
   nbio::binding* session = nullptr;
+  nbio::dial_options dial{};
+  // wss://: made by the constructor when options.tls is set, else on the first wss:// connect
+  // (a default context: the system's trust store, ALPN http/1.1).
+  nbio::dialer* tls_dialer = nullptr;  // written once under tls_once
+  std::error_code tls_error;           // why the default context could not be made
+  std::once_flag tls_once;
+
+  std::error_code tls_dialer_ready();
 };
 
 namespace {
@@ -124,10 +135,13 @@ struct handshaking {
   }
 };
 
-// Splits ws://host[:port][/path][?query] into host:port and the target.
-bool split_url(std::string_view url, std::string& host_port, std::string& host,
-               std::string& target) {
-  constexpr std::string_view scheme = "ws://";
+// Splits ws[s]://host[:port][/path][?query] into host:port (the port defaults to 80, 443 for
+// wss), the authority as written (the Host field) and the target.
+bool split_url(std::string_view url, std::string& host_port, std::string& host, std::string& target,
+               bool& tls) {
+  constexpr std::string_view ws = "ws://", wss = "wss://";
+  tls = url.size() > wss.size() && http::iequals(url.substr(0, wss.size()), wss);
+  const std::string_view scheme = tls ? wss : ws;
   if (url.size() <= scheme.size() || !http::iequals(url.substr(0, scheme.size()), scheme))
     return false;
   url.remove_prefix(scheme.size());
@@ -139,7 +153,7 @@ bool split_url(std::string_view url, std::string& host_port, std::string& host,
     return false;
   host = std::string(authority);
   const bool has_port = authority.back() != ']' && authority.rfind(':') != std::string_view::npos;
-  host_port = has_port ? host : host + ":80";
+  host_port = has_port ? host : host + (tls ? ":443" : ":80");
   std::string h;
   std::uint16_t port = 0;
   if (!nbio::address::split_host_port(host_port, h, port) || port == 0) return false;
@@ -163,21 +177,45 @@ client::client(nbio::engine& eng, handler& h, client_options options)
   co.read_timeout = shared_->options.ping_interval;  // the keepalive's silence (0: off)
   co.max_write_queue = shared_->options.max_write_queue;
   shared_->session = &detail::make_session_binding(eng, shared_, co);
-  nbio::dial_options dial;
+  nbio::dial_options& dial = shared_->dial;
   dial.connect_timeout = shared_->options.connect_timeout;
   dial.conn.max_write_queue = co.max_write_queue;
   // The handshake's slot keeps room for the session's state (the rebind happens in place).
   dial.conn.reserve_data = server::reserve_data;
+  shared_->eng = &eng;
   shared_->dialer = &eng.make_dialer(handshaking{}, dial);
+  if (shared_->options.tls) (void)shared_->tls_dialer_ready();
+}
+
+std::error_code client::shared::tls_dialer_ready() {
+  std::call_once(tls_once, [this] {
+    nbio::dial_options d = dial;
+    try {
+      d.tls = options.tls ? options.tls : nbio::tls::context::client({.alpn = {"http/1.1"}});
+      tls_dialer = &eng->make_dialer(handshaking{}, d);
+    } catch (const std::system_error& e) {
+      tls_error = e.code();
+    } catch (const std::exception&) {
+      tls_error = nbio::tls::errc::library_error;
+    }
+  });
+  return tls_error;
 }
 
 client::~client() = default;
 
 void client::connect(std::string_view url, std::function<void(std::error_code)> on_error) {
   std::string host_port, host, target;
-  if (!split_url(url, host_port, host, target)) {
+  bool tls = false;
+  if (!split_url(url, host_port, host, target, tls)) {
     if (on_error) on_error(errc::bad_url);
     return;
+  }
+  if (tls) {
+    if (const std::error_code ec = shared_->tls_dialer_ready()) {
+      if (on_error) on_error(ec);
+      return;
+    }
   }
   auto h = std::make_unique<handshake>();
   h->s = shared_;
@@ -205,12 +243,13 @@ void client::connect(std::string_view url, std::function<void(std::error_code)> 
   h->request += "\r\n";
   handshake* raw = h.release();
   // The handshake belongs to the connection from its open; a failed dial frees it here.
-  shared_->dialer->dial(
-      host_port, [raw](nbio::conn& c) { c.data<handshaking::conn_data>().h = raw; },
-      [raw](std::error_code ec, const std::string&) {
-        std::unique_ptr<handshake> gone(raw);
-        if (gone->on_error) gone->on_error(ec);
-      });
+  (tls ? shared_->tls_dialer : shared_->dialer)
+      ->dial(
+          host_port, [raw](nbio::conn& c) { c.data<handshaking::conn_data>().h = raw; },
+          [raw](std::error_code ec, const std::string&) {
+            std::unique_ptr<handshake> gone(raw);
+            if (gone->on_error) gone->on_error(ec);
+          });
 }
 
 }  // namespace nbio::websocket

@@ -19,6 +19,7 @@
 // 1,000, which would take minutes). Not built in sanitized trees (group 9 echoes messages up
 // to 16 MiB); runs in parallel with other tests.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +38,7 @@
 #include "autobahn_fuzzing_server.hpp"
 #include "nbio/websocket/client.hpp"
 #include "support/raw_socket.hpp"
+#include "support/test_certs.hpp"
 
 namespace {
 
@@ -90,11 +92,11 @@ struct result {
 };
 
 // Merges `results` (the cases of `group`, run in `seconds`) into the report files in `dir`.
-void merge_reports(const std::string& dir, const std::string& group,
+void merge_reports(const std::string& dir, const std::string& name, const std::string& group,
                    const std::vector<result>& results,
                    const std::map<std::string, std::string>& known, double seconds) {
   nlohmann::json j;
-  if (std::ifstream in(dir + "/autobahn_client.json"); in) {
+  if (std::ifstream in(dir + "/" + name + ".json"); in) {
     j = nlohmann::json::parse(in, nullptr, false);
     if (j.is_discarded() || !j.is_object()) j = nlohmann::json::object();
   }
@@ -122,7 +124,7 @@ void merge_reports(const std::string& dir, const std::string& group,
   j["client"] = "nbio websocket::client (echo), in-process";
   j["cases"] = cases;
   j["group_seconds"][group] = seconds;
-  std::ofstream(dir + "/autobahn_client.json") << j.dump(1) << "\n";
+  std::ofstream(dir + "/" + name + ".json") << j.dump(1) << "\n";
 
   static const char* outcomes[] = {"OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"};
   std::map<int, std::map<std::string, int>> counts;  // group -> outcome -> n
@@ -131,7 +133,7 @@ void merge_reports(const std::string& dir, const std::string& group,
   double total_s = 0;
   for (const auto& [g, s] : j["group_seconds"].items())
     total_s += s.get<double>();
-  std::ofstream md(dir + "/autobahn_client.md");
+  std::ofstream md(dir + "/" + name + ".md");
   md << "# Autobahn conformance: nbio WebSocket client\n\n"
      << "Fuzzing server: tests/conformance/autobahn_fuzzing_server.cpp; cases: "
         "shared/conformance/autobahn_cases.json; "
@@ -271,10 +273,10 @@ TEST(autobahn_fuzzing_server, a_masked_echo_passes_an_unmasked_one_fails) {
   EXPECT_NE(v.reason.find("the client sent an unmasked frame"), std::string::npos) << v.reason;
 }
 
-class autobahn_client_groups : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
-  const std::string group = GetParam();
+// The cases of `group` (all of them when empty) against websocket::client, over ws://, or
+// (tls) over wss:// with the fuzzing server speaking TLS through OpenSSL directly; the rows go to
+// autobahn_client[_tls].md.
+void run_client_cases(const std::string& group, bool tls) {
   const std::string cases_path = env_or("NBIO_AUTOBAHN_CASES", NBIO_AUTOBAHN_CASES_FILE);
   std::ifstream in(cases_path);
   if (!in) GTEST_SKIP() << cases_path << " not found (the shared conformance data)";
@@ -288,7 +290,8 @@ TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
   for (std::size_t i = 0; i < data.at("cases").size(); ++i) {
     const auto& c = data["cases"][i];
     const std::string id = c.at("id").get<std::string>();
-    if (group_of(id) == group && selected(id, filter)) cases.emplace_back(i + 1, &c);
+    if ((group.empty() || group_of(id) == group) && selected(id, filter))
+      cases.emplace_back(i + 1, &c);
   }
   if (cases.empty()) GTEST_SKIP() << "no case of group " << group << " selected";
   std::sort(cases.begin(), cases.end(), [](const auto& a, const auto& b) {
@@ -298,6 +301,14 @@ TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
 
   fuzzing_server_options so;
   so.session.max_deflate_messages = std::atoi(env_or("NBIO_AUTOBAHN_DEFLATE_COUNT", "10").c_str());
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_tls(nullptr, SSL_CTX_free);
+  if (tls) {
+    const nbio_test::test_pki& pki = nbio_test::test_pki::get();
+    server_tls.reset(SSL_CTX_new(TLS_server_method()));
+    SSL_CTX_use_certificate_chain_file(server_tls.get(), pki.server.chain.c_str());
+    SSL_CTX_use_PrivateKey_file(server_tls.get(), pki.server.key.c_str(), SSL_FILETYPE_PEM);
+    so.session.tls = server_tls.get();
+  }
   fuzzing_server srv(so);
   ASSERT_TRUE(srv.address().port() != 0) << "the fuzzing server could not listen";
   echo_client h;
@@ -308,6 +319,7 @@ TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
   o.close_timeout = std::chrono::seconds(2);
   o.handshake_timeout = std::chrono::seconds(5);
   o.deflate.enabled = true;  // 12.x/13.x; the default policy: shared (no context takeover)
+  if (tls) o.tls = nbio::tls::context::client({.ca_file = nbio_test::test_pki::get().ca});
   nbio::websocket::client cl(eng, h, o);
   eng.start();
 
@@ -333,7 +345,8 @@ TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string report_dir =
       env_or("NBIO_AUTOBAHN_REPORT_DIR", NBIO_AUTOBAHN_REPORT_DIR_DEFAULT);
-  merge_reports(report_dir, group, results, known, seconds);
+  const std::string report = tls ? "autobahn_client_tls" : "autobahn_client";
+  merge_reports(report_dir, report, group.empty() ? "all" : group, results, known, seconds);
 
   std::map<std::string, int> totals;
   for (const auto& r : results) {
@@ -352,9 +365,21 @@ TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
   }
   std::printf(
       "autobahn client, group %s: %zu cases in %.1f s: %d OK, %d NON-STRICT, %d INFORMATIONAL, "
-      "%d UNIMPLEMENTED, %d FAILED (report: %s/autobahn_client.md)\n",
-      group.c_str(), results.size(), seconds, totals["OK"], totals["NON-STRICT"],
-      totals["INFORMATIONAL"], totals["UNIMPLEMENTED"], totals["FAILED"], report_dir.c_str());
+      "%d UNIMPLEMENTED, %d FAILED (report: %s/%s.md)\n",
+      group.empty() ? "all" : group.c_str(), results.size(), seconds, totals["OK"],
+      totals["NON-STRICT"], totals["INFORMATIONAL"], totals["UNIMPLEMENTED"], totals["FAILED"],
+      report_dir.c_str(), report.c_str());
+}
+
+class autobahn_client_groups : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(autobahn_client_groups, every_case_passes_or_is_a_known_failure) {
+  run_client_cases(GetParam(), false);
+}
+
+// Every case once more over wss:// (the "the conformance harness runs over TLS").
+TEST(autobahn_client_tls, every_case_passes_or_is_a_known_failure) {
+  run_client_cases("", true);
 }
 
 INSTANTIATE_TEST_SUITE_P(groups, autobahn_client_groups,

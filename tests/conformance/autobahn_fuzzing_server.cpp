@@ -159,7 +159,7 @@ fuzzing_server::fuzzing_server(fuzzing_server_options o) : opts_(o) {
 }
 
 std::string fuzzing_server::case_url(std::size_t index, std::string_view agent) const {
-  std::string url = "ws://";
+  std::string url = opts_.session.tls ? "wss://" : "ws://";
   url.append(address_.to_string())
       .append("/runCase?case=")
       .append(std::to_string(index))

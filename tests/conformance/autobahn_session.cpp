@@ -13,6 +13,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 namespace nbio_test::autobahn {
@@ -56,6 +57,9 @@ void case_session::attach(unique_fd fd) {
   ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) | O_NONBLOCK);
   if (!opts_.tls) return;
+  // OpenSSL's socket BIO writes with write(2): a testee that has closed would raise SIGPIPE.
+  static const bool sigpipe_ignored = (std::signal(SIGPIPE, SIG_IGN), true);
+  (void)sigpipe_ignored;
   ssl_ = SSL_new(opts_.tls);
   SSL_set_fd(ssl_, fd_.get());
   // Written chunks may go out in several records and a partial write is progress, as send().

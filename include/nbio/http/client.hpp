@@ -1,5 +1,6 @@
-// Public. An HTTP/1.1 client on an engine (Go's http.Client): keep-alive connection pools per
-// host, timeouts, redirects, and streamed request and response bodies.
+// Public. An HTTP/1.1 client on an engine (Go's http.Client): http:// and https:// URLs,
+// keep-alive connection pools per host, timeouts, redirects, and streamed request and response
+// bodies.
 //
 //   nbio::engine eng;
 //   eng.start();
@@ -11,14 +12,27 @@
 //   std::error_code ec;  // or, from a thread that is not one of the engine's loops:
 //   auto r = cl.fetch({.method = "POST", .url = "http://127.0.0.1:8080/echo", .body = "hi"}, ec);
 //
-// Connections: each engine loop keeps its own pool per host:port, touched only by that loop's
+// HTTPS: an https:// URL (port 443 by default) runs its connections through TLS (nbio/tls),
+// with client_config::tls as the context, or, when that is null, a default one made on the
+// first https:// request: the system's trust store, host-name checking, ALPN "http/1.1":
+//   nbio::http::client cl(eng, {.tls = nbio::tls::context::client({.ca_file = "ca.pem",
+//                                                                   .alpn = {"http/1.1"}})});
+// The name sent as SNI and checked against the certificate is the URL's host (unless the
+// context names one). A certificate the client refuses, or another failed handshake, ends the
+// request with the TLS layer's error (nbio/tls/error.hpp: tls::is_verify_error(ec), and
+// ec.message() with OpenSSL's reason, "certificate verify failed: certificate has expired").
+// The TLS context resumes sessions across the client's connections to a server.
+//
+// Connections: each engine loop keeps its own pool per scheme, host and port (http:// and
+// https:// to the same host:port never share a connection), touched only by that loop's
 // thread (no lock on the request path). send() from a loop thread of this engine uses that
 // loop; from any other thread it posts the request to the host's home loop (chosen by a hash
-// of host:port, so sequential requests from outside find the connection the last one left,
-// and different hosts spread over the loops). With max_conns_per_host set, every request to a
-// host runs on its home loop, so the cap and its FIFO queue are exact. A request takes the most
-// recently used idle connection, else waits for one while a new one is dialed (at most one dial per
-// waiting request; the first connection to become free or open serves the oldest waiter). A
+// of scheme, host and port, so sequential requests from outside find the connection the last
+// one left, and different hosts spread over the loops). With max_conns_per_host set, every
+// request to a host runs on its home loop, so the cap and its FIFO queue are exact. A request
+// takes the most recently used idle connection, else waits for one while a new one is dialed
+// (at most one dial per waiting request; the first connection to become free or open serves
+// the oldest waiter). A
 // response that allows it (HTTP/1.1 keep-alive, no Connection: close, not HTTP/1.0 without
 // keep-alive, body not delimited by the close) returns its connection to the pool, where it is
 // closed after idle_timeout; at most max_idle_per_host stay idle per loop and host.
@@ -32,14 +46,16 @@
 // Redirects (max_redirects > 0): 301, 302 and 303 are followed with GET and no body (HEAD stays
 // HEAD), 307 and 308 with the same method and body. A request with a body_source is not
 // replayed: its 307/308 is returned as the response. Location is resolved against the current
-// URL; Authorization (and a Host set by the caller) are dropped when the host changes. Past
-// max_redirects the request fails with client_errc::too_many_redirects.
+// URL and may switch between http:// and https://; Authorization (and a Host set by the caller)
+// are dropped when the scheme, host or port changes. Past max_redirects the request fails with
+// client_errc::too_many_redirects.
 //
 // Errors (done's std::error_code): client_errc below (URL, request, redirect, timeout and
 // truncation errors); nbio::http::errc for a malformed or over-limit response (bad_status_line,
 // headers_too_large, body_too_large, ...); nbio::errc for connect_timeout, resolve_failed and
-// shutdown; errno codes (ECONNREFUSED, ECONNRESET) from the socket. On an error the response
-// holds what had arrived (status 0 when nothing did).
+// shutdown; errno codes (ECONNREFUSED, ECONNRESET) from the socket; nbio::tls::category() codes
+// for a failed TLS handshake (a refused certificate). On an error the response holds what had
+// arrived (status 0 when nothing did).
 //
 // Thread affinity: send() and fetch() from any thread (fetch() not from one of the engine's
 // loop threads: it throws std::logic_error there, as it would wait for itself). `done`, and
@@ -69,17 +85,18 @@
 
 #include "nbio/engine/engine.hpp"
 #include "nbio/http/parser.hpp"
+#include "nbio/tls/context.hpp"
 
 namespace nbio::http {
 
 // The client's own errors (its category is "nbio.http.client").
 enum class client_errc {
-  bad_url = 1,             // not http://host[:port][/path][?query], or a control byte or space
-  unsupported_scheme,      // https:// (until TLS lands) or another scheme
+  bad_url = 1,             // not http[s]://host[:port][/path][?query], or a control byte or space
+  unsupported_scheme,      // a scheme other than http:// and https://
   bad_method,              // the method is not a token
   bad_header,              // a header name that is not a token, or CR, LF, NUL in a value
   too_many_redirects,      // more than max_redirects redirects were followed
-  bad_redirect,            // a 3xx whose Location cannot be resolved to an http:// URL
+  bad_redirect,            // a 3xx whose Location cannot be resolved to an http(s):// URL
   closed_before_response,  // the connection closed before any byte of the response
   truncated_response,      // the connection closed in the middle of the response
   request_timeout,         // request_timeout passed (equivalent to std::errc::timed_out)
@@ -99,10 +116,11 @@ struct client_config {
   std::chrono::milliseconds request_timeout{30'000};
   // A pooled keep-alive connection unused this long is closed.
   std::chrono::milliseconds idle_timeout{90'000};
-  // Connections (open and being dialed) per host:port; requests past it wait in FIFO order.
-  // 0: no cap (Go's default).
+  // Connections (open and being dialed) per scheme, host and port; requests past it wait in
+  // FIFO order. 0: no cap (Go's default).
   std::size_t max_conns_per_host = 0;
-  // Idle connections kept per host:port and loop; more are closed when they become idle.
+  // Idle connections kept per scheme, host and port and loop; more are closed when they become
+  // idle.
   std::size_t max_idle_per_host = 16;
   // Response limits: head (status line, fields) and max_body for a collected body
   // (http::errc::body_too_large past it). A body streamed to on_body has no size limit.
@@ -111,11 +129,15 @@ struct client_config {
   int max_redirects = 10;
   // Sent unless the request sets User-Agent itself; empty: none.
   std::string user_agent = "nbio";
+  // The TLS context of https:// connections (nbio::tls::context::client(...); offer ALPN
+  // "http/1.1" in it, or nothing). Null: a default one, made on the first https:// request,
+  // that verifies against the system's trust store and offers ALPN "http/1.1".
+  std::shared_ptr<nbio::tls::context> tls{};
 };
 
 struct client_request {
   std::string method = "GET";
-  std::string url{};  // "http://host[:port]/path?query"; a fragment is dropped
+  std::string url{};  // "http[s]://host[:port]/path?query"; a fragment is dropped
   // Sent in order after Host and User-Agent. Host overrides the URL's authority, User-Agent
   // the config's; Content-Length and Transfer-Encoding are the client's (set by it, dropped
   // here). "Connection: close" makes the connection close after the response.

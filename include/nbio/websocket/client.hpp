@@ -10,14 +10,25 @@
 //   nbio::websocket::client cl(eng, h);
 //   cl.connect("ws://127.0.0.1:8080/ws", [](std::error_code ec) { /* failed: ec */ });
 //
+// wss:// URLs (port 443 by default) connect through TLS (nbio/tls) first, with
+// client_options::tls as the context, or, when that is null, a default one made on the first
+// wss:// connect: the system's trust store, host-name checking, ALPN "http/1.1":
+//   nbio::websocket::client cl(eng, h, {.tls = nbio::tls::context::client({.ca_file = "ca.pem"})});
+//   cl.connect("wss://example.com/chat");
+// The URL's host is the SNI, the name checked against the certificate (unless the context
+// names one) and, with the port when the URL has one, the Host field. A refused certificate or
+// another failed TLS handshake calls on_error with the TLS layer's error (nbio/tls/error.hpp:
+// "certificate verify failed: certificate has expired").
+//
 // connect() dials the host (a name is resolved off the loops), sends the upgrade with a fresh
 // Sec-WebSocket-Key and checks the answer: 101, Upgrade: websocket, Connection: upgrade, the
 // Sec-WebSocket-Accept of our key, a subprotocol among those offered and no extension (none is
 // offered yet). Frames the server sent right behind its 101 are read. Then the connection is a
 // WebSocket connection like a server's (connection.hpp), except that every frame it sends is
 // masked with a fresh random key. A failed dial or handshake calls on_error with the reason
-// (nbio::errc for the dial, websocket::errc::handshake_* and bad_url, http::errc for an answer
-// that is not HTTP) and the handler hears nothing of that connection.
+// (nbio::errc for the dial, nbio::tls::category() codes for the TLS handshake,
+// websocket::errc::handshake_* and bad_url, http::errc for an answer that is not HTTP) and the
+// handler hears nothing of that connection.
 //
 // Thread affinity: connect() from any thread; the handler and on_error on loop threads.
 // Lifetime: the handler and the client outlive the engine's run.
@@ -33,6 +44,7 @@
 #include <vector>
 
 #include "nbio/engine/engine.hpp"
+#include "nbio/tls/context.hpp"
 #include "nbio/websocket/frame_parser.hpp"
 #include "nbio/websocket/server.hpp"
 
@@ -57,6 +69,10 @@ struct client_options {
   deflate_options deflate{};
   // More fields for the upgrade request (Origin, Authorization, cookies).
   std::vector<std::pair<std::string, std::string>> headers;
+  // The TLS context of wss:// connections (nbio::tls::context::client(...)). Null: a default
+  // one, made on the first wss:// connect, that verifies against the system's trust store and
+  // offers ALPN "http/1.1".
+  std::shared_ptr<nbio::tls::context> tls{};
 };
 
 class client {
@@ -66,7 +82,7 @@ class client {
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  // Any thread: one connection to `url` (ws://host[:port][/path][?query]).
+  // Any thread: one connection to `url` (ws[s]://host[:port][/path][?query]).
   void connect(std::string_view url, std::function<void(std::error_code)> on_error = {});
 
   struct shared;  // private

@@ -415,7 +415,7 @@ TEST_F(http_client_server, max_conns_per_host_caps_concurrent_connections) {
 TEST_F(http_client_server, invalid_requests_fail_before_sending) {
   client_rig rig;
   const std::vector<std::pair<client_request, std::error_code>> cases = {
-      {{.url = "https://127.0.0.1/"}, client_errc::unsupported_scheme},
+      {{.url = "wss://127.0.0.1/"}, client_errc::unsupported_scheme},
       {{.url = "ftp://127.0.0.1/"}, client_errc::unsupported_scheme},
       {{.url = "127.0.0.1/x"}, client_errc::bad_url},
       {{.url = "http:///x"}, client_errc::bad_url},
