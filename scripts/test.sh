@@ -7,6 +7,7 @@
 #                  (header checks) and "fuzz" (the fuzzers carry their own sanitizers): those
 #                  two do not depend on the build type and ran in step 1
 #   3. TSan      build-tsan (Debug), the "threading" label only
+# Each sanitized tree is compiled (niced) while the step before it runs its tests.
 #
 # Each step prints its CTest summary; the last line is the sum over the three runs, exactly
 # "N passed, M failed". A sanitizer build that fails to configure or compile counts as one
@@ -76,7 +77,7 @@ sanitizer_build() {
     cat "$dir/configure.log"
     return 1
   fi
-  cmake --build "$dir" -j "$jobs" --target "$@" || return 1
+  nice -n "${build_nice:-0}" cmake --build "$dir" -j "$jobs" --target "$@" || return 1
   echo "$name build: $((SECONDS - start))s"
 }
 
@@ -85,26 +86,51 @@ if [ ! -f "$build_dir/CTestTestfile.cmake" ]; then
   exit 2
 fi
 
+# background_build NAME DIR SANITIZE TARGETS...: sanitizer_build in the background, niced, its
+# output in DIR/build.log (printed by finish_build). The tests of the step before leave about a
+# core idle (they wait on sockets and timers: the Release ctest used 1.0 core of 2 on average),
+# so the next tree compiles meanwhile; the tests keep priority and assert no timing.
+background_build() {
+  local dir="$2"
+  mkdir -p "$dir"
+  rm -f "$dir/build.rc"
+  (
+    build_nice=10
+    sanitizer_build "$@" >"$dir/build.log" 2>&1
+    echo $? >"$dir/build.rc"
+  ) &
+}
+# finish_build NAME DIR PID: waits for its background build; true when it succeeded.
+finish_build() {
+  local name="$1" dir="$2"
+  wait "$3"
+  cat "$dir/build.log"
+  if [ "$(cat "$dir/build.rc" 2>/dev/null)" != 0 ]; then
+    echo "== $name: build failed"
+    total_failed=$((total_failed + 1))
+    summaries+=("$name: build failed")
+    return 1
+  fi
+}
+
+sanitizers=0
+[ "${NBIO_TEST_SKIP_SANITIZERS:-0}" != 1 ] && sanitizers=1
+asan_dir="$root/build-asan"
+tsan_dir="$root/build-tsan"
+
+if [ "$sanitizers" = 1 ]; then
+  background_build asan "$asan_dir" "address,undefined" nbio_unit_tests nbio_integration_tests
+  asan_pid=$!
+fi
 run_ctest release "$build_dir"
 
-if [ "${NBIO_TEST_SKIP_SANITIZERS:-0}" != 1 ]; then
-  asan_dir="$root/build-asan"
-  if sanitizer_build asan "$asan_dir" "address,undefined" nbio_unit_tests nbio_integration_tests; then
-    run_ctest asan "$asan_dir" -LE "heavy|static|fuzz"
-  else
-    echo "== asan: build failed"
-    total_failed=$((total_failed + 1))
-    summaries+=("asan: build failed")
-  fi
-
-  tsan_dir="$root/build-tsan"
-  if sanitizer_build tsan "$tsan_dir" thread nbio_integration_tests; then
-    run_ctest tsan "$tsan_dir" -L threading
-  else
-    echo "== tsan: build failed"
-    total_failed=$((total_failed + 1))
-    summaries+=("tsan: build failed")
-  fi
+if [ "$sanitizers" = 1 ]; then
+  asan_built=0
+  finish_build asan "$asan_dir" "$asan_pid" && asan_built=1
+  background_build tsan "$tsan_dir" thread nbio_integration_tests
+  tsan_pid=$!
+  [ "$asan_built" = 1 ] && run_ctest asan "$asan_dir" -LE "heavy|static|fuzz"
+  finish_build tsan "$tsan_dir" "$tsan_pid" && run_ctest tsan "$tsan_dir" -L threading
 fi
 
 echo
