@@ -76,11 +76,24 @@ void write_pool::free_block(write_block* b) noexcept {
 }
 
 void write_pool::append(write_queue& q, std::string_view data) {
+  append_as(q, data, 0);
+}
+
+void write_pool::append_plain(write_queue& q, std::string_view data) {
+  append_as(q, data, plain_marker);
+}
+
+// Bytes go on in the tail block after bytes, plaintext after plaintext; a file segment, an end
+// mark or a full block starts a new one.
+void write_pool::append_as(write_queue& q, std::string_view data, std::uint32_t kind) {
   q.bytes += data.size();
   while (!data.empty()) {
     write_block* t = q.tail;
-    if (!t || t->begin >= close_marker || t->end == write_block::capacity) {
+    const bool same_kind =
+        t && (kind == plain_marker ? t->begin == plain_marker : t->begin < close_marker);
+    if (!same_kind || t->end == write_block::capacity) {
       write_block* b = new_block();
+      b->begin = kind;
       if (t)
         t->next = b;
       else
@@ -103,26 +116,6 @@ void write_pool::prepend(write_queue& q, std::string_view data) {
   if (!q.head) q.tail = front.tail;
   q.head = front.head;
   q.bytes += front.bytes;
-}
-
-void write_pool::append_plain(write_queue& q, std::string_view data) {
-  q.bytes += data.size();
-  while (!data.empty()) {
-    write_block* t = q.tail;
-    if (!t || t->begin != plain_marker || t->end == write_block::capacity) {
-      write_block* b = new_block();
-      b->begin = plain_marker;
-      if (t)
-        t->next = b;
-      else
-        q.head = b;
-      q.tail = t = b;
-    }
-    std::size_t n = std::min<std::size_t>(data.size(), write_block::capacity - t->end);
-    std::memcpy(t->data + t->end, data.data(), n);
-    t->end += static_cast<std::uint32_t>(n);
-    data.remove_prefix(n);
-  }
 }
 
 void write_pool::append_close_mark(write_queue& q) {

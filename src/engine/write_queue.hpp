@@ -89,6 +89,8 @@ class write_pool {
 
  private:
   write_block* new_block();
+  // append / append_plain: `kind` 0 for bytes, plain_marker for plaintext.
+  void append_as(write_queue& q, std::string_view data, std::uint32_t kind);
   void free_block(write_block* b) noexcept;
 
   write_block* free_blocks_ = nullptr;
