@@ -45,8 +45,6 @@ struct transport_ops {
   // Tells the peer the stream ends (TLS close_notify), through raw_write, or when `best_effort`
   // straight to the socket with nothing queued and errors ignored (the connection is closing).
   void (*close_notify)(conn& c, void* state, bool best_effort);
-  // The handshake finished (the handler may run).
-  bool (*established)(void* state);
   void (*free)(void* state);
   // The transport's error category (close causes of category 3).
   const std::error_category* category;

@@ -75,6 +75,14 @@ void write_pool::free_block(write_block* b) noexcept {
   ++free_count_;
 }
 
+void write_pool::link_tail(write_queue& q, write_block* b) noexcept {
+  if (q.tail)
+    q.tail->next = b;
+  else
+    q.head = b;
+  q.tail = b;
+}
+
 void write_pool::append(write_queue& q, std::string_view data) {
   append_as(q, data, 0);
 }
@@ -94,11 +102,8 @@ void write_pool::append_as(write_queue& q, std::string_view data, std::uint32_t 
     if (!same_kind || t->end == write_block::capacity) {
       write_block* b = new_block();
       b->begin = kind;
-      if (t)
-        t->next = b;
-      else
-        q.head = b;
-      q.tail = t = b;
+      link_tail(q, b);
+      t = b;
     }
     std::size_t n = std::min<std::size_t>(data.size(), write_block::capacity - t->end);
     std::memcpy(t->data + t->end, data.data(), n);
@@ -121,11 +126,7 @@ void write_pool::prepend(write_queue& q, std::string_view data) {
 void write_pool::append_close_mark(write_queue& q) {
   write_block* b = new_block();
   b->begin = close_marker;
-  if (q.tail)
-    q.tail->next = b;
-  else
-    q.head = b;
-  q.tail = b;
+  link_tail(q, b);
 }
 
 write_block* write_pool::head_plain(const write_queue& q) noexcept {
@@ -156,11 +157,7 @@ void write_pool::append_file(write_queue& q, int fd, std::uint64_t offset, std::
   b->begin = file_marker;
   new (b->data) file_segment{fd, offset, length};
   q.bytes += write_block::size;  // its block counts, not the file's bytes (they wait on disk)
-  if (q.tail)
-    q.tail->next = b;
-  else
-    q.head = b;
-  q.tail = b;
+  link_tail(q, b);
 }
 
 file_segment* write_pool::head_file(const write_queue& q) noexcept {

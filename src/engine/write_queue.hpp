@@ -89,6 +89,7 @@ class write_pool {
 
  private:
   write_block* new_block();
+  static void link_tail(write_queue& q, write_block* b) noexcept;
   // append / append_plain: `kind` 0 for bytes, plain_marker for plaintext.
   void append_as(write_queue& q, std::string_view data, std::uint32_t kind);
   void free_block(write_block* b) noexcept;

@@ -270,10 +270,6 @@ void close_notify(conn& c, void* state, bool best_effort) {
   ERR_clear_error();
 }
 
-bool established(void* state) {
-  return SSL_is_init_finished(static_cast<SSL*>(state)) == 1;
-}
-
 void free_state(void* state) {
   auto* ssl = static_cast<SSL*>(state);
   context::impl* im = impl_of(ssl);
@@ -285,7 +281,7 @@ void free_state(void* state) {
 }
 
 const nbio::detail::transport_ops ops = {
-    open, input, pending, write, close_notify, established, free_state, &category(),
+    open, input, pending, write, close_notify, free_state, &category(),
 };
 
 SSL* ssl_of(const conn& c) {
