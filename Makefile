@@ -1,21 +1,40 @@
 # nbio: the two commands of the README's quick start are `make demo` and `make test`.
-# Every target first runs scripts/deps.sh, which installs missing Debian packages as root.
+# Every target first runs scripts/deps.sh, which installs missing Debian packages as root: `demo`
+# only what the demo builds (a compiler, CMake, OpenSSL, zlib, CLI11, nlohmann-json, GoogleTest),
+# `build` and `test` the test peers and clang besides, the bench targets the baselines too.
 BUILD      ?= build
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
+# ccache, when installed, for the Release tree (scripts/test.sh uses it for the sanitized ones).
+LAUNCHER   := $(if $(shell command -v ccache 2>/dev/null),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# What `make demo` runs: the demo's server (ws_echo; tcp_echo for MODE=tcp) and the load
+# generator. Building only these (and the library) is what keeps a first demo within minutes.
+DEMO_TARGETS = ws_echo tcp_echo nbio-load
 
-.PHONY: all deps build test test-fast demo bench bench-million bench-tls install clean format
+.PHONY: all deps deps-demo deps-bench configure build test test-fast demo bench bench-million \
+        bench-tls soak install clean format
 
 all: build
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh test
+deps-demo:
+	@bash scripts/deps.sh demo
+deps-bench:
+	@bash scripts/deps.sh bench
 
-$(BUILD)/build.ninja: | deps
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS) >/dev/null
+# Configures every time (a second with a cache): a package the deps step just installed (clang
+# for the fuzzers, the benchmarks' libraries) is found without deleting the build folder.
+configure:
+	@mkdir -p $(BUILD)
+	@cmake -S . -B $(BUILD) -G Ninja $(LAUNCHER) $(CMAKE_ARGS) >$(BUILD)/configure.log 2>&1 || \
+	  { cat $(BUILD)/configure.log; exit 1; }
+	@grep -E '^-- nbio:' $(BUILD)/configure.log || true
 
-build: deps $(BUILD)/build.ninja
+# Everything: library, examples, apps, tests, fuzz targets (not the benchmark programs).
+build: deps
+	@$(MAKE) --no-print-directory configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # The whole suite: the Release build, then the ASan+UBSan build and the TSan threading tests.
@@ -26,16 +45,20 @@ test: build
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-demo: build
+demo: deps-demo
+	@$(MAKE) --no-print-directory configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_TARGETS)
 	@bash scripts/demo.sh $(BUILD)
 
-bench: build
+bench: deps-bench build
+	@$(MAKE) --no-print-directory configure
 	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
 	@bash bench/run_all.sh $(BUILD)
 
 # TLS: handshakes/s and HTTPS keep-alive against nginx, memory per idle TLS connection
 # (bench/tls).
-bench-tls: build
+bench-tls: deps-bench build
+	@$(MAKE) --no-print-directory configure
 	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
 	@bash bench/tls/run_tls.sh $(BUILD); s=$$?; bash bench/tls/run_tls_idle.sh $(BUILD) && exit $$s
 
@@ -43,8 +66,9 @@ bench-tls: build
 bench-million: build
 	@bash bench/million/run.sh $(BUILD)
 
+# Installs into PREFIX (default /usr/local), whatever prefix the build folder was configured with.
 install: build
-	@cmake --install $(BUILD)
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

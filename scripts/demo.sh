@@ -42,7 +42,7 @@ esac
 
 for program in $server nbio-load; do
   if [ ! -x "$bin/$program" ]; then
-    echo "demo: $bin/$program not found: run 'make build' first" >&2
+    echo "demo: $bin/$program not found: run 'make demo' (it builds them)" >&2
     exit 1
   fi
 done

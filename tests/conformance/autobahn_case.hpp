@@ -1,4 +1,4 @@
-// Conformance. The Autobahn|Testsuite cases as data (../shared/conformance/autobahn_cases.json,
+// Conformance. The Autobahn|Testsuite cases as data (tests/conformance/data/autobahn_cases.json,
 // read as AUTOBAHN_CATALOG.md describes it), the events the fuzzer records, and the verdict of
 // one case. The fuzzing client that plays a case against a server is autobahn_fuzzer.hpp, the
 // fuzzing server that plays one against a client autobahn_fuzzing_server.hpp (both on

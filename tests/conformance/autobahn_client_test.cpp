@@ -1,4 +1,4 @@
-// Conformance: the Autobahn|Testsuite cases (../shared/conformance/autobahn_cases.json, 517
+// Conformance: the Autobahn|Testsuite cases (tests/conformance/data/autobahn_cases.json, 517
 // cases) played by an in-process fuzzing server (autobahn_fuzzing_server.hpp) against nbio's
 // WebSocket client (websocket::client on its own engine, echoing every message with its
 // opcode, as Autobahn's testee clients do), judged by the catalog's rules with the roles
@@ -136,7 +136,7 @@ void merge_reports(const std::string& dir, const std::string& name, const std::s
   std::ofstream md(dir + "/" + name + ".md");
   md << "# Autobahn conformance: nbio WebSocket client\n\n"
      << "Fuzzing server: tests/conformance/autobahn_fuzzing_server.cpp; cases: "
-        "shared/conformance/autobahn_cases.json; "
+        "tests/conformance/data/autobahn_cases.json; "
      << cases.size() << " cases in " << static_cast<int>(total_s)
      << " s (each group's rows come from its latest run).\n\n"
      << "| group | OK | NON-STRICT | INFORMATIONAL | UNIMPLEMENTED | FAILED | seconds |\n"
@@ -279,7 +279,7 @@ TEST(autobahn_fuzzing_server, a_masked_echo_passes_an_unmasked_one_fails) {
 void run_client_cases(const std::string& group, bool tls) {
   const std::string cases_path = env_or("NBIO_AUTOBAHN_CASES", NBIO_AUTOBAHN_CASES_FILE);
   std::ifstream in(cases_path);
-  if (!in) GTEST_SKIP() << cases_path << " not found (the shared conformance data)";
+  if (!in) GTEST_FAIL() << cases_path << " not found (the catalog is part of the repository)";
   const nlohmann::json data = nlohmann::json::parse(in);
   const auto known = load_known_failures(
       env_or("NBIO_AUTOBAHN_CLIENT_KNOWN_FAILURES", NBIO_AUTOBAHN_CLIENT_KNOWN_FAILURES_FILE));

@@ -1,4 +1,4 @@
-// Conformance: the Autobahn|Testsuite cases (../shared/conformance/autobahn_cases.json, 517
+// Conformance: the Autobahn|Testsuite cases (tests/conformance/data/autobahn_cases.json, 517
 // cases) played by an in-process fuzzing client (autobahn_fuzzer.hpp) against nbio's
 // WebSocket echo server (websocket::server behind http::server, as tests/support/
 // ws_test_server.hpp builds it), judged by the catalog's rules.
@@ -76,7 +76,7 @@ void write_reports(const std::string& dir, const std::string& name,
   md << "# Autobahn conformance: nbio WebSocket server"
      << (name.ends_with("_tls") ? " over TLS" : "") << "\n\n"
      << "Fuzzing client: tests/conformance/autobahn_fuzzer.cpp; cases: "
-        "shared/conformance/autobahn_cases.json; "
+        "tests/conformance/data/autobahn_cases.json; "
      << results.size() << " cases in " << static_cast<int>(total_s) << " s.\n\n"
      << "| group | OK | NON-STRICT | INFORMATIONAL | UNIMPLEMENTED | FAILED |\n"
      << "|---|---|---|---|---|---|\n";
@@ -109,7 +109,7 @@ void write_reports(const std::string& dir, const std::string& name,
 void run_server_cases(bool tls) {
   const std::string cases_path = env_or("NBIO_AUTOBAHN_CASES", NBIO_AUTOBAHN_CASES_FILE);
   std::ifstream in(cases_path);
-  if (!in) GTEST_SKIP() << cases_path << " not found (the shared conformance data)";
+  if (!in) GTEST_FAIL() << cases_path << " not found (the catalog is part of the repository)";
   const nlohmann::json data = nlohmann::json::parse(in);
   const auto known = load_known_failures(
       env_or("NBIO_AUTOBAHN_KNOWN_FAILURES", NBIO_AUTOBAHN_KNOWN_FAILURES_FILE));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# install_test.sh SOURCE_DIR BUILD_DIR: installs nbio from BUILD_DIR into a scratch prefix, then
-# builds and runs a consumer twice: with find_package(nbio) and with pkg-config.
+# install_test.sh SOURCE_DIR BUILD_DIR: installs nbio from BUILD_DIR into a scratch prefix (not
+# the one BUILD_DIR was configured with, as `make install PREFIX=...` does), then builds and
+# runs a consumer twice: with find_package(nbio) and with pkg-config.
 set -euo pipefail
 src=$1 build=$2
 work=$(mktemp -d /tmp/nbio-install.XXXXXX)
@@ -13,7 +14,14 @@ cmake --build "$work/cmake" >/dev/null
 "$work/cmake/consumer"
 
 libdir=$(ls -d "$work/prefix"/lib*/pkgconfig | head -n 1)
-# The .pc file names the configured prefix; point pkg-config at the scratch one.
-PKG_CONFIG_PATH=$libdir c++ "$src/tests/install/consumer/main.cpp" -o "$work/pc_consumer" \
-  $(PKG_CONFIG_PATH=$libdir pkg-config --define-variable=prefix="$work/prefix" --cflags --libs nbio)
+# The .pc file finds its prefix from where it lies (${pcfiledir}), so it needs no override.
+flags=$(PKG_CONFIG_PATH=$libdir pkg-config --cflags --libs nbio)
+case "$flags" in
+  *"-I$work/prefix/"*) ;;
+  *)
+    echo "install_test: nbio.pc does not point into $work/prefix: $flags" >&2
+    exit 1
+    ;;
+esac
+c++ "$src/tests/install/consumer/main.cpp" -o "$work/pc_consumer" $flags
 "$work/pc_consumer"

@@ -4,7 +4,7 @@
 // and the directory removed on destruction. bench/http/nginx.conf.in starts it the same way.
 //
 //   nginx_server ngx("location = / { return 200 \"hi\\n\"; }");
-//   if (!ngx.available()) GTEST_SKIP() << "no /usr/sbin/nginx";
+//   if (!ngx.available()) NBIO_PEER_MISSING("nginx");
 //   ASSERT_TRUE(ngx.started()) << ngx.error_log();
 //   fetch(ngx.url("/"));
 #pragma once

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "support/child_process.hpp"
+#include "support/peer.hpp"
 #include "support/spawn.hpp"
 
 namespace {
@@ -26,8 +27,7 @@ std::string plain(const std::string& s) {
 }
 
 TEST(http_hello_app, slowloris_is_cut_off_by_the_header_timeout) {
-  if (::access("/usr/bin/slowhttptest", X_OK) != 0)
-    GTEST_SKIP() << "slowhttptest not installed (scripts/deps.sh installs it)";
+  if (::access("/usr/bin/slowhttptest", X_OK) != 0) NBIO_PEER_MISSING("slowhttptest not installed");
   auto server = spawn({NBIO_TEST_HTTP_HELLO_BIN, "--host", "127.0.0.1", "--port", "0", "--loops",
                        "1", "--read-header-timeout-ms", "1500"});
   ASSERT_TRUE(server.started());
@@ -56,8 +56,7 @@ TEST(http_hello_app, slowloris_is_cut_off_by_the_header_timeout) {
 }
 
 TEST(http_hello_app, wrk_pipelining_16_gets_every_response_without_errors) {
-  if (::access("/usr/bin/wrk", X_OK) != 0)
-    GTEST_SKIP() << "wrk not installed (scripts/deps.sh installs it)";
+  if (::access("/usr/bin/wrk", X_OK) != 0) NBIO_PEER_MISSING("wrk not installed");
   auto server =
       spawn({NBIO_TEST_HTTP_HELLO_BIN, "--host", "127.0.0.1", "--port", "0", "--loops", "1"});
   ASSERT_TRUE(server.started());

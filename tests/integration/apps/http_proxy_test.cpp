@@ -8,6 +8,7 @@
 
 #include "support/child_process.hpp"
 #include "support/payload.hpp"
+#include "support/peer.hpp"
 #include "support/raw_socket.hpp"
 #include "support/spawn.hpp"
 #include "support/tool_run.hpp"
@@ -56,14 +57,14 @@ class http_proxy_app : public ::testing::Test {
 };
 
 TEST_F(http_proxy_app, curl_tunnels_through_connect) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   tool_run r = run_tool("curl -s -p --max-time 20" + via() + origin_url("/"));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, "hello\n");
 }
 
 TEST_F(http_proxy_app, a_large_upload_crosses_the_tunnel_both_ways) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   const std::string content = random_payload(6u << 20, 9);
   temp_file file(content);
   tool_run r = run_tool("curl -s -p --max-time 20 --data-binary @" + file.path() + via() +

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "support/child_process.hpp"
+#include "support/peer.hpp"
 #include "support/spawn.hpp"
 
 namespace {
@@ -191,7 +192,7 @@ TEST(nbio_load_app, http_pipelined_counts_match_the_server) {
 
 TEST(nbio_load_app, plot_writes_an_svg_of_the_run) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "gnuplot is not installed (scripts/deps.sh installs gnuplot-nox)";
+    NBIO_PEER_MISSING("gnuplot is not installed");
   child_process server = spawn({NBIO_TEST_TCP_ECHO_BIN, "--host", "127.0.0.1", "--port", "0"});
   ASSERT_TRUE(server.started());
   const auto listening = server.read_line(10s);

@@ -26,6 +26,7 @@
 #include "support/http_test_server.hpp"
 #include "support/nginx_server.hpp"
 #include "support/payload.hpp"
+#include "support/peer.hpp"
 #include "support/raw_socket.hpp"
 #include "support/wait.hpp"
 
@@ -161,7 +162,7 @@ class http_client_nginx : public ::testing::Test {
  protected:
   void SetUp() override {
     ngx_ = std::make_unique<nginx_server>(nginx_locations);
-    if (!ngx_->available()) GTEST_SKIP() << "no " << nginx_server::binary;
+    if (!ngx_->available()) NBIO_PEER_MISSING("no " << nginx_server::binary);
     ngx_->put_file("big.bin", file_);
     ASSERT_TRUE(ngx_->start()) << ngx_->error_log();
   }

@@ -20,6 +20,7 @@
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/payload.hpp"
+#include "support/peer.hpp"
 #include "support/tool_run.hpp"
 
 namespace {
@@ -54,7 +55,7 @@ std::string last_body(const std::string& out) {
 class http_file_server_curl : public ::testing::TestWithParam<nbio::io_mode> {
  protected:
   void SetUp() override {
-    if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+    if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
     char name[] = "/tmp/nbio-files-it-XXXXXX";
     ASSERT_NE(::mkdtemp(name), nullptr);
     base_ = name;

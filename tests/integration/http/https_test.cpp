@@ -20,6 +20,7 @@
 #include "support/child_process.hpp"
 #include "support/http_test_server.hpp"
 #include "support/payload.hpp"
+#include "support/peer.hpp"
 #include "support/spawn.hpp"
 #include "support/test_certs.hpp"
 #include "support/tool_run.hpp"
@@ -320,7 +321,7 @@ TEST(https_client_urls, https_without_a_port_dials_443) {
 class https_curl : public https_client {
  protected:
   void SetUp() override {
-    if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+    if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   }
   std::string curl() const { return "curl -sS --max-time 10 --cacert " + test_pki::get().ca; }
 };
@@ -362,7 +363,7 @@ bool have_node() {
 }
 
 TEST(https_node_server, nbio_client_requests_are_answered_over_one_tls_connection) {
-  if (!have_node()) GTEST_SKIP() << "node not installed";
+  if (!have_node()) NBIO_PEER_MISSING("node not installed");
   const test_pki& pki = test_pki::get();
   temp_file script(R"js(
 const https = require('https');

@@ -23,6 +23,7 @@
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/payload.hpp"
+#include "support/peer.hpp"
 #include "support/tool_run.hpp"
 #include "support/wait.hpp"
 
@@ -814,7 +815,7 @@ std::string text_body(std::size_t n) {
 }
 
 TEST_P(http_server, curl_get_and_keep_alive_over_two_urls) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   port_log log;
   auto srv = serve({}, &log);
   tool_run one = run_tool("curl -s -i --max-time 20 " + url(*srv, "/hello"));
@@ -835,7 +836,7 @@ TEST_P(http_server, curl_get_and_keep_alive_over_two_urls) {
 }
 
 TEST_P(http_server, curl_chunked_upload_is_echoed) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   auto srv = serve();
   const std::string content = text_body(100'000);
   temp_file file(content);
@@ -847,7 +848,7 @@ TEST_P(http_server, curl_chunked_upload_is_echoed) {
 }
 
 TEST_P(http_server, curl_expect_100_continue_gets_continue_then_the_response) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   auto srv = serve();
   const std::string content = text_body(5'000);
   temp_file file(content);
@@ -864,7 +865,7 @@ TEST_P(http_server, curl_expect_100_continue_gets_continue_then_the_response) {
 }
 
 TEST_P(http_server, curl_head_gets_content_length_and_no_body) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   auto srv = serve();
   tool_run r = run_tool("curl -s -I --max-time 20 " + url(*srv, "/hello"));
   ASSERT_EQ(r.status, 0) << r.output;
@@ -877,7 +878,7 @@ TEST_P(http_server, curl_head_gets_content_length_and_no_body) {
 // response, HEAD), each printed as "status method path body content-length transfer-encoding".
 TEST_P(http_server, python_http_client_requests_on_one_connection) {
   const char* python = "/usr/bin/python3";
-  if (::access(python, X_OK) != 0) GTEST_SKIP() << python << " not installed";
+  if (::access(python, X_OK) != 0) NBIO_PEER_MISSING(python << " not installed");
   port_log log;
   auto srv = serve({}, &log);
   const std::string script =

@@ -15,6 +15,7 @@
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/payload.hpp"
+#include "support/peer.hpp"
 #include "support/tool_run.hpp"
 #include "support/wait.hpp"
 
@@ -233,7 +234,7 @@ TEST_P(http_stream_body, on_body_for_a_collected_body_answers_500) {
 }
 
 TEST_P(http_stream_body, curl_uploads_with_expect_continue_and_chunked) {
-  if (!have_program("curl")) GTEST_SKIP() << "curl not installed";
+  if (!have_program("curl")) NBIO_PEER_MISSING("curl not installed");
   auto srv = serve();
   const std::string content = random_payload(2u << 20, 5);
   temp_file file(content);

@@ -23,6 +23,7 @@
 #include "support/child_process.hpp"
 #include "support/event_log.hpp"
 #include "support/io_mode_name.hpp"
+#include "support/peer.hpp"
 
 namespace {
 
@@ -334,7 +335,7 @@ class ws_chromium : public ::testing::TestWithParam<nbio::io_mode> {};
 // The page offers the subprotocol "nbio-echo" (Chromium fails the connection unless the server
 // selects one it offered) and logs the negotiated extensions without asserting them.
 TEST_P(ws_chromium, text_and_binary_messages_echo_byte_for_byte_in_the_browser) {
-  if (!have_chromium()) GTEST_SKIP() << "chromium missing (Debian chromium, scripts/deps.sh)";
+  if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
   server_options o;
   o.subprotocols = "nbio-echo";
   browser_rig rig(GetParam(), page(echo_script), o);
@@ -352,7 +353,7 @@ TEST_P(ws_chromium, text_and_binary_messages_echo_byte_for_byte_in_the_browser) 
 // policy: no context takeover either way) accepts, and every message echoes through zlib both
 // ways.
 TEST_P(ws_chromium, compressed_messages_echo_with_permessage_deflate) {
-  if (!have_chromium()) GTEST_SKIP() << "chromium missing (Debian chromium, scripts/deps.sh)";
+  if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
   for (const deflate_memory memory : {deflate_memory::shared, deflate_memory::dedicated}) {
     server_options o;
     o.subprotocols = "nbio-echo";
@@ -375,7 +376,7 @@ TEST_P(ws_chromium, compressed_messages_echo_with_permessage_deflate) {
 // sent. The server now lingers (session.cpp, fail()): FIN after the close frame, reads
 // discarded until the peer's FIN or the close timeout.
 TEST_P(ws_chromium, a_message_past_max_message_closes_with_1009_seen_by_the_browser) {
-  if (!have_chromium()) GTEST_SKIP() << "chromium missing (Debian chromium, scripts/deps.sh)";
+  if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
   server_options o;
   o.limits.max_message = small_max_message;
   browser_rig rig(GetParam(), page(too_big_script), o);

@@ -12,6 +12,7 @@
 #include "nbio/websocket/client.hpp"
 #include "support/child_process.hpp"
 #include "support/event_log.hpp"
+#include "support/peer.hpp"
 #include "support/raw_socket.hpp"
 #include "support/spawn.hpp"
 #include "support/test_server.hpp"
@@ -103,7 +104,7 @@ TEST(ws_threading_client, python_websockets_server_echoes_our_masked_frames) {
   const char* python = "/usr/bin/python3";
   if (::access(python, X_OK) != 0 ||
       run_tool(std::string(python) + " -c 'import websockets' 2>&1").status != 0)
-    GTEST_SKIP() << "python3-websockets not installed (scripts/deps.sh installs it)";
+    NBIO_PEER_MISSING("python3-websockets not installed");
   temp_file script(
       "import asyncio, websockets\n"
       "async def echo(ws):\n"

@@ -17,6 +17,7 @@
 #include "nbio/websocket/deflate.hpp"
 #include "nbio/websocket/topics.hpp"
 #include "support/event_log.hpp"
+#include "support/peer.hpp"
 #include "support/raw_socket.hpp"
 #include "support/spawn.hpp"
 #include "support/tool_run.hpp"
@@ -462,7 +463,7 @@ INSTANTIATE_TEST_SUITE_P(ws_threading_deflate_mixed, ws_deflate,
 // Our client against real servers with compression on.
 TEST(ws_threading_deflate_client, python_and_node_servers_echo_our_compressed_messages) {
   const bool python = have_python_websockets(), node = have_node_ws();
-  if (!python && !node) GTEST_SKIP() << "neither python3-websockets nor node's ws installed";
+  if (!python && !node) NBIO_PEER_MISSING("neither python3-websockets nor node's ws installed");
   struct peer {
     std::vector<std::string> argv;
     std::string name;

@@ -10,6 +10,7 @@
 #include "nbio/websocket/client.hpp"
 #include "support/child_process.hpp"
 #include "support/event_log.hpp"
+#include "support/peer.hpp"
 #include "support/spawn.hpp"
 #include "support/tool_run.hpp"
 #include "support/ws_test_server.hpp"
@@ -38,7 +39,7 @@ struct echo final : handler {
 class ws_node : public ::testing::TestWithParam<nbio::io_mode> {};
 
 TEST_P(ws_node, node_ws_client_messages_echo_and_its_close_code_arrives) {
-  if (!have_node_ws()) GTEST_SKIP() << "node or its ws module missing (scripts/deps.sh)";
+  if (!have_node_ws()) NBIO_PEER_MISSING("node or its ws module missing");
   echo e;
   ws_test_server server(e, GetParam());
   temp_file script(R"js(
@@ -88,7 +89,7 @@ struct recorder final : handler {
 };
 
 TEST(ws_node_server, nbio_client_messages_echo_from_a_node_ws_server) {
-  if (!have_node_ws()) GTEST_SKIP() << "node or its ws module missing (scripts/deps.sh)";
+  if (!have_node_ws()) NBIO_PEER_MISSING("node or its ws module missing");
   temp_file script(R"js(
 const { WebSocketServer } = require('ws');
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });

@@ -13,6 +13,7 @@
 #include "nbio/websocket/frame.hpp"
 #include "nbio/websocket/server.hpp"
 #include "support/io_mode_name.hpp"
+#include "support/peer.hpp"
 #include "support/raw_socket.hpp"
 #include "support/tool_run.hpp"
 #include "support/wait.hpp"
@@ -238,7 +239,7 @@ TEST_P(ws_server, python_websockets_client_echoes_text_binary_and_pings) {
   const char* python = "/usr/bin/python3";
   if (::access(python, X_OK) != 0 ||
       run_tool(std::string(python) + " -c 'import websockets' 2>&1").status != 0)
-    GTEST_SKIP() << "python3-websockets not installed (scripts/deps.sh installs it)";
+    NBIO_PEER_MISSING("python3-websockets not installed");
   ws_server_rig rig(GetParam());
   const std::string script =
       "import asyncio, os, sys, websockets\n"

@@ -22,6 +22,7 @@
 #include "support/child_process.hpp"
 #include "support/event_log.hpp"
 #include "support/io_mode_name.hpp"
+#include "support/peer.hpp"
 #include "support/spawn.hpp"
 #include "support/test_certs.hpp"
 #include "support/tool_run.hpp"
@@ -262,7 +263,7 @@ TEST(wss_python, websockets_client_echoes_over_tls) {
   const char* python = "/usr/bin/python3";
   if (::access(python, X_OK) != 0 ||
       run_tool(std::string(python) + " -c 'import websockets' 2>&1").status != 0)
-    GTEST_SKIP() << "python3-websockets not installed (scripts/deps.sh installs it)";
+    NBIO_PEER_MISSING("python3-websockets not installed");
   echo e;
   wss_server server(e, nbio::io_mode::nonblocking, test_pki::get().server);
   temp_file script(
@@ -298,7 +299,7 @@ bool have_node_ws() {
 }
 
 TEST(wss_node_server, nbio_client_messages_echo_from_a_node_wss_server) {
-  if (!have_node_ws()) GTEST_SKIP() << "node or its ws module missing (scripts/deps.sh)";
+  if (!have_node_ws()) NBIO_PEER_MISSING("node or its ws module missing");
   const test_pki& pki = test_pki::get();
   // The first message says what the server saw of the handshake: Host, SNI, ALPN.
   temp_file script(R"js(
