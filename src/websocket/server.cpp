@@ -45,6 +45,7 @@ const server_options& server::options() const noexcept {
 server_stats server::stats() const noexcept {
   server_stats out;
   out.buffered_bytes = shared_->budget.held.load(std::memory_order_relaxed);
+  out.buffering_connections = shared_->budget.holders.load(std::memory_order_relaxed);
   out.budget_evictions = shared_->budget.evictions.load(std::memory_order_relaxed);
   return out;
 }

@@ -94,9 +94,10 @@ struct server_config {
 
 // server::stats(): counters over all loops (relaxed reads, for statistics).
 struct server_stats {
-  std::uint64_t requests_served = 0;   // requests answered so far
-  std::uint64_t buffered_bytes = 0;    // held now by requests not whole yet (max_buffered_bytes)
-  std::uint64_t budget_evictions = 0;  // connections evicted past max_buffered_bytes
+  std::uint64_t requests_served = 0;  // requests answered so far
+  std::uint64_t buffered_bytes = 0;   // held now by requests not whole yet (max_buffered_bytes)
+  std::uint64_t buffering_connections = 0;  // connections holding some of those bytes now
+  std::uint64_t budget_evictions = 0;       // connections evicted past max_buffered_bytes
 };
 
 class server {

@@ -87,8 +87,9 @@ struct server_options {
 
 // server::stats(): counters over all loops (relaxed reads, for statistics).
 struct server_stats {
-  std::uint64_t buffered_bytes = 0;    // held now by messages being assembled
-  std::uint64_t budget_evictions = 0;  // connections failed with 1008 past max_buffered_bytes
+  std::uint64_t buffered_bytes = 0;         // held now by messages being assembled
+  std::uint64_t buffering_connections = 0;  // connections holding some of those bytes now
+  std::uint64_t budget_evictions = 0;       // connections failed with 1008 past max_buffered_bytes
 };
 
 class server {
