@@ -419,7 +419,13 @@ class server_conn {
     pending_request& p = *st.pending;
     p.buffer.append(bytes);
     const std::size_t used = serve(c, st, p.buffer, p, t);
-    if (t.hijacked || !c.is_open() || !st.pending) return;
+    if (t.hijacked || !st.pending) return;
+    if (!c.is_open()) {
+      // Closing (answered an error, timed out): its buffer goes at the end of the loop turn;
+      // it leaves the budget now, so it is not chosen for an eviction it no longer needs.
+      p.holder.release();
+      return;
+    }
     if (used >= p.buffer.size() && !p.streaming) {
       delete st.pending;  // whole again: an idle connection owns no buffer
       st.pending = nullptr;
