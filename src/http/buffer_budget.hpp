@@ -15,10 +15,12 @@
 // O(1). The victim always holds at least as much as the connection that grew (it is that one,
 // or one in a higher list), and the growth is part of what the grower holds: so while the
 // endpoint is over its limit, every growth frees at least as much as it added, and the total
-// overshoots the limit by at most one read per loop. Connections at or above the average are
-// the ones that cost the most; a small one that happens to tip the total over is spared in
-// favour of its thread's largest (an attacker's many stalled heads are the large holders, and
-// a legitimate client's small request that arrives meanwhile goes through).
+// overshoots the limit by at most one event's growth per loop (a read; for a compressed
+// WebSocket message, what one read inflates to, itself bounded by max_message). Connections at
+// or above the average are the ones that cost the most; a small one that happens to tip the
+// total over is spared in favour of its thread's largest (an attacker's many stalled heads are
+// the large holders, and a legitimate client's small request that arrives meanwhile goes
+// through).
 //
 // Thread affinity: a holder is updated on its connection's thread only; the counters are
 // atomics (relaxed: a statistic and a bound, not a synchronisation).
