@@ -1,7 +1,7 @@
 // http_hello: an HTTP/1.1 server on nbio::http::server.
 //
 //   http_hello --host H --port P [--loops N] [--io-mode nonblocking|blocking|mixed] [--workers N]
-//              [--read-header-timeout-ms MS] [--idle-timeout-ms MS]
+//              [--read-header-timeout-ms MS] [--idle-timeout-ms MS] [--max-buffered-mib N]
 //              [--tls-cert FILE --tls-key FILE]
 //
 // GET / answers 200 "hello\n"; POST /echo answers with the request body; GET /sleep/{ms}
@@ -9,7 +9,8 @@
 // checksummed as it arrives, never held whole, up to 1 GiB) and answers "N bytes, fnv1a X"
 // once it is in; other paths 404, other methods 405 (a serve_mux with Go 1.22 patterns).
 // Prints "listening on H:P" once it serves (P is the bound port when --port is 0); SIGINT or
-// SIGTERM shuts down gracefully and prints the requests served on stderr. --workers N forks N
+// SIGTERM shuts down gracefully and prints the requests served (and the connections evicted
+// past --max-buffered-mib, the budget for incomplete requests) on stderr. --workers N forks N
 // processes on the same SO_REUSEPORT port (needs a fixed --port).
 #include <signal.h>
 
@@ -103,9 +104,11 @@ int serve(const std::string& addr, const nbio::engine_config& config,
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   eng.shutdown(std::chrono::seconds(5));
-  std::fprintf(stderr, "http_hello%s: %s: %llu requests served\n",
+  const nbio::http::server_stats stats = srv.stats();
+  std::fprintf(stderr, "http_hello%s: %s: %llu requests served, %llu evicted over budget\n",
                index < 0 ? "" : (" worker " + std::to_string(index)).c_str(),
-               strsignal(signal_number), static_cast<unsigned long long>(srv.requests_served()));
+               strsignal(signal_number), static_cast<unsigned long long>(stats.requests_served),
+               static_cast<unsigned long long>(stats.budget_evictions));
   return 0;
 }
 
@@ -135,6 +138,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--idle-timeout-ms", idle_timeout_ms, "close keep-alive connections idle longer")
       ->capture_default_str();
+  std::size_t max_buffered_mib = http.max_buffered_bytes >> 20;
+  app.add_option("--max-buffered-mib", max_buffered_mib,
+                 "MiB all incomplete requests may hold together; 0: unlimited")
+      ->capture_default_str();
   tls_flags tls;
   tls.add_server(app);
   CLI11_PARSE(app, argc, argv);
@@ -149,6 +156,7 @@ int main(int argc, char** argv) {
   options.mode = modes.at(mode);
   http.read_header_timeout = std::chrono::milliseconds(header_timeout_ms);
   http.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  http.max_buffered_bytes = max_buffered_mib << 20;
   http.stream_body = [](const nbio::http::request& r) { return r.path() == "/upload"; };
 
   // Blocked before any thread exists, so they stay pending for sigwait().

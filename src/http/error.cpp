@@ -33,6 +33,8 @@ class http_category_impl final : public std::error_category {
         return "HTTP/1.1 request without Host";
       case errc::duplicate_host:
         return "more than one Host header";
+      case errc::bad_host:
+        return "malformed Host header";
       case errc::bad_content_length:
         return "malformed Content-Length";
       case errc::conflicting_content_length:
@@ -67,6 +69,10 @@ class http_category_impl final : public std::error_category {
         return "too many header fields";
       case errc::body_too_large:
         return "body too large";
+      case errc::head_over_budget:
+        return "request head evicted: the server's buffer budget is spent";
+      case errc::body_over_budget:
+        return "request body evicted: the server's buffer budget is spent";
     }
     return "unknown nbio.http error";
   }
@@ -92,8 +98,10 @@ int status_of(std::error_code ec) noexcept {
       return 414;
     case errc::headers_too_large:
     case errc::too_many_headers:
+    case errc::head_over_budget:
       return 431;
     case errc::body_too_large:
+    case errc::body_over_budget:
       return 413;
     default:
       return 400;

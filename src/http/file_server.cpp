@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/date.hpp"
 #include "nbio/http/error.hpp"
 #include "nbio/http/parser.hpp"
 #include "nbio/http/request.hpp"
@@ -35,6 +36,9 @@
 
 namespace nbio::http {
 namespace {
+
+using detail::format_http_date;
+using detail::month_names;
 
 // --- descriptors and opening beneath the root ---------------------------------------------
 
@@ -205,22 +209,6 @@ std::string_view content_type(std::string_view name) noexcept {
 }
 
 // --- dates ---------------------------------------------------------------------------------
-
-constexpr std::array<const char*, 7> day_names = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr std::array<const char*, 12> month_names = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-// IMF-fixdate (RFC 9110 5.6.7), by hand: strftime's %a and %b follow the locale.
-std::string format_http_date(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[40];
-  std::snprintf(text, sizeof(text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                day_names[static_cast<std::size_t>(tm.tm_wday) % 7], tm.tm_mday,
-                month_names[static_cast<std::size_t>(tm.tm_mon) % 12], tm.tm_year + 1900,
-                tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return text;
-}
 
 // The three formats a recipient must accept (RFC 9110 5.6.7): IMF-fixdate, RFC 850 and
 // asctime. Nothing for anything else.

@@ -90,6 +90,138 @@ bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
   return true;
 }
 
+// --- Host (RFC 9112 3.2: a server MUST answer 400 to a Host that is not valid) -------------
+//
+// Host = uri-host [ ":" port ] (RFC 3986 3.2.2, 3.2.3): a registered name, an IPv4 address
+// (which reg-name's grammar already accepts), or an IP literal in brackets. The value decides
+// which virtual host and which absolute URL a request maps to, so bytes outside the grammar
+// ("a b", "a@b", "a/b", an unbracketed "::1") are refused, not guessed at.
+
+// reg-name = *( unreserved / pct-encoded / sub-delims ), without the pct-encoded triplets.
+constexpr std::array<bool, 256> make_reg_name_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;="))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> reg_name_table = make_reg_name_table();
+
+bool is_reg_name(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (reg_name_table[static_cast<unsigned char>(s[i])]) continue;
+    if (s[i] != '%' || i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+      return false;
+    i += 2;
+  }
+  return true;
+}
+
+// dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 3.2.2): no leading zeros.
+bool is_ipv4(std::string_view s) noexcept {
+  for (int part = 0; part < 4; ++part) {
+    std::size_t n = 0;
+    unsigned v = 0;
+    while (n < s.size() && n < 4 && is_digit(s[n]))
+      v = v * 10 + static_cast<unsigned>(s[n++] - '0');
+    if (n == 0 || n > 3 || v > 255 || (n > 1 && s[0] == '0')) return false;
+    s.remove_prefix(n);
+    if (part < 3) {
+      if (s.empty() || s.front() != '.') return false;
+      s.remove_prefix(1);
+    }
+  }
+  return s.empty();
+}
+
+// IPv6address (RFC 3986 3.2.2): eight 16-bit groups of 1 to 4 hex digits, one "::" standing
+// for one or more zero groups, the last two groups optionally written as an IPv4 address.
+bool is_ipv6(std::string_view s) noexcept {
+  int groups = 0;
+  bool elided = false;
+  if (s.starts_with("::")) {
+    elided = true;
+    s.remove_prefix(2);
+  }
+  while (!s.empty()) {
+    std::size_t n = 0;
+    while (n < s.size() && n < 5 && hex_value(s[n]) >= 0)
+      ++n;
+    if (n < s.size() && s[n] == '.') {  // the IPv4 tail: the last thing there is
+      if (!is_ipv4(s)) return false;
+      groups += 2;
+      s = {};
+      break;
+    }
+    if (n == 0 || n > 4) return false;
+    ++groups;
+    s.remove_prefix(n);
+    if (s.empty()) break;
+    if (s.starts_with("::")) {
+      if (elided) return false;
+      elided = true;
+      s.remove_prefix(2);
+    } else if (s.front() == ':') {
+      s.remove_prefix(1);
+      if (s.empty()) return false;  // a trailing single ':'
+    } else {
+      return false;
+    }
+  }
+  return elided ? groups <= 7 : groups == 8;
+}
+
+// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+bool is_ipvfuture(std::string_view s) noexcept {
+  if (s.size() < 4 || (s[0] | 0x20) != 'v') return false;
+  std::size_t i = 1;
+  while (i < s.size() && hex_value(s[i]) >= 0)
+    ++i;
+  if (i == 1 || i + 1 >= s.size() || s[i] != '.') return false;
+  for (char c : s.substr(i + 1))
+    if (c == '%' || (!reg_name_table[static_cast<unsigned char>(c)] && c != ':')) return false;
+  return true;
+}
+
+// An empty value is valid: RFC 9112 3.2 has a client send an empty Host when the target has
+// no authority. A host must not be empty when a port follows (":80"), and the port is at most
+// 65535 (an empty port, "a:", is RFC 3986 syntax for the scheme's default and is accepted).
+bool is_valid_host(std::string_view v) noexcept {
+  if (v.empty()) return true;
+  std::string_view host = v, port;
+  if (v.front() == '[') {
+    const std::size_t close = v.find(']');
+    if (close == std::string_view::npos) return false;
+    const std::string_view literal = v.substr(1, close - 1);
+    if (!is_ipv6(literal) && !is_ipvfuture(literal)) return false;
+    host = v.substr(0, close + 1);
+    const std::string_view after = v.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return false;
+      port = after.substr(1);
+    }
+  } else {
+    const std::size_t colon = v.find(':');
+    if (colon != std::string_view::npos) {
+      host = v.substr(0, colon);
+      port = v.substr(colon + 1);  // a second ':' fails the digits below
+    }
+    if (host.empty() || !is_reg_name(host)) return false;
+  }
+  if (port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) {
+    if (!is_digit(c)) return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value <= 65535;
+}
+
 // The outcome of looking for the end of a head.
 struct head_scan {
   parse_status status = parse_status::incomplete;
@@ -393,6 +525,7 @@ parse_result request_parser::parse(std::string_view data, std::span<header> stor
   // Host: exactly one in HTTP/1.1, at most one in HTTP/1.0.
   if (f.hosts > 1) return fail(errc::duplicate_host);
   if (f.hosts == 0 && minor == 1) return fail(errc::missing_host);
+  if (!is_valid_host(f.host)) return fail(errc::bad_host);
 
   // Framing (RFC 9112 6.1-6.3), strictly: no Content-Length next to Transfer-Encoding.
   body_kind body = body_kind::none;

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "http/date.hpp"
 #include "nbio/http/error.hpp"
 #include "nbio/http/parser.hpp"
 
@@ -23,28 +24,6 @@ constexpr std::size_t coalesce_limit = 16 * 1024;
 // A writer keeps its buffers between requests, but not a large one: a 10 MiB response would
 // otherwise pin 10 MiB per loop.
 constexpr std::size_t keep_capacity = 64 * 1024;
-
-// "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7), formatted once a second per thread.
-// By hand: strftime's %a and %b follow the locale.
-std::string_view http_date() {
-  static constexpr std::array<const char*, 7> days = {"Sun", "Mon", "Tue", "Wed",
-                                                      "Thu", "Fri", "Sat"};
-  static constexpr std::array<const char*, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  thread_local std::time_t cached = -1;
-  thread_local std::array<char, 32> text{};
-  const std::time_t now = std::time(nullptr);
-  if (now != cached) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    std::snprintf(text.data(), text.size(), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                  days[static_cast<std::size_t>(tm.tm_wday) % 7], tm.tm_mday,
-                  months[static_cast<std::size_t>(tm.tm_mon) % 12], tm.tm_year + 1900, tm.tm_hour,
-                  tm.tm_min, tm.tm_sec);
-    cached = now;
-  }
-  return {text.data(), 29};
-}
 
 void append_number(std::string& out, std::uint64_t n, int base = 10) {
   char buf[24];
@@ -329,7 +308,7 @@ void response_writer::send_head(bool streamed) {
   }
   if (!has_date) {
     out_ += "Date: ";
-    out_ += http_date();
+    out_ += detail::http_date_now();
     out_ += "\r\n";
   }
   const bool no_body_status = status_ < 200 || status_ == 204 || status_ == 304;

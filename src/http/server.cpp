@@ -12,6 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/buffer_budget.hpp"
+#include "http/date.hpp"
+
 namespace nbio::http {
 
 struct server::shared {
@@ -21,6 +24,8 @@ struct server::shared {
   // some bodies are streamed (collected ones are held to limits.max_body after the head).
   parser_limits parse_limits;
   std::atomic<std::uint64_t> served{0};
+  // The bytes incomplete requests hold, all loops together (server_config::max_buffered_bytes).
+  detail::buffer_budget budget;
   // Deferred responses may finish on other threads after the server (and then its engine) is
   // gone: they post to connections only under this lock, while `open` holds.
   std::mutex deferred_mutex;
@@ -72,6 +77,8 @@ struct request_work {
 struct pending_request : request_work {
   using request_work::request_work;
   std::string buffer;  // the request's bytes from its first, not yet consumed
+  // What `buffer` and `chunked_body` hold, in the server's budget (given back when deleted).
+  detail::budget_holder holder;
 };
 
 // Per connection, in the engine's slot: an idle keep-alive connection holds 16 bytes here.
@@ -237,25 +244,39 @@ thread_scratch& scratch(const parser_limits& limits) {
   return s;
 }
 
-// What a handler (or the stream_body predicate) that throws before answering gets.
-constexpr std::string_view internal_error =
-    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    "Content-Length: 26\r\nConnection: close\r\n\r\n500 Internal Server Error\n";
-
-// The canned answer to a request error: status, reason and why, then close.
-void send_error(nbio::conn& c, std::error_code ec) {
-  const int status = status_of(ec);
+// The server's own answers (a request error, a handler or stream_body predicate that throws
+// before answering, an eviction under the buffer budget): the status, Date (RFC 9110 6.6.1: an
+// origin server with a clock sends it in every response), a text body that says why, and
+// Connection: close, for the connection closes after it. The error path only: it builds a
+// string per answer.
+void send_canned(nbio::conn& c, int status, std::string_view why) {
   std::string body = std::to_string(status);
   body += ' ';
   body += reason_phrase(status);
-  body += ": ";
-  body += ec.message();
+  if (!why.empty()) {
+    body += ": ";
+    body += why;
+  }
   body += '\n';
-  std::string out = "HTTP/1.1 " + std::to_string(status) + ' ' + reason_phrase(status) +
-                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + ' ' + reason_phrase(status) + "\r\nDate: ";
+  out += detail::http_date_now();
+  out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  out += std::to_string(body.size());
+  out += "\r\nConnection: close\r\n\r\n";
+  out += body;
   c.write(out);
   c.close_after_flush();
+}
+
+// The canned answer to a request error: status_of(ec), and why.
+void send_error(nbio::conn& c, std::error_code ec) {
+  send_canned(c, status_of(ec), ec.message());
+}
+
+// What a handler (or the stream_body predicate) that throws before answering gets.
+void send_internal_error(nbio::conn& c) {
+  send_canned(c, 500, {});
 }
 
 // The most a connection buffers of one chunked request: the head, the body twice over (data
@@ -370,6 +391,7 @@ class server_conn {
       if (!st.pending) st.pending = new pending_request(s->parse_limits);
       st.pending->buffer.append(bytes);
       if (st.pending->buffer.size() > s->config.limits.max_header_bytes) c.pause_read();
+      account(c, st, t);
       return;
     }
     if (!st.pending) {
@@ -389,6 +411,7 @@ class server_conn {
         p->buffer.assign(bytes.substr(used));
         compact(*p);
         st.pending = p;
+        account(c, st, t);
       }
       w.reset();
       return;
@@ -396,14 +419,52 @@ class server_conn {
     pending_request& p = *st.pending;
     p.buffer.append(bytes);
     const std::size_t used = serve(c, st, p.buffer, p, t);
-    if (t.hijacked || !c.is_open() || !st.pending) return;
+    if (t.hijacked || !st.pending) return;
+    if (!c.is_open()) {
+      // Closing (answered an error, timed out): its buffer goes at the end of the loop turn;
+      // it leaves the budget now, so it is not chosen for an eviction it no longer needs.
+      p.holder.release();
+      return;
+    }
     if (used >= p.buffer.size() && !p.streaming) {
       delete st.pending;  // whole again: an idle connection owns no buffer
       st.pending = nullptr;
     } else {
       if (used > 0) p.buffer.erase(0, used);
       compact(p);
+      account(c, st, t);
     }
+  }
+
+  // The buffer budget: records what the connection's pending request holds now. Past the
+  // server's limit the connection chosen (this one, or the largest holder of this loop: see
+  // http/buffer_budget.hpp) is answered and closed. Nothing may touch `st.pending` after.
+  void account(nbio::conn& c, conn_state& st, thread_scratch& t) {
+    pending_request& p = *st.pending;
+    const std::size_t held = detail::heap_bytes(p.buffer) + detail::heap_bytes(p.chunked_body);
+    nbio::conn* victim = p.holder.update(s->budget, c, held);
+    if (!victim) return;
+    t.sink.uncork();  // this read's earlier responses go before its eviction's answer
+    evict(*victim);
+  }
+
+  // Frees what `v` (a connection of this server, on this thread) holds and closes it: with a
+  // 431 (head) or 413 (body) when nothing of a response is under way, else without an answer
+  // (one would interleave with the deferred or unread response, or follow a streamed body's).
+  static void evict(nbio::conn& v) {
+    conn_state& vst = v.data<conn_state>();
+    pending_request* p = vst.pending;
+    if (!p) return;
+    if (vst.waiting || vst.blocked || p->streaming) {
+      p->buffer = std::string();
+      p->chunked_body = std::string();
+      p->holder.release();
+      v.close();  // on_close gives a streamed body's reader its last call
+      return;
+    }
+    send_error(v, p->head_len == 0 ? errc::head_over_budget : errc::body_over_budget);
+    delete p;
+    vst.pending = nullptr;
   }
 
   // The handler took the connection (response_writer::hijack): the responses to the requests
@@ -504,8 +565,7 @@ class server_conn {
             streamed = cfg.stream_body(probe);
           } catch (...) {  // as a handler that throws before answering
             t.sink.uncork();
-            c.write(internal_error);
-            c.close_after_flush();
+            send_internal_error(c);
             return data.size();
           }
           if (streamed) {
@@ -775,6 +835,7 @@ server::server(nbio::engine& eng, handler h, server_config config)
   shared_->h = std::move(h);
   shared_->config = config;
   shared_->parse_limits = config.limits;
+  shared_->budget.limit = config.max_buffered_bytes;
   if (config.stream_body)
     shared_->parse_limits.max_body = std::max(config.limits.max_body, config.max_streamed_body);
 }
@@ -799,6 +860,15 @@ const server_config& server::config() const noexcept {
 
 std::uint64_t server::requests_served() const noexcept {
   return shared_->served.load(std::memory_order_relaxed);
+}
+
+server_stats server::stats() const noexcept {
+  server_stats out;
+  out.requests_served = shared_->served.load(std::memory_order_relaxed);
+  out.buffered_bytes = shared_->budget.held.load(std::memory_order_relaxed);
+  out.buffering_connections = shared_->budget.holders.load(std::memory_order_relaxed);
+  out.budget_evictions = shared_->budget.evictions.load(std::memory_order_relaxed);
+  return out;
 }
 
 }  // namespace nbio::http

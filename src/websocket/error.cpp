@@ -39,6 +39,8 @@ class websocket_category_impl final : public std::error_category {
         return "compressed message does not inflate";
       case errc::message_too_big:
         return "message too big";
+      case errc::over_budget:
+        return "server buffer budget spent";
       case errc::bad_url:
         return "not a ws:// URL (ws://host[:port][/path])";
       case errc::handshake_status:
@@ -74,6 +76,8 @@ close_code close_code_of(std::error_code ec) noexcept {
       return close_code::invalid_payload;
     case errc::message_too_big:
       return close_code::message_too_big;
+    case errc::over_budget:
+      return close_code::policy_violation;
     default:
       return close_code::protocol_error;
   }

@@ -34,11 +34,20 @@ server::server(nbio::engine& eng, handler& h, server_options options)
   shared_->pong_timeout = shared_->options.pong_timeout;
   shared_->limits = shared_->options.limits;
   shared_->deflate = shared_->options.deflate;
+  shared_->budget.limit = shared_->options.max_buffered_bytes;
   binding_ = &detail::make_session_binding(eng, shared_, co);
 }
 
 const server_options& server::options() const noexcept {
   return shared_->options;
+}
+
+server_stats server::stats() const noexcept {
+  server_stats out;
+  out.buffered_bytes = shared_->budget.held.load(std::memory_order_relaxed);
+  out.buffering_connections = shared_->budget.holders.load(std::memory_order_relaxed);
+  out.budget_evictions = shared_->budget.evictions.load(std::memory_order_relaxed);
+  return out;
 }
 
 http::handler server::upgrade() {

@@ -210,6 +210,7 @@ struct ws_conn {
       if (!st.more) st.more = new pending;
       st.more->tail.assign(buf.data() + used, left);
     }
+    account(c, st);
     release_if_idle(st);
   }
 
@@ -244,6 +245,16 @@ struct ws_conn {
   }
 
  private:
+  // The buffer budget: records what the connection assembles now. Past the endpoint's limit
+  // the connection chosen (this one, or the largest holder of this loop: see
+  // http/buffer_budget.hpp) fails with 1008 (policy violation).
+  void account(nbio::conn& c, ws_state& st) {
+    if (!st.more) return;
+    pending& p = *st.more;
+    const std::size_t held = http::detail::heap_bytes(p.message) + http::detail::heap_bytes(p.tail);
+    if (nbio::conn* victim = p.holder.update(s->budget, c, held)) fail(*victim, errc::over_budget);
+  }
+
   static void release_if_idle(ws_state& st) {
     const pending* p = st.more;
     if (p && p->tail.empty() && p->message.empty() && p->reason.empty() && !p->tx && !p->rx) {
@@ -264,6 +275,7 @@ struct ws_conn {
     if (st.more) {  // what was assembled is of no use now
       st.more->message = std::string();
       st.more->tail = std::string();
+      st.more->holder.release();
     }
     st.close_by = ms_now() + static_cast<std::uint32_t>(s->close_timeout.count());
     c.set_read_deadline(s->close_timeout);

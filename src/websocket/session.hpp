@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/buffer_budget.hpp"
 #include "nbio/engine/engine.hpp"
 #include "nbio/websocket/connection.hpp"
 #include "nbio/websocket/deflate.hpp"
@@ -29,6 +30,9 @@ struct session_shared {
   deflate_options deflate{};                       // threshold, level, mem_level, the policy
   // deflate_memory::sliding: open connections that keep a compression context.
   mutable std::atomic<std::uint32_t> dedicated{0};
+  // The bytes of messages being assembled (server_options::max_buffered_bytes; clients: no
+  // limit).
+  mutable http::detail::buffer_budget budget;
 };
 
 // What a connection holds only while it needs it: bytes of a frame that is not whole yet, a
@@ -43,6 +47,8 @@ struct pending {
   std::unique_ptr<deflater> tx;
   std::unique_ptr<inflater> rx;
   utf8_validator utf8;
+  // What `message` and `tail` hold, in the endpoint's budget (given back when deleted).
+  http::detail::budget_holder holder;
 };
 
 // ws_state::z: what permessage-deflate agreed for the connection.

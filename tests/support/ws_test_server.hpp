@@ -39,6 +39,7 @@ class ws_test_server {
 
   const nbio::address& address() const { return address_; }
   nbio::engine& engine() { return eng_; }
+  nbio::websocket::server& ws() { return ws_; }
 
  private:
   nbio::engine eng_;

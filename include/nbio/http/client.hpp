@@ -122,9 +122,10 @@ struct client_config {
   // Idle connections kept per scheme, host and port and loop; more are closed when they become
   // idle.
   std::size_t max_idle_per_host = 16;
-  // Response limits: head (status line, fields) and max_body for a collected body
+  // Response limits: head (status line, fields; 64 KiB, above the server's 16 KiB: responses
+  // carry large Set-Cookie fields) and max_body for a collected body
   // (http::errc::body_too_large past it). A body streamed to on_body has no size limit.
-  parser_limits limits{.max_body = 64u << 20};
+  parser_limits limits{.max_header_bytes = 64u << 10, .max_body = 64u << 20};
   // Redirects followed per request (Go's 10); 0: the 3xx is returned as the response.
   int max_redirects = 10;
   // Sent unless the request sets User-Agent itself; empty: none.

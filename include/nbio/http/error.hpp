@@ -25,6 +25,7 @@ enum class errc {
   obs_fold,                 // a header line that starts with SP or HTAB (RFC 9112 5.2)
   missing_host,             // HTTP/1.1 request without Host (RFC 9112 3.2)
   duplicate_host,           // more than one Host
+  bad_host,                 // a Host that is not uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2)
   bad_content_length,       // not 1*DIGIT, or it overflows 64 bits
   conflicting_content_length,   // several Content-Length fields that differ
   content_length_with_chunked,  // both Content-Length and Transfer-Encoding (smuggling)
@@ -43,6 +44,10 @@ enum class errc {
   headers_too_large,            // 431: the head passed max_header_bytes
   too_many_headers,             // 431: more than max_headers fields
   body_too_large,               // 413: the body passed max_body
+  // A server's buffer budget (server_config::max_buffered_bytes) ran out and this request held
+  // among the most of it: it is answered and its connection closed.
+  head_over_budget,  // 431: an incomplete head
+  body_over_budget,  // 413: a body being collected
 };
 
 const std::error_category& http_category() noexcept;

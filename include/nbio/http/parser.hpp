@@ -17,7 +17,8 @@
 // with the next bytes: that incomplete tail is the only thing ever copied.
 //
 // Strict by default (RFC 9112 and the smuggling cases): CRLF line endings only, no obs-fold, no
-// whitespace before a colon, no control bytes in names or values, one Host in HTTP/1.1, no
+// whitespace before a colon, no control bytes in names or values, one Host in HTTP/1.1 (at most
+// one in 1.0), valid as uri-host [":" port] or empty (RFC 9112 3.2; 400 otherwise), no
 // Content-Length next to Transfer-Encoding, identical duplicate Content-Lengths only, chunked as
 // the final transfer coding of a request, HTTP/1.0 and 1.1 only (505 for others). Each failure is
 // an nbio::http::errc; status_of() gives the status to answer with.
@@ -38,7 +39,7 @@ namespace nbio::http {
 // Limits of one message. The defaults are nginx's and Go's order of magnitude.
 struct parser_limits {
   std::size_t max_request_line = 8 * 1024;    // the start line; a longer request line: 414
-  std::size_t max_header_bytes = 64 * 1024;   // the whole head, start line included: 431
+  std::size_t max_header_bytes = 16 * 1024;   // the whole head, start line included: 431
   std::size_t max_headers = 100;              // header fields: 431
   std::uint64_t max_body = 8 * 1024 * 1024;   // a longer Content-Length or chunked body: 413
   std::size_t max_chunk_line = 4 * 1024;      // a chunk-size line with its extensions

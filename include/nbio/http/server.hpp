@@ -18,10 +18,13 @@
 // the responses to the requests of one read go out in one write.
 //
 // Limits and timeouts (server_config): the parser's limits (414/431/413 and the rest answered
-// with their status, then the connection closes), a header timeout counted from the first
-// byte of a request head (slowloris), a body timeout from the end of the head, a keep-alive
-// idle timeout between requests, and a write timeout for responses the client does not read.
-// A timed-out connection is closed without a response.
+// with their status, then the connection closes), a budget for the bytes of incomplete requests
+// across all connections (max_buffered_bytes: the largest holders are evicted), a header timeout
+// counted from the first byte of a request head (slowloris), a body timeout from the end of the
+// head, a keep-alive idle timeout between requests, and a write timeout for responses the client
+// does not read. A timed-out connection is closed without a response. Every response the server
+// writes by itself (400, 413, 414, 417, 431, 500, 501, 505) carries Date and Connection: close; the
+// Date of every response is formatted once a second per thread.
 //
 // Thread affinity: construct and listen() at setup time (any thread, as engine::listen); the
 // handler runs on loop threads (and blocking-mode connection threads) concurrently.
@@ -78,6 +81,23 @@ struct server_config {
   // max_streamed_body instead of limits.max_body, and by read_body_timeout.
   std::function<bool(const request&)> stream_body;
   std::uint64_t max_streamed_body = 1ull << 30;
+  // Bytes all connections together may hold for requests that are not whole yet: incomplete
+  // heads, bodies being collected, pipelined requests waiting their turn (the buffers'
+  // capacity, all loops counted). Past it, a connection whose buffer grows is evicted: answered
+  // 431 (an incomplete head) or 413 (a body), or closed without an answer while one of its
+  // responses is under way. The one evicted is the connection that grew when it holds at least
+  // the average, otherwise the largest holder of its loop (blocking mode: itself). So a flood
+  // of stalled heads costs about this much memory, not connections x max_header_bytes (10,000 x
+  // 16 KiB = 160 MiB). 0: unlimited (still counted in stats()). Default 64 MiB.
+  std::size_t max_buffered_bytes = 64u << 20;
+};
+
+// server::stats(): counters over all loops (relaxed reads, for statistics).
+struct server_stats {
+  std::uint64_t requests_served = 0;  // requests answered so far
+  std::uint64_t buffered_bytes = 0;   // held now by requests not whole yet (max_buffered_bytes)
+  std::uint64_t buffering_connections = 0;  // connections holding some of those bytes now
+  std::uint64_t budget_evictions = 0;       // connections evicted past max_buffered_bytes
 };
 
 class server {
@@ -93,8 +113,10 @@ class server {
   nbio::listener& listen(std::string_view addr, nbio::listen_options options = {});
 
   const server_config& config() const noexcept;
-  // Requests answered so far (all loops; relaxed, for statistics).
+  // Requests answered so far (all loops; relaxed, for statistics): stats().requests_served.
   std::uint64_t requests_served() const noexcept;
+  // Any thread.
+  server_stats stats() const noexcept;
 
   struct shared;  // what every connection of this server refers to (private)
 

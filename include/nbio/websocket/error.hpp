@@ -53,6 +53,8 @@ enum class errc {
   bad_compressed_data,   // permessage-deflate: a compressed message that does not inflate
   // 1009 Message too big.
   message_too_big,  // a message (all its fragments) longer than frame_limits::max_message
+  // 1008 Policy violation.
+  over_budget,  // the server's buffer budget ran out while this connection held among the most
   // The client's opening handshake (no close frame: the connection was never a WebSocket).
   bad_url,              // not ws://host[:port][/path] (wss:// waits for TLS)
   handshake_status,     // the server answered something other than 101
@@ -70,8 +72,8 @@ inline std::error_code make_error_code(errc e) noexcept {
 }
 
 // The code to close with after error `ec`: 1007 for invalid UTF-8 or compressed data, 1009 for a
-// message too big, 1002 for any other websocket errc; 1011 (internal error) for an error of another
-// category.
+// message too big, 1008 for an eviction under the buffer budget, 1002 for any other websocket errc;
+// 1011 (internal error) for an error of another category.
 close_code close_code_of(std::error_code ec) noexcept;
 
 // Whether `code` may be carried by a close frame on the wire (RFC 6455 7.4.1, 7.4.2 and the

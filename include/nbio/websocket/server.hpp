@@ -18,7 +18,9 @@
 // place from the loop's buffer: a message that arrives whole in one read is handed to
 // on_message without a copy; only a fragmented or incomplete message is assembled, in a buffer
 // that exists while it does. Pings are answered, the closing handshake is completed (the
-// peer's code echoed), and protocol errors close with their code (1002, 1007, 1009).
+// peer's code echoed), and protocol errors close with their code (1002, 1007, 1009). The bytes
+// of messages being assembled are bounded per message (limits.max_message: 1009) and over all
+// connections (max_buffered_bytes: the largest holders get 1008).
 //
 // Thread affinity: handlers run on the connection's thread. Lifetime: the handler object and
 // the server outlive the engine's run (stop the engine first), as for http::server.
@@ -75,6 +77,19 @@ struct server_options {
   // permessage-deflate (deflate.hpp): off unless enabled; limits.max_message bounds a message
   // once inflated (1009 past it).
   deflate_options deflate{};
+  // Bytes all connections together may hold for messages being assembled (fragmented, or
+  // not whole in one read; inflated bytes for compressed ones), all loops counted: each is
+  // bounded by limits.max_message, their sum by this. Past it, a connection whose message
+  // grows fails with 1008 (policy violation): itself when it holds at least the average, else
+  // the largest holder of its loop. 0: unlimited (still counted in stats()). Default 64 MiB.
+  std::size_t max_buffered_bytes = 64u << 20;
+};
+
+// server::stats(): counters over all loops (relaxed reads, for statistics).
+struct server_stats {
+  std::uint64_t buffered_bytes = 0;         // held now by messages being assembled
+  std::uint64_t buffering_connections = 0;  // connections holding some of those bytes now
+  std::uint64_t budget_evictions = 0;       // connections failed with 1008 past max_buffered_bytes
 };
 
 class server {
@@ -91,6 +106,8 @@ class server {
   http::handler upgrade();
 
   const server_options& options() const noexcept;
+  // Any thread.
+  server_stats stats() const noexcept;
 
   struct shared;  // what the server's connections share (private)
 
