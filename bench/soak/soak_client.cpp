@@ -646,6 +646,11 @@ int main(int argc, char** argv) {
                         {"fds_peak", m.fds_peak},
                         {"fds_end", m.fds_end},
                         {"cpu_seconds", m.cpu_s}});
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  const double client_cpu_s =
+      static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+      static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   report["summary"] = {{"passed", failures.empty()},
                        {"failures", failures},
                        {"load_seconds", load_end},
@@ -660,6 +665,8 @@ int main(int argc, char** argv) {
                        {"connect_failures", s.dial_failed.load()},
                        {"closed_unexpectedly", s.closed_early.load()},
                        {"left_open", s.left_open.load()},
+                       {"client_cpu_seconds", client_cpu_s},
+                       {"client_max_rss_kib", self.ru_maxrss},
                        {"first_error", s.first_error},
                        {"first_mismatch", s.first_mismatch},
                        {"servers", jservers}};
@@ -718,12 +725,18 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(s.cycles.load()),
               static_cast<unsigned long long>(s.messages.load()),
               static_cast<unsigned long long>(s.bytes.load()));
+  std::printf("  client CPU %.1f s (%.0f%% of a core); server CPU", client_cpu_s,
+              100 * client_cpu_s / last.t);
+  for (const auto& m : sums)
+    std::printf(" %s %.1f s", m.name.c_str(), m.cpu_s);
+  std::printf("\n");
   std::printf(
       "  wrong bytes %llu, failed connects %llu, closed unexpectedly %llu, left open %llu\n",
       static_cast<unsigned long long>(s.mismatched_bytes.load()),
       static_cast<unsigned long long>(s.dial_failed.load()),
       static_cast<unsigned long long>(s.closed_early.load()),
       static_cast<unsigned long long>(s.left_open.load()));
+  std::fflush(stdout);  // the summary, then the verdict
   for (const auto& f : failures)
     std::fprintf(stderr, "soak: FAILED: %s\n", f.c_str());
   return failures.empty() ? 0 : 1;
