@@ -29,6 +29,8 @@
 #   HOLD_INTERVAL_MS 1000   MAX_SIZE 8192   RAMP_RATE 2000 (first connects/s)
 #   MAX_DRIFT 5 (percent)   FD_SLACK 8   LOOPS 1 (per server)   CLIENT_LOOPS 1   PROGRESS 5
 #   BASE_PORT 22000   OUT_DIR BUILD_DIR/soak
+#   SERVER_BIN the echo server to run (default BUILD_DIR/bin/tcp_echo; e.g. one built with
+#              -DNBIO_SANITIZE=address,undefined, with MAX_DRIFT raised: ASan's quarantine grows)
 #
 # Exit status: 0 when every check passed; 1 when one failed (the lines above the exit say which);
 # 2 when the run cannot start (programs missing, ports in use, the open-files limit too low).
@@ -44,11 +46,12 @@ churn=${CHURN:-5000}
 hold=${HOLD:-5000}
 base_port=${BASE_PORT:-22000}
 loops=${LOOPS:-1}
+server_bin=${SERVER_BIN:-$bin/tcp_echo}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-for program in tcp_echo soak_client; do
-  if [ ! -x "$bin/$program" ]; then
-    echo "soak: $bin/$program not found: run 'make soak' (it builds both)" >&2
+for program in "$server_bin" "$bin/soak_client"; do
+  if [ ! -x "$program" ]; then
+    echo "soak: $program not found: run 'make soak' (it builds both)" >&2
     exit 2
   fi
 done
@@ -100,10 +103,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 }
 
 # --- 2. the servers ---------------------------------------------------------------------------
-"$bin/tcp_echo" --host 127.0.0.1 --port "$base_port" --loops "$loops" \
+"$server_bin" --host 127.0.0.1 --port "$base_port" --loops "$loops" \
   >"$out_dir/plain.log" 2>&1 &
 plain_pid=$!
-"$bin/tcp_echo" --host 127.0.0.1 --port "$((base_port + 1))" --loops "$loops" \
+"$server_bin" --host 127.0.0.1 --port "$((base_port + 1))" --loops "$loops" \
   --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" >"$out_dir/tls.log" 2>&1 &
 tls_pid=$!
 deadline=$((SECONDS + 20))
@@ -146,7 +149,8 @@ for name in plain tls; do
   printf -v "$pid_var" '%s' ""
   sed -n 's/^tcp_echo: /  tcp_echo '"$name"': /p' "$out_dir/$name.log"
   if [ "$status" -ne 0 ]; then
-    echo "soak: FAILED: the $name tcp_echo exited with status $status" >&2
+    echo "soak: FAILED: the $name tcp_echo exited with status $status; the end of its log:" >&2
+    tail -20 "$out_dir/$name.log" | sed 's/^/    /' >&2
     server_status=1
   fi
 done
