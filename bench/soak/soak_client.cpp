@@ -23,7 +23,6 @@
 // percent, each server's descriptors back within --fd-slack of their baseline, no byte wrong, no
 // failed connect, no connection closed by anything but this client, full strength reached.
 // 1 when a check failed (the reason on stderr), 2 for a bad command line.
-#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -41,8 +40,8 @@
 #include <thread>
 #include <vector>
 
-#include "server_sampler.hpp"
 #include "soak_pattern.hpp"
+#include "soak_report.hpp"
 
 namespace {
 
@@ -252,80 +251,10 @@ void dial(soak_state& s, group g, std::uint32_t slot) {
           {}, loop);
 }
 
-// --- sampling the servers ---------------------------------------------------------------------
-
-struct server_ref {
-  std::string name;
-  int pid = 0;
-};
-
-struct server_point {
-  std::uint64_t rss_kib = 0;
-  std::uint64_t fds = 0;
-  double cpu_s = 0;
-};
-
-struct sample {
-  double t = 0;
-  std::string phase;
-  std::uint64_t hold_up = 0, churn_up = 0, connected = 0, messages = 0, bytes = 0, errors = 0;
-  std::vector<server_point> servers;
-};
-
-std::uint64_t count_fds(int pid) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return 0;
-  std::uint64_t n = 0;
-  while (const dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(d);
-  return n;
-}
-
-// False when a server is gone.
-bool read_server(int pid, server_point& p) {
-  using nbio_load::server_sampler;
-  const auto rss = server_sampler::read_rss_kib(pid);
-  const auto ticks = server_sampler::read_cpu_ticks(pid);
-  if (!rss || !ticks) return false;
-  p.rss_kib = *rss;
-  p.fds = count_fds(pid);
-  p.cpu_s = static_cast<double>(*ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  return true;
-}
-
 bool stop_signal_pending() {
   sigset_t pending;
   sigpending(&pending);
   return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
-}
-
-double mib(double kib) {
-  return kib / 1024.0;
-}
-
-// --- the verdict -------------------------------------------------------------------------------
-
-struct server_summary {
-  std::string name;
-  int pid = 0;
-  double rss_before_kib = 0, rss_warm_kib = 0, rss_end_kib = 0, rss_peak_kib = 0,
-         rss_after_close_kib = 0;
-  double drift_percent = 0;
-  std::uint64_t fds_before = 0, fds_peak = 0, fds_end = 0;
-  double cpu_s = 0;
-};
-
-double mean_rss(const std::vector<sample>& samples, std::size_t server, double from, double to) {
-  double sum = 0;
-  unsigned n = 0;
-  for (const auto& s : samples)
-    if (s.phase != "drain" && s.t >= from && s.t < to) {
-      sum += static_cast<double>(s.servers[server].rss_kib);
-      ++n;
-    }
-  return n ? sum / n : 0;
 }
 
 }  // namespace
@@ -386,7 +315,7 @@ int main(int argc, char** argv) {
   app.add_option("--data", o.data_path, "write the samples as gnuplot columns here");
   CLI11_PARSE(app, argc, argv);
 
-  std::vector<server_ref> servers;
+  std::vector<soak::server_ref> servers;
   for (const auto& spec : o.servers) {
     const auto eq = spec.find('=');
     int pid = 0;
@@ -420,19 +349,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  std::vector<server_summary> sums(servers.size());
-  for (std::size_t i = 0; i < servers.size(); ++i) {
-    server_point p;
-    if (!read_server(servers[i].pid, p)) {
+  std::vector<soak::server_point> before(servers.size());
+  for (std::size_t i = 0; i < servers.size(); ++i)
+    if (!soak::read_server(servers[i].pid, before[i])) {
       std::fprintf(stderr, "soak_client: --server %s=%d: no such process\n",
                    servers[i].name.c_str(), servers[i].pid);
       return 2;
     }
-    sums[i].name = servers[i].name;
-    sums[i].pid = servers[i].pid;
-    sums[i].rss_before_kib = static_cast<double>(p.rss_kib);
-    sums[i].fds_before = p.fds;
-  }
 
   soak_state s;
   s.o = &o;
@@ -447,17 +370,15 @@ int main(int argc, char** argv) {
       {.tls = nbio::tls::context::client({.verify = !o.tls_ca.empty(), .ca_file = o.tls_ca})});
   eng.start();
 
-  std::vector<sample> samples;
+  soak::run_facts facts{.window_s = o.window_s,
+                        .max_drift_percent = o.max_drift_percent,
+                        .fd_slack = o.fd_slack,
+                        .hold = o.hold};
+  std::vector<soak::sample> samples;
   const auto start = steady::now();
   auto elapsed = [&] { return std::chrono::duration<double>(steady::now() - start).count(); };
-  bool interrupted = false;
-  bool server_gone = false;
-  double warm_end = -1;  // when warm-up ended; < 0: not yet
-  double next_sample = 1, next_progress = o.progress_s;
-  sample last_printed;
-
   auto take_sample = [&](const char* phase) {
-    sample x;
+    soak::sample x;
     x.t = elapsed();
     x.phase = phase;
     x.hold_up = s.up[hold];
@@ -466,41 +387,22 @@ int main(int argc, char** argv) {
     x.messages = s.messages;
     x.bytes = s.bytes;
     x.errors = s.errors();
-    for (const auto& srv : servers) {
-      server_point p;
-      if (!read_server(srv.pid, p)) server_gone = true;
-      x.servers.push_back(p);
-    }
+    x.servers.resize(servers.size());
+    for (std::size_t i = 0; i < servers.size(); ++i)
+      if (!soak::read_server(servers[i].pid, x.servers[i])) facts.server_gone = true;
     samples.push_back(std::move(x));
   };
-  auto print_progress = [&] {
-    const sample& x = samples.back();
-    const double dt = x.t - last_printed.t;
-    std::string srv;
-    for (std::size_t i = 0; i < servers.size(); ++i) {
-      char part[96];
-      std::snprintf(part, sizeof(part), "  %s %.1f MiB %llu fds", servers[i].name.c_str(),
-                    mib(static_cast<double>(x.servers[i].rss_kib)),
-                    static_cast<unsigned long long>(x.servers[i].fds));
-      srv += part;
-    }
-    std::printf(
-        "[%4.0fs] %-7s hold %llu  churn %llu  connects/s %.0f  msgs/s %.0f  MB/s %.1f"
-        "  errors %llu %s\n",
-        x.t, x.phase.c_str(), static_cast<unsigned long long>(x.hold_up),
-        static_cast<unsigned long long>(x.churn_up),
-        static_cast<double>(x.connected - last_printed.connected) / dt,
-        static_cast<double>(x.messages - last_printed.messages) / dt,
-        static_cast<double>(x.bytes - last_printed.bytes) / dt / 1e6,
-        static_cast<unsigned long long>(x.errors), srv.c_str());
-    std::fflush(stdout);
-    last_printed = x;
+  soak::sample last_printed;
+  auto progress = [&] {
+    soak::print_progress(servers, samples.back(), last_printed);
+    last_printed = samples.back();
   };
 
   // --- the load: ramp, warm-up, steady -------------------------------------------------------
   std::uint64_t dialed[2] = {0, 0};
   const std::uint64_t want[2] = {o.churn, o.hold};
-  while (!interrupted && !server_gone) {
+  double next_sample = 1, next_progress = o.progress_s;
+  while (!facts.interrupted && !facts.server_gone) {
     const double t = elapsed();
     if (t >= o.duration_s) break;
     // Ramp: both groups at once, alternately, at --ramp-rate.
@@ -514,42 +416,42 @@ int main(int argc, char** argv) {
       ++s.started[g];
     }
     const bool full = s.up[hold] == want[hold] && s.started[churn] == want[churn];
-    if (warm_end < 0 && full && t >= o.warmup_s) {
-      warm_end = t;
+    if (facts.warm_end < 0 && full && t >= o.warmup_s) {
+      facts.warm_end = t;
       std::printf(
           "[%4.0fs] warm-up over: both groups at full strength; the RSS reference is the "
           "mean of the next %.0f s\n",
           t, o.window_s);
     }
     if (t >= next_sample) {
-      take_sample(warm_end < 0 ? "warm-up" : "steady");
+      take_sample(facts.warm_end < 0 ? "warm-up" : "steady");
       next_sample += 1;
       if (t >= next_progress) {
-        print_progress();
+        progress();
         next_progress += o.progress_s;
       }
     }
-    if (stop_signal_pending()) interrupted = true;
+    if (stop_signal_pending()) facts.interrupted = true;
     std::this_thread::sleep_for(10ms);
   }
-  const double load_end = elapsed();
+  facts.load_end = elapsed();
 
   // --- the drain: churn stops, hold closes, descriptors settle ---------------------------------
   s.stopping = true;
-  std::printf("[%4.0fs] load over: churn stops, hold connections close\n", load_end);
-  const double drain_deadline = load_end + 15 + (o.hold_interval_ms + o.churn_interval_ms) / 1e3;
+  std::printf("[%4.0fs] load over: churn stops, hold connections close\n", facts.load_end);
+  const double drain_deadline =
+      facts.load_end + 15 + (o.hold_interval_ms + o.churn_interval_ms) / 1e3;
   auto clients_done = [&] {
     return s.up[hold] + s.up[churn] == 0 && s.connected + s.dial_failed == s.dials;
   };
   auto fds_back = [&] {
-    const sample& x = samples.back();
     for (std::size_t i = 0; i < servers.size(); ++i)
-      if (x.servers[i].fds > sums[i].fds_before + o.fd_slack) return false;
+      if (samples.back().servers[i].fds > before[i].fds + o.fd_slack) return false;
     return true;
   };
-  double next_drain_sample = load_end + 0.25;
+  double next_drain_sample = facts.load_end + 0.25;
   bool settled = false;
-  while (!server_gone && elapsed() < drain_deadline) {
+  while (!facts.server_gone && elapsed() < drain_deadline) {
     if (elapsed() >= next_drain_sample) {
       take_sample("drain");
       next_drain_sample += 0.25;
@@ -566,186 +468,49 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(1s);
     take_sample("drain");
   }
-  print_progress();
+  progress();
   s.engine_stop = true;
-  eng.stop();
+  eng.stop();  // joins the loops: the counters are final
 
-  // --- the report ----------------------------------------------------------------------------
-  std::vector<std::string> failures;
-  const sample& last = samples.back();
-  std::uint64_t max_hold_up = 0;
-  for (const auto& x : samples)
-    max_hold_up = std::max(max_hold_up, x.hold_up);
-  const double end_from = load_end - o.window_s;
-  for (std::size_t i = 0; i < servers.size(); ++i) {
-    server_summary& m = sums[i];
-    for (const auto& x : samples) {
-      m.rss_peak_kib = std::max(m.rss_peak_kib, static_cast<double>(x.servers[i].rss_kib));
-      m.fds_peak = std::max(m.fds_peak, x.servers[i].fds);
-    }
-    m.fds_end = last.servers[i].fds;
-    m.rss_after_close_kib = static_cast<double>(last.servers[i].rss_kib);
-    m.cpu_s = last.servers[i].cpu_s - samples.front().servers[i].cpu_s;
-    if (warm_end >= 0) {
-      m.rss_warm_kib = mean_rss(samples, i, warm_end, warm_end + o.window_s);
-      m.rss_end_kib = mean_rss(samples, i, end_from, load_end + 1);
-      m.drift_percent = m.rss_warm_kib > 0 ? 100 * (m.rss_end_kib / m.rss_warm_kib - 1) : 0;
-      if (m.drift_percent > o.max_drift_percent) {
-        char line[200];
-        std::snprintf(line, sizeof(line),
-                      "%s: RSS grew %.1f%% after warm-up (%.1f -> %.1f MiB; at most %.1f%%)",
-                      m.name.c_str(), m.drift_percent, mib(m.rss_warm_kib), mib(m.rss_end_kib),
-                      o.max_drift_percent);
-        failures.emplace_back(line);
-      }
-    }
-    if (m.fds_end > m.fds_before + o.fd_slack)
-      failures.push_back(m.name + ": " + std::to_string(m.fds_end) +
-                         " descriptors open after every connection closed, " +
-                         std::to_string(m.fds_before) + " before the first (at most " +
-                         std::to_string(o.fd_slack) + " more allowed)");
-  }
-  if (warm_end < 0 || warm_end + o.window_s > end_from)
-    failures.push_back("never at full strength in time (at most " + std::to_string(max_hold_up) +
-                       " of " + std::to_string(o.hold) + " hold connections up): no RSS reference");
-  if (s.mismatched_conns > 0)
-    failures.push_back(std::to_string(s.mismatched_bytes) + " byte(s) wrong on " +
-                       std::to_string(s.mismatched_conns) +
-                       " connection(s); first: " + s.first_mismatch);
-  if (s.dial_failed + s.closed_early > 0)
-    failures.push_back(std::to_string(s.dial_failed) + " connect(s) failed, " +
-                       std::to_string(s.closed_early) + " connection(s) closed unexpectedly; " +
-                       "first: " + s.first_error);
-  if (s.left_open > 0)
-    failures.push_back(std::to_string(s.left_open) +
-                       " connection(s) still open 15 s after the "
-                       "load stopped");
-  if (server_gone) failures.emplace_back("a server process exited during the run");
-  if (interrupted) failures.emplace_back("interrupted (SIGINT or SIGTERM)");
-
-  nlohmann::json report;
-  report["options"] = {{"duration_s", o.duration_s},
-                       {"warmup_s", o.warmup_s},
-                       {"window_s", o.window_s},
-                       {"churn", o.churn},
-                       {"hold", o.hold},
-                       {"tls_percent", o.tls_percent},
-                       {"churn_messages", o.churn_messages},
-                       {"churn_interval_ms", o.churn_interval_ms},
-                       {"hold_interval_ms", o.hold_interval_ms},
-                       {"max_size", o.max_size},
-                       {"loops", o.loops},
-                       {"max_drift_percent", o.max_drift_percent},
-                       {"fd_slack", o.fd_slack}};
-  nlohmann::json jservers = nlohmann::json::array();
-  for (const auto& m : sums)
-    jservers.push_back({{"name", m.name},
-                        {"pid", m.pid},
-                        {"rss_before_kib", m.rss_before_kib},
-                        {"rss_after_warmup_kib", m.rss_warm_kib},
-                        {"rss_end_kib", m.rss_end_kib},
-                        {"rss_peak_kib", m.rss_peak_kib},
-                        {"rss_after_close_kib", m.rss_after_close_kib},
-                        {"rss_drift_percent", m.drift_percent},
-                        {"fds_before", m.fds_before},
-                        {"fds_peak", m.fds_peak},
-                        {"fds_end", m.fds_end},
-                        {"cpu_seconds", m.cpu_s}});
+  // --- the verdict and the report ------------------------------------------------------------
+  soak::client_totals totals;
+  totals.connects = s.dials;
+  totals.connected = s.connected;
+  totals.churn_cycles = s.cycles;
+  totals.messages = s.messages;
+  totals.bytes = s.bytes;
+  totals.mismatched_bytes = s.mismatched_bytes;
+  totals.mismatched_conns = s.mismatched_conns;
+  totals.connect_failures = s.dial_failed;
+  totals.closed_early = s.closed_early;
+  totals.left_open = s.left_open;
+  totals.first_error = s.first_error;
+  totals.first_mismatch = s.first_mismatch;
   rusage self{};
   getrusage(RUSAGE_SELF, &self);
-  const double client_cpu_s =
-      static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-      static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-  report["summary"] = {{"passed", failures.empty()},
-                       {"failures", failures},
-                       {"load_seconds", load_end},
-                       {"warmup_end_s", warm_end},
-                       {"connects", s.dials.load()},
-                       {"connected", s.connected.load()},
-                       {"churn_cycles", s.cycles.load()},
-                       {"messages_verified", s.messages.load()},
-                       {"bytes_verified", s.bytes.load()},
-                       {"mismatched_bytes", s.mismatched_bytes.load()},
-                       {"mismatched_connections", s.mismatched_conns.load()},
-                       {"connect_failures", s.dial_failed.load()},
-                       {"closed_unexpectedly", s.closed_early.load()},
-                       {"left_open", s.left_open.load()},
-                       {"client_cpu_seconds", client_cpu_s},
-                       {"client_max_rss_kib", self.ru_maxrss},
-                       {"first_error", s.first_error},
-                       {"first_mismatch", s.first_mismatch},
-                       {"servers", jservers}};
-  nlohmann::json jsamples = nlohmann::json::array();
-  for (const auto& x : samples) {
-    nlohmann::json js = nlohmann::json::array();
-    for (const auto& p : x.servers)
-      js.push_back({{"rss_kib", p.rss_kib}, {"fds", p.fds}, {"cpu_s", p.cpu_s}});
-    jsamples.push_back({{"t", x.t},
-                        {"phase", x.phase},
-                        {"hold_up", x.hold_up},
-                        {"churn_up", x.churn_up},
-                        {"connected", x.connected},
-                        {"messages", x.messages},
-                        {"bytes", x.bytes},
-                        {"errors", x.errors},
-                        {"servers", js}});
-  }
-  report["samples"] = std::move(jsamples);
-  if (!(std::ofstream(o.json_path) << report.dump(1) << '\n')) {
-    std::fprintf(stderr, "soak_client: cannot write %s\n", o.json_path.c_str());
-    failures.push_back("report not written");
-  }
-  if (!o.data_path.empty()) {
-    std::ofstream data(o.data_path);
-    // The plot's markers, for bench/soak/plot.gp (read by run.sh).
-    data << "# warmup_end_s " << warm_end << "\n# load_end_s " << load_end << '\n';
-    data << "# t hold_up churn_up connects_per_s msgs_per_s";
-    for (const auto& srv : servers)
-      data << ' ' << srv.name << "_rss_mib " << srv.name << "_fds";
-    data << '\n';
-    const sample* prev = nullptr;
-    for (const auto& x : samples) {
-      const double dt = prev ? x.t - prev->t : x.t;
-      data << x.t << ' ' << x.hold_up << ' ' << x.churn_up << ' '
-           << static_cast<double>(x.connected - (prev ? prev->connected : 0)) / dt << ' '
-           << static_cast<double>(x.messages - (prev ? prev->messages : 0)) / dt;
-      for (const auto& p : x.servers)
-        data << ' ' << mib(static_cast<double>(p.rss_kib)) << ' ' << p.fds;
-      data << '\n';
-      prev = &x;
-    }
-  }
+  totals.cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                 static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  totals.max_rss_kib = static_cast<std::uint64_t>(self.ru_maxrss);
 
-  if (warm_end >= 0)
-    std::printf("\nsoak summary (%.0f s of load, warm-up over at %.0f s)\n", load_end, warm_end);
-  else
-    std::printf("\nsoak summary (%.0f s of load, never at full strength)\n", load_end);
-  std::printf("  %-10s %10s %12s %10s %8s %8s %10s %8s %8s\n", "server", "RSS before",
-              "after warm-up", "at end", "drift", "peak", "fds before", "peak", "end");
-  for (const auto& m : sums)
-    std::printf("  %-10s %7.1f MiB %9.1f MiB %6.1f MiB %7.2f%% %4.1f MiB %10llu %8llu %8llu\n",
-                m.name.c_str(), mib(m.rss_before_kib), mib(m.rss_warm_kib), mib(m.rss_end_kib),
-                m.drift_percent, mib(m.rss_peak_kib), static_cast<unsigned long long>(m.fds_before),
-                static_cast<unsigned long long>(m.fds_peak),
-                static_cast<unsigned long long>(m.fds_end));
-  std::printf("  connects %llu (churn cycles %llu), messages verified %llu, bytes verified %llu\n",
-              static_cast<unsigned long long>(s.dials.load()),
-              static_cast<unsigned long long>(s.cycles.load()),
-              static_cast<unsigned long long>(s.messages.load()),
-              static_cast<unsigned long long>(s.bytes.load()));
-  std::printf("  client CPU %.1f s (%.0f%% of a core); server CPU", client_cpu_s,
-              100 * client_cpu_s / last.t);
-  for (const auto& m : sums)
-    std::printf(" %s %.1f s", m.name.c_str(), m.cpu_s);
-  std::printf("\n");
-  std::printf(
-      "  wrong bytes %llu, failed connects %llu, closed unexpectedly %llu, left open %llu\n",
-      static_cast<unsigned long long>(s.mismatched_bytes.load()),
-      static_cast<unsigned long long>(s.dial_failed.load()),
-      static_cast<unsigned long long>(s.closed_early.load()),
-      static_cast<unsigned long long>(s.left_open.load()));
-  std::fflush(stdout);  // the summary, then the verdict
-  for (const auto& f : failures)
-    std::fprintf(stderr, "soak: FAILED: %s\n", f.c_str());
-  return failures.empty() ? 0 : 1;
+  soak::verdict v = soak::judge(servers, before, samples, totals, facts);
+  const nlohmann::json options = {{"duration_s", o.duration_s},
+                                  {"warmup_s", o.warmup_s},
+                                  {"window_s", o.window_s},
+                                  {"churn", o.churn},
+                                  {"hold", o.hold},
+                                  {"tls_percent", o.tls_percent},
+                                  {"churn_messages", o.churn_messages},
+                                  {"churn_interval_ms", o.churn_interval_ms},
+                                  {"hold_interval_ms", o.hold_interval_ms},
+                                  {"max_size", o.max_size},
+                                  {"loops", o.loops},
+                                  {"max_drift_percent", o.max_drift_percent},
+                                  {"fd_slack", o.fd_slack}};
+  if (!(std::ofstream(o.json_path)
+        << soak::report_json(options, v, totals, facts, samples).dump(1) << '\n'))
+    v.failures.push_back("cannot write " + o.json_path);
+  if (!o.data_path.empty() && !soak::write_data(o.data_path, servers, samples, facts))
+    v.failures.push_back("cannot write " + o.data_path);
+  soak::print_summary(v, totals, facts, samples.back().t);
+  return v.failures.empty() ? 0 : 1;
 }
