@@ -7,23 +7,35 @@ set terminal svg size 1000,900 dynamic enhanced background rgb 'white'
 set output out
 set multiplot layout 3,1 title title noenhanced
 set grid
+plain_color = '#9400d3'
+tls_color = '#009e73'
 set key outside right top
 set xlabel 'elapsed (s)'
 set xrange [0:*]
+set autoscale xfixmax
 set arrow 1 from warm, graph 0 to warm, graph 1 nohead dashtype 2 lc rgb 'gray40'
 set arrow 2 from load_end, graph 0 to load_end, graph 1 nohead dashtype 2 lc rgb 'gray40'
 
-set ylabel 'server RSS (MiB)'
+# Two scales: the plain server's RSS is a few MiB, the TLS server's over a hundred, and a drift
+# of either must show.
+set ylabel 'TLS server RSS (MiB)'
+set y2label 'plain server RSS (MiB)'
 set yrange [0:*]
-plot data using 1:6 with lines lw 2 title 'plain', \
-     data using 1:8 with lines lw 2 title 'TLS'
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+plot data using 1:8 with lines lw 2 lc rgb tls_color title 'TLS', \
+     data using 1:6 axes x1y2 with lines lw 2 lc rgb plain_color title 'plain (right)'
+unset y2label
+unset y2tics
+set ytics mirror
 
 set ylabel 'server descriptors'
-plot data using 1:7 with lines lw 2 title 'plain', \
-     data using 1:9 with lines lw 2 title 'TLS'
+plot data using 1:7 with lines lw 2 lc rgb plain_color title 'plain', \
+     data using 1:9 with lines lw 2 lc rgb tls_color title 'TLS'
 
 set ylabel 'connections up'
-set y2label 'churn connects/s'
+set y2label 'connects/s'
 set y2tics
 set ytics nomirror
 set y2range [0:*]

@@ -76,8 +76,8 @@ struct soak_options {
 enum group : std::uint8_t { churn = 0, hold = 1 };
 constexpr const char* group_name[] = {"churn", "hold"};
 
-// Counters written by the loops (relaxed: read by the main thread for progress and at the end,
-// after the loops are joined).
+// Shared by the handlers of every loop. The counters are atomics (any loop may count) read by
+// the main thread once a second and, final, after the loops are joined.
 struct soak_state {
   const soak_options* o = nullptr;
   nbio::engine* eng = nullptr;
