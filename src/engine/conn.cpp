@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -391,14 +392,22 @@ void loop_impl::on_eof(conn& c) {
 
 // The kernel refused part of a write: from now on bytes and files wait in a queue, under the
 // write timeout, flushed when the socket is writable.
-void loop_impl::start_queue(conn& c) {
+bool loop_impl::start_queue(conn& c) {
   c.wq_ = writes_.acquire();
+  if (!c.wq_) return false;
   if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
     c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
     c.flags_ |= conn::f_write_deadline;
     arm_timer(c);
   }
   if (!edge()) set_write_interest(c, true);
+  return true;
+}
+
+std::error_code loop_impl::out_of_memory(conn& c) {
+  const std::error_code ec = errno_code(ENOMEM);
+  close(c, ec);
+  return ec;
 }
 
 std::error_code loop_impl::write(conn& c, std::string_view data) {
@@ -433,8 +442,8 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
     close(c, errc::write_queue_overflow);
     return errc::write_queue_overflow;
   }
-  if (!c.wq_) start_queue(c);
-  writes_.append(*c.wq_, data);
+  if (!c.wq_ && !start_queue(c)) return out_of_memory(c);
+  if (!writes_.append(*c.wq_, data)) return out_of_memory(c);
   return {};
 }
 
@@ -477,8 +486,11 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
     close(c, ec);
     return ec;
   }
-  if (!c.wq_) start_queue(c);
-  writes_.append_file(*c.wq_, copy, offset, length);
+  if (!c.wq_ && !start_queue(c)) {
+    sys::close(copy);
+    return out_of_memory(c);
+  }
+  if (!writes_.append_file(*c.wq_, copy, offset, length)) return out_of_memory(c);
   // A transport's file is read and encrypted piece by piece as the queue drains (flush_file).
   if (c.has_transport() && was_idle) flush(c);
   return {};

@@ -224,9 +224,10 @@ bool loop_impl::flush_plain_transport(conn& c) {
     collecting_ = &c;
     transport_hooks().close_notify(c, transport_glue::slot(c).state, false);
     collecting_ = nullptr;
-    writes_.prepend(*c.wq_, collected_);
+    const bool queued = writes_.prepend(*c.wq_, collected_);
     collected_.clear();
-    return true;
+    if (!queued) out_of_memory(c);
+    return queued;
   }
   char piece[write_block::capacity];
   const std::size_t n = b->end;
@@ -244,9 +245,10 @@ bool loop_impl::seal_at_head(conn& c, std::string_view bytes) {
     close(c, ec);
     return false;
   }
-  writes_.prepend(*c.wq_, collected_);
+  const bool queued = writes_.prepend(*c.wq_, collected_);
   collected_.clear();
-  return true;
+  if (!queued) out_of_memory(c);
+  return queued;
 }
 
 std::error_code loop_impl::write_deferred(conn& c, std::string_view plain) {
@@ -254,7 +256,7 @@ std::error_code loop_impl::write_deferred(conn& c, std::string_view plain) {
     close(c, errc::write_queue_overflow);
     return errc::write_queue_overflow;
   }
-  writes_.append_plain(*c.wq_, plain);
+  if (!writes_.append_plain(*c.wq_, plain)) return out_of_memory(c);
   return {};
 }
 
