@@ -260,6 +260,11 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
     return;
   }
   if (!(flags & (poll_write | poll_hangup))) return;  // not yet
+  // Level-triggered: from writability to input. Checked while still connecting, so a failure
+  // reaches the dial's on_error (found by the fault sweep: ignored, the connection never read).
+  if (!edge()) {
+    if (auto err = poller_.modify(c.fd_, poll_read, false, &c)) return close(c, err);
+  }
   if (c.has_transport()) return finish_connect_transport(c, flags);
   int family = c.ds_->family;
   dialer::connect_handler on_connect = std::move(c.ds_->on_connect);
@@ -268,7 +273,6 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
   const conn_class& cls = *c.cls_;
   sys::apply_conn_options(c.fd_, family, cls.opts);
-  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
   dialed_.add(1);
   online_.add(1);
   c.last_active_ = now_;
@@ -573,7 +577,9 @@ void loop_impl::set_write_interest(conn& c, bool on) {
   // Level-triggered only: edge-triggered registrations never change.
   bool reading = !(c.flags_ & (conn::f_read_paused | conn::f_eof | conn::f_close_after_flush));
   std::uint32_t interest = (reading ? poll_read : 0u) | (on ? poll_write : 0u);
-  poller_.modify(c.fd_, interest, false, &c);
+  // A registration that cannot change (ENOMEM) would leave queued bytes unflushed, or input
+  // unread, for ever: the connection ends with the error instead (found by the fault sweep).
+  if (auto ec = poller_.modify(c.fd_, interest, false, &c)) close(c, ec);
 }
 
 // --- closing --------------------------------------------------------------------------------

@@ -179,8 +179,7 @@ void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
   c.wq_ = nullptr;
   c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~(conn::f_connecting | conn::f_write_deadline));
   const conn_class& cls = *c.cls_;
-  sys::apply_conn_options(c.fd_, ds->family, cls.opts);
-  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
+  sys::apply_conn_options(c.fd_, ds->family, cls.opts);  // finish_connect switched the interest
   dialed_.add(1);
   online_.add(1);
   c.last_active_ = now_;
