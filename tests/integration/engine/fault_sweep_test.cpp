@@ -23,6 +23,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -88,6 +89,7 @@ struct outcome {
 struct result {
   bool ended = false;
   int completed = 0, wrong = 0, server_opened = 0;
+  int client_ended = 0, server_closed = 0;
   std::vector<std::error_code> causes;
   std::array<std::uint64_t, fault::kind_count> calls{};
   bool fired = false;
@@ -112,6 +114,8 @@ result finish(outcome& o, bool track_server) {
   r.completed = o.completed;
   r.wrong = o.wrong;
   r.server_opened = o.server_opened;
+  r.client_ended = o.ended;
+  r.server_closed = o.server_closed;
   r.causes = o.causes;
   return r;
 }
@@ -422,7 +426,11 @@ void check(const result& r, kind k, std::uint64_t n, int err, nbio::trigger_mode
     t.failures.push_back(std::string(where) + ": " + what);
   };
   ++t.points;
-  if (!r.ended) return fail("the session did not end (hang)");
+  if (!r.ended)
+    return fail("the session did not end (hang): " + std::to_string(r.client_ended) +
+                " client connections ended, " + std::to_string(r.completed) + " completed; " +
+                std::to_string(r.server_closed) + " of " + std::to_string(r.server_opened) +
+                " server connections closed");
   if (r.wrong) return fail(std::to_string(r.wrong) + " connection(s) received wrong bytes");
   const int failed = clients - r.completed;
   const bool seen = reported(r, err);
@@ -449,6 +457,9 @@ void sweep(const char* label, const session& run, bool strict) {
   const auto t0 = clock::now();
   tally t;
   int hangs = 0;
+  // NBIO_FAULT_SWEEP_VERBOSE=1 names each point before it runs (to find the one that crashes).
+  const char* v = std::getenv("NBIO_FAULT_SWEEP_VERBOSE");
+  const bool verbose = v && *v == '1';
   for (nbio::trigger_mode m : {nbio::trigger_mode::edge, nbio::trigger_mode::level}) {
     const result base = run(m, [] { fault::reset(); });
     ASSERT_TRUE(base.ended && base.completed == clients && !base.wrong)
@@ -459,6 +470,9 @@ void sweep(const char* label, const session& run, bool strict) {
         const auto modes = modes_for(p.k, err);
         if (std::find(modes.begin(), modes.end(), m) == modes.end()) continue;
         for (std::uint64_t n = 1; n <= count && hangs < max_hangs; ++n) {
+          if (verbose)
+            std::fprintf(stderr, "%s: %s #%llu %s (%s)\n", label, fault::name(p.k),
+                         static_cast<unsigned long long>(n), std::strerror(err), mode_name(m));
           const result r = run(m, [&] { fault::arm(p.k, n, err); });
           if (!r.ended) ++hangs;
           check(r, p.k, n, err, m, strict, t);
