@@ -156,6 +156,10 @@ bool transport_glue::open(conn& c, const conn_class& cls, bool server, std::stri
 // --- the loop's side -------------------------------------------------------------------------
 
 void loop_impl::established(conn& c) {
+  // The handshake finished while its last flight failed to go out (a TLS 1.3 server's session
+  // tickets): the connection is closing and ends as a failed handshake (a dial's on_error), not
+  // with an on_close whose on_open never ran (found by the fault sweep).
+  if (!c.is_open()) return;
   c.flags_ |= conn::f_opened;
   rebound(c);  // the handler's read and idle deadlines replace the handshake's
   transport_slot& s = transport_glue::slot(c);
