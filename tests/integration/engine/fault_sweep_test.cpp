@@ -59,7 +59,7 @@ std::string pattern(std::size_t n, char first) {
   return s;
 }
 
-// Loopback takes a megabyte in one send (the send buffer grows to ~2 MiB at connect), so nothing
+// Loopback takes a megabyte in one send (the send buffer grows to megabytes at connect), so nothing
 // would ever be queued. So the connections get a small send buffer, and a server connection
 // stops reading once the first message came (hold) until its client has written the large one
 // (release), which therefore meets full buffers: the write queue, and its allocations, take
