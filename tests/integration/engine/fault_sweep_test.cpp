@@ -251,10 +251,10 @@ struct tls_pair {
 };
 
 result run_echo(nbio::trigger_mode trigger, const std::function<void()>& start, const exchange& x,
-                const tls_pair& tls) {
+                const tls_pair& tls, nbio::io_mode mode = nbio::io_mode::nonblocking) {
   outcome o;
   nbio::engine server({.loops = 2, .trigger = trigger});
-  auto& l = server.listen("127.0.0.1:0", echo_server{&o}, {.tls = tls.server});
+  auto& l = server.listen("127.0.0.1:0", echo_server{&o}, {.mode = mode, .tls = tls.server});
   server.start();
   nbio::engine client({.loops = 2, .trigger = trigger});
   auto& d = client.make_dialer(exchange_client{&o, &x}, {.tls = tls.client});
@@ -565,6 +565,18 @@ TEST(fault_sweep, tcp_echo_survives_every_failed_call) {
       "tcp_echo",
       [&](nbio::trigger_mode m, const std::function<void()>& start) {
         return run_echo(m, start, x, {});
+      },
+      true);
+}
+
+// The server's connections on threads of their own (blocking_runner): its reads, direct writes
+// and blocking waits meet the same faults.
+TEST(fault_sweep, tcp_echo_with_a_blocking_mode_server_survives_every_failed_call) {
+  const exchange x = echo_exchange(120'000);
+  sweep(
+      "tcp_echo_blocking",
+      [&](nbio::trigger_mode m, const std::function<void()>& start) {
+        return run_echo(m, start, x, {}, nbio::io_mode::blocking);
       },
       true);
 }
