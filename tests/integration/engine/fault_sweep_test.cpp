@@ -16,7 +16,6 @@
 // with level-triggered loops: under edge triggering the engine relies on the kernel's promise
 // that EAGAIN means "an edge will come", which an injected EAGAIN does not keep. epoll_ctl is
 // swept in both modes (level-triggered loops modify registrations).
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,6 +36,8 @@
 #include "nbio/tls/context.hpp"
 #include "nbio/websocket/client.hpp"
 #include "nbio/websocket/server.hpp"
+#include "support/payload.hpp"
+#include "support/temp_file.hpp"
 #include "support/test_certs.hpp"
 #include "support/wait.hpp"
 #include "sys/fault.hpp"
@@ -51,13 +52,6 @@ constexpr int clients = 3;
 // A point that hangs is a failure; past this many the sweep stops (each costs the bound).
 constexpr int max_hangs = 3;
 constexpr auto session_bound = 5s;
-
-std::string pattern(std::size_t n, char first) {
-  std::string s(n, ' ');
-  for (std::size_t i = 0; i < n; ++i)
-    s[i] = static_cast<char>(first + i % 23);
-  return s;
-}
 
 // Loopback takes a megabyte in one send (the send buffer grows to megabytes at connect), so nothing
 // would ever be queued. So the connections get a small send buffer, and a server connection
@@ -220,7 +214,7 @@ void dial_clients(nbio::dialer& d, std::uint16_t port, outcome& o) {
 // Echo: each answer is the request, whole.
 exchange echo_exchange(std::size_t large) {
   exchange x;
-  x.requests = {"hello", pattern(large, 'a'), "bye"};
+  x.requests = {"hello", random_payload(large, 1), "bye"};
   x.check = [reqs = x.requests](std::size_t step, std::string_view got) {
     const std::string& want = reqs[step];
     if (got.size() > want.size() || want.compare(0, got.size(), got) != 0) return verdict::wrong;
@@ -268,30 +262,6 @@ result run_echo(nbio::trigger_mode trigger, const std::function<void()>& start, 
 }
 
 // --- HTTP keep-alive: nbio's server, a raw client ---------------------------------------------
-
-// A temporary file for the sendfile response, removed with the object.
-class temp_file {
- public:
-  explicit temp_file(const std::string& content) {
-    char name[] = "/tmp/nbio_fault_sweep_XXXXXX";
-    fd_ = ::mkstemp(name);
-    ::unlink(name);
-    if (fd_ >= 0 &&
-        ::write(fd_, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~temp_file() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  temp_file(const temp_file&) = delete;
-  temp_file& operator=(const temp_file&) = delete;
-  int fd() const noexcept { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 // Three requests on one connection: an echoed POST, a file (sendfile), an echoed POST. The
 // answer's body must be exactly the expected one and nothing may follow it.
@@ -406,7 +376,7 @@ result run_ws(nbio::trigger_mode trigger, const std::function<void()>& start) {
   server_handler.o = &o;
   ws_client client_handler;
   client_handler.o = &o;
-  client_handler.messages = {"hello", pattern(100'000, 'A'), "bye"};
+  client_handler.messages = {"hello", random_payload(100'000, 2), "bye"};
   nbio::engine server({.loops = 2, .trigger = trigger});
   nbio::websocket::server ws(server, server_handler);
   nbio::http::serve_mux mux;
@@ -595,9 +565,8 @@ TEST(fault_sweep, tls_echo_survives_every_failed_call) {
 }
 
 TEST(fault_sweep, http_keep_alive_survives_every_failed_call) {
-  const std::string body = pattern(200'000, '0');
+  const std::string body = random_payload(200'000, 3);
   temp_file file(body);
-  ASSERT_GE(file.fd(), 0);
   const exchange x = http_exchange(body);
   sweep(
       "http_keep_alive",
