@@ -16,6 +16,7 @@
 // with level-triggered loops: under edge triggering the engine relies on the kernel's promise
 // that EAGAIN means "an edge will come", which an injected EAGAIN does not keep. epoll_ctl is
 // swept in both modes (level-triggered loops modify registrations).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,8 +38,8 @@
 #include "nbio/websocket/client.hpp"
 #include "nbio/websocket/server.hpp"
 #include "support/payload.hpp"
-#include "support/temp_file.hpp"
 #include "support/test_certs.hpp"
+#include "support/tool_run.hpp"
 #include "support/wait.hpp"
 #include "sys/fault.hpp"
 
@@ -292,7 +293,7 @@ exchange http_exchange(const std::string& file_body) {
 }
 
 result run_http(nbio::trigger_mode trigger, const std::function<void()>& start, const exchange& x,
-                const temp_file& file, std::uint64_t file_size) {
+                int file_fd, std::uint64_t file_size) {
   outcome o;
   nbio::engine server({.loops = 2, .trigger = trigger});
   nbio::http::serve_mux mux;
@@ -300,7 +301,7 @@ result run_http(nbio::trigger_mode trigger, const std::function<void()>& start, 
     w.write(r.body());
   });
   mux.handle("GET /file", [&](nbio::http::response_writer& w, const nbio::http::request&) {
-    w.send_file(file.fd(), 0, file_size);
+    w.send_file(file_fd, 0, file_size);
   });
   nbio::http::server http(server, mux.as_handler());
   auto& l = http.listen("127.0.0.1:0");
@@ -567,13 +568,16 @@ TEST(fault_sweep, tls_echo_survives_every_failed_call) {
 TEST(fault_sweep, http_keep_alive_survives_every_failed_call) {
   const std::string body = random_payload(200'000, 3);
   temp_file file(body);
+  const int fd = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
   const exchange x = http_exchange(body);
   sweep(
       "http_keep_alive",
       [&](nbio::trigger_mode m, const std::function<void()>& start) {
-        return run_http(m, start, x, file, body.size());
+        return run_http(m, start, x, fd, body.size());
       },
       false);
+  ::close(fd);
 }
 
 TEST(fault_sweep, websocket_echo_survives_every_failed_call) {

@@ -15,12 +15,32 @@
 #include "support/conn_mode.hpp"
 #include "support/payload.hpp"
 #include "support/raw_socket.hpp"
-#include "support/temp_file.hpp"
 #include "support/test_server.hpp"
 
 namespace {
 
 using namespace nbio_test;
+
+// A temporary file with `content`, removed with the object.
+class temp_file {
+ public:
+  explicit temp_file(const std::string& content) {
+    char name[] = "/tmp/nbio_send_file_XXXXXX";
+    fd_ = ::mkstemp(name);
+    path_ = name;
+    EXPECT_GE(fd_, 0);
+    EXPECT_EQ(::write(fd_, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  }
+  ~temp_file() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
 
 // On the first byte received: "head", then the file's [offset, offset+length), then "tail".
 struct file_sender {
