@@ -2,7 +2,7 @@
 // docs/fault_injection.md): the Nth call of one kind fails with a chosen errno, as if the kernel
 // (or malloc) had refused it.
 //
-// Each kind has exactly one injection point, in the wrapper every call site goes through:
+// Each kind is injected in the wrapper(s) every call site of that kind goes through:
 //   accept     sys::accept (accept4)
 //   read       sys::recv (the loop's and the blocking runner's reads, TLS input included)
 //   write      sys::send, sys::sendv (direct writes, queue flushes, TLS records, close_notify)
