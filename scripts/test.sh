@@ -93,7 +93,7 @@ sanitizer_build() {
   mkdir -p "$dir"
   if ! cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
     -DNBIO_SANITIZE="$sanitize" -DNBIO_BUILD_TESTS=ON -DNBIO_BUILD_BENCH=OFF \
-    -DNBIO_BUILD_APPS=OFF -DNBIO_BUILD_EXAMPLES=OFF "${launcher[@]}" >"$dir/configure.log" 2>&1; then
+    -DNBIO_BUILD_APPS=OFF -DNBIO_BUILD_EXAMPLES=OFF -DNBIO_FAULT_INJECTION=ON "${launcher[@]}" >"$dir/configure.log" 2>&1; then
     cat "$dir/configure.log"
     return 1
   fi

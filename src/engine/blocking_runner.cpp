@@ -313,6 +313,7 @@ std::error_code blocking_runner::write(conn& c, std::string_view data) {
 }
 
 void blocking_runner::established(conn& c) {
+  if (!c.is_open()) return;  // as loop_impl::established: a failed handshake, no on_close
   c.flags_ |= conn::f_opened;
   rebound(c);  // the handler's read deadline replaces the handshake's
   if (c.cls_->on_open) c.cls_->on_open(c.cls_->handler, c);

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -259,6 +260,11 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
     return;
   }
   if (!(flags & (poll_write | poll_hangup))) return;  // not yet
+  // Level-triggered: from writability to input. Checked while still connecting, so a failure
+  // reaches the dial's on_error (found by the fault sweep: ignored, the connection never read).
+  if (!edge()) {
+    if (auto err = poller_.modify(c.fd_, poll_read, false, &c)) return close(c, err);
+  }
   if (c.has_transport()) return finish_connect_transport(c, flags);
   int family = c.ds_->family;
   dialer::connect_handler on_connect = std::move(c.ds_->on_connect);
@@ -267,7 +273,6 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
   const conn_class& cls = *c.cls_;
   sys::apply_conn_options(c.fd_, family, cls.opts);
-  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
   dialed_.add(1);
   online_.add(1);
   c.last_active_ = now_;
@@ -391,14 +396,22 @@ void loop_impl::on_eof(conn& c) {
 
 // The kernel refused part of a write: from now on bytes and files wait in a queue, under the
 // write timeout, flushed when the socket is writable.
-void loop_impl::start_queue(conn& c) {
+bool loop_impl::start_queue(conn& c) {
   c.wq_ = writes_.acquire();
+  if (!c.wq_) return false;
   if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
     c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
     c.flags_ |= conn::f_write_deadline;
     arm_timer(c);
   }
   if (!edge()) set_write_interest(c, true);
+  return true;
+}
+
+std::error_code loop_impl::out_of_memory(conn& c) {
+  const std::error_code ec = errno_code(ENOMEM);
+  close(c, ec);
+  return ec;
 }
 
 std::error_code loop_impl::write(conn& c, std::string_view data) {
@@ -433,8 +446,8 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
     close(c, errc::write_queue_overflow);
     return errc::write_queue_overflow;
   }
-  if (!c.wq_) start_queue(c);
-  writes_.append(*c.wq_, data);
+  if (!c.wq_ && !start_queue(c)) return out_of_memory(c);
+  if (!writes_.append(*c.wq_, data)) return out_of_memory(c);
   return {};
 }
 
@@ -477,8 +490,11 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
     close(c, ec);
     return ec;
   }
-  if (!c.wq_) start_queue(c);
-  writes_.append_file(*c.wq_, copy, offset, length);
+  if (!c.wq_ && !start_queue(c)) {
+    sys::close(copy);
+    return out_of_memory(c);
+  }
+  if (!writes_.append_file(*c.wq_, copy, offset, length)) return out_of_memory(c);
   // A transport's file is read and encrypted piece by piece as the queue drains (flush_file).
   if (c.has_transport() && was_idle) flush(c);
   return {};
@@ -561,7 +577,9 @@ void loop_impl::set_write_interest(conn& c, bool on) {
   // Level-triggered only: edge-triggered registrations never change.
   bool reading = !(c.flags_ & (conn::f_read_paused | conn::f_eof | conn::f_close_after_flush));
   std::uint32_t interest = (reading ? poll_read : 0u) | (on ? poll_write : 0u);
-  poller_.modify(c.fd_, interest, false, &c);
+  // A registration that cannot change (ENOMEM) would leave queued bytes unflushed, or input
+  // unread, for ever: the connection ends with the error instead (found by the fault sweep).
+  if (auto ec = poller_.modify(c.fd_, interest, false, &c)) close(c, ec);
 }
 
 // --- closing --------------------------------------------------------------------------------

@@ -85,7 +85,11 @@ class loop_impl final : public loop {
   std::error_code raw_write(conn& c, std::string_view data) { return write(c, data); }
   // A transport's plaintext that must wait behind a queued file (write_pool::tail_deferred).
   std::error_code write_deferred(conn& c, std::string_view plain);
-  void write_close_mark(conn& c) { writes_.append_close_mark(*c.wq_); }
+  void write_close_mark(conn& c) {
+    if (!writes_.append_close_mark(*c.wq_)) out_of_memory(c);
+  }
+  // The write queue could not grow (write_pool's allocation failed): closes with ENOMEM.
+  std::error_code out_of_memory(conn& c);
   // A transport connection finished its handshake.
   void established(conn& c);
   void on_eof(conn& c);
@@ -158,8 +162,9 @@ class loop_impl final : public loop {
   void fail_dial(conn& c, std::error_code ec);
   void do_read(conn& c);
   void flush(conn& c);
-  // The kernel refused part of a write: bytes and files wait in a queue from now on.
-  void start_queue(conn& c);
+  // The kernel refused part of a write: bytes and files wait in a queue from now on. False
+  // when the queue could not be allocated.
+  [[nodiscard]] bool start_queue(conn& c);
   // States in which a connection takes no more bytes or files.
   static constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
                                             conn::f_write_shut | conn::f_shutdown_pending |

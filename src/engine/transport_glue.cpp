@@ -156,6 +156,10 @@ bool transport_glue::open(conn& c, const conn_class& cls, bool server, std::stri
 // --- the loop's side -------------------------------------------------------------------------
 
 void loop_impl::established(conn& c) {
+  // The handshake finished while its last flight failed to go out (a TLS 1.3 server's session
+  // tickets): the connection is closing and ends as a failed handshake (a dial's on_error), not
+  // with an on_close whose on_open never ran (found by the fault sweep).
+  if (!c.is_open()) return;
   c.flags_ |= conn::f_opened;
   rebound(c);  // the handler's read and idle deadlines replace the handshake's
   transport_slot& s = transport_glue::slot(c);
@@ -179,8 +183,7 @@ void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
   c.wq_ = nullptr;
   c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~(conn::f_connecting | conn::f_write_deadline));
   const conn_class& cls = *c.cls_;
-  sys::apply_conn_options(c.fd_, ds->family, cls.opts);
-  if (!edge()) poller_.modify(c.fd_, poll_read, false, &c);
+  sys::apply_conn_options(c.fd_, ds->family, cls.opts);  // finish_connect switched the interest
   dialed_.add(1);
   online_.add(1);
   c.last_active_ = now_;
@@ -224,9 +227,10 @@ bool loop_impl::flush_plain_transport(conn& c) {
     collecting_ = &c;
     transport_hooks().close_notify(c, transport_glue::slot(c).state, false);
     collecting_ = nullptr;
-    writes_.prepend(*c.wq_, collected_);
+    const bool queued = writes_.prepend(*c.wq_, collected_);
     collected_.clear();
-    return true;
+    if (!queued) out_of_memory(c);
+    return queued;
   }
   char piece[write_block::capacity];
   const std::size_t n = b->end;
@@ -244,9 +248,10 @@ bool loop_impl::seal_at_head(conn& c, std::string_view bytes) {
     close(c, ec);
     return false;
   }
-  writes_.prepend(*c.wq_, collected_);
+  const bool queued = writes_.prepend(*c.wq_, collected_);
   collected_.clear();
-  return true;
+  if (!queued) out_of_memory(c);
+  return queued;
 }
 
 std::error_code loop_impl::write_deferred(conn& c, std::string_view plain) {
@@ -254,7 +259,7 @@ std::error_code loop_impl::write_deferred(conn& c, std::string_view plain) {
     close(c, errc::write_queue_overflow);
     return errc::write_queue_overflow;
   }
-  writes_.append_plain(*c.wq_, plain);
+  if (!writes_.append_plain(*c.wq_, plain)) return out_of_memory(c);
   return {};
 }
 

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+#include "sys/fault.hpp"
+
 namespace nbio::detail {
 
 write_pool::~write_pool() {
@@ -22,14 +24,15 @@ write_pool::~write_pool() {
   }
 }
 
-write_queue* write_pool::acquire() {
+write_queue* write_pool::acquire() noexcept {
+  if (fault::fail(fault::kind::alloc)) return nullptr;
   if (free_queues_) {
     write_queue* q = free_queues_;
     free_queues_ = q->next_free;
     *q = write_queue{};
     return q;
   }
-  return new write_queue;
+  return new (std::nothrow) write_queue;
 }
 
 namespace {
@@ -51,14 +54,17 @@ void write_pool::release(write_queue* q) noexcept {
   free_queues_ = q;
 }
 
-write_block* write_pool::new_block() {
+write_block* write_pool::new_block() noexcept {
+  // Counted (and failed) whether the pool or malloc serves it: the count of a session does not
+  // depend on what the pool held.
+  if (fault::fail(fault::kind::alloc)) return nullptr;
   write_block* b = free_blocks_;
   if (b) {
     free_blocks_ = b->next;
     --free_count_;
   } else {
     b = static_cast<write_block*>(std::malloc(sizeof(write_block)));
-    if (!b) throw std::bad_alloc();
+    if (!b) return nullptr;
   }
   b->next = nullptr;
   b->begin = b->end = 0;
@@ -83,24 +89,24 @@ void write_pool::link_tail(write_queue& q, write_block* b) noexcept {
   q.tail = b;
 }
 
-void write_pool::append(write_queue& q, std::string_view data) {
-  append_as(q, data, 0);
+bool write_pool::append(write_queue& q, std::string_view data) noexcept {
+  return append_as(q, data, 0);
 }
 
-void write_pool::append_plain(write_queue& q, std::string_view data) {
-  append_as(q, data, plain_marker);
+bool write_pool::append_plain(write_queue& q, std::string_view data) noexcept {
+  return append_as(q, data, plain_marker);
 }
 
 // Bytes go on in the tail block after bytes, plaintext after plaintext; a file segment, an end
 // mark or a full block starts a new one.
-void write_pool::append_as(write_queue& q, std::string_view data, std::uint32_t kind) {
-  q.bytes += data.size();
+bool write_pool::append_as(write_queue& q, std::string_view data, std::uint32_t kind) noexcept {
   while (!data.empty()) {
     write_block* t = q.tail;
     const bool same_kind =
         t && (kind == plain_marker ? t->begin == plain_marker : t->begin < close_marker);
     if (!same_kind || t->end == write_block::capacity) {
       write_block* b = new_block();
+      if (!b) return false;  // what was copied stays counted in q.bytes: the queue is whole
       b->begin = kind;
       link_tail(q, b);
       t = b;
@@ -108,25 +114,37 @@ void write_pool::append_as(write_queue& q, std::string_view data, std::uint32_t 
     std::size_t n = std::min<std::size_t>(data.size(), write_block::capacity - t->end);
     std::memcpy(t->data + t->end, data.data(), n);
     t->end += static_cast<std::uint32_t>(n);
+    q.bytes += n;
     data.remove_prefix(n);
   }
+  return true;
 }
 
-void write_pool::prepend(write_queue& q, std::string_view data) {
-  if (data.empty()) return;
+bool write_pool::prepend(write_queue& q, std::string_view data) noexcept {
+  if (data.empty()) return true;
   // Build the blocks as a queue of their own, then splice it in front.
   write_queue front;
-  append(front, data);
+  if (!append(front, data)) {
+    for (write_block* b = front.head; b;) {
+      write_block* next = b->next;
+      free_block(b);
+      b = next;
+    }
+    return false;
+  }
   front.tail->next = q.head;
   if (!q.head) q.tail = front.tail;
   q.head = front.head;
   q.bytes += front.bytes;
+  return true;
 }
 
-void write_pool::append_close_mark(write_queue& q) {
+bool write_pool::append_close_mark(write_queue& q) noexcept {
   write_block* b = new_block();
+  if (!b) return false;
   b->begin = close_marker;
   link_tail(q, b);
+  return true;
 }
 
 write_block* write_pool::head_plain(const write_queue& q) noexcept {
@@ -146,18 +164,18 @@ void write_pool::pop_head(write_queue& q) noexcept {
   free_block(b);
 }
 
-void write_pool::append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length) {
-  write_block* b;
-  try {
-    b = new_block();
-  } catch (...) {
+bool write_pool::append_file(write_queue& q, int fd, std::uint64_t offset,
+                             std::uint64_t length) noexcept {
+  write_block* b = new_block();
+  if (!b) {
     ::close(fd);
-    throw;
+    return false;
   }
   b->begin = file_marker;
   new (b->data) file_segment{fd, offset, length};
   q.bytes += write_block::size;  // its block counts, not the file's bytes (they wait on disk)
   link_tail(q, b);
+  return true;
 }
 
 file_segment* write_pool::head_file(const write_queue& q) noexcept {

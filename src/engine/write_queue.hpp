@@ -57,16 +57,21 @@ class write_pool {
   write_pool(const write_pool&) = delete;
   write_pool& operator=(const write_pool&) = delete;
 
-  write_queue* acquire();
+  // Allocation failures are results, not exceptions: null, or false from the functions that
+  // add blocks (the caller closes the connection with ENOMEM; a queue left half-appended is
+  // still whole enough to release). An exception would unwind through the handler that wrote
+  // and end the loop thread, and with it every connection of the loop.
+  [[nodiscard]] write_queue* acquire() noexcept;
   // Returns the queue and all its blocks to the pool.
   void release(write_queue* q) noexcept;
-  void append(write_queue& q, std::string_view data);
+  [[nodiscard]] bool append(write_queue& q, std::string_view data) noexcept;
   // Puts `data` before everything queued (a transport's encryption of the head file segment).
-  void prepend(write_queue& q, std::string_view data);
+  // On failure the queue is as it was.
+  [[nodiscard]] bool prepend(write_queue& q, std::string_view data) noexcept;
   // Queues plaintext to be encrypted at the head (plain_marker blocks).
-  void append_plain(write_queue& q, std::string_view data);
+  [[nodiscard]] bool append_plain(write_queue& q, std::string_view data) noexcept;
   // Queues the transport's end-of-stream mark (close_marker).
-  void append_close_mark(write_queue& q);
+  [[nodiscard]] bool append_close_mark(write_queue& q) noexcept;
   // The plaintext (or end-of-stream) block at the head, or null.
   static write_block* head_plain(const write_queue& q) noexcept;
   // Whether what is queued last waits to be encrypted (a file segment or plaintext): a
@@ -74,8 +79,9 @@ class write_pool {
   static bool tail_deferred(const write_queue& q) noexcept;
   // Drops the head block (a plaintext block, taken for encryption).
   void pop_head(write_queue& q) noexcept;
-  // Queues a file segment after what is queued; takes ownership of `fd`.
-  void append_file(write_queue& q, int fd, std::uint64_t offset, std::uint64_t length);
+  // Queues a file segment after what is queued; takes ownership of `fd` (closed on failure).
+  [[nodiscard]] bool append_file(write_queue& q, int fd, std::uint64_t offset,
+                                 std::uint64_t length) noexcept;
   // Fills up to `max` iovecs with the queued bytes in order, stopping at a file segment or
   // plaintext;
   // returns the count.
@@ -88,10 +94,10 @@ class write_pool {
   void pop_file(write_queue& q) noexcept;
 
  private:
-  write_block* new_block();
+  write_block* new_block() noexcept;  // null when malloc fails
   static void link_tail(write_queue& q, write_block* b) noexcept;
   // append / append_plain: `kind` 0 for bytes, plain_marker for plaintext.
-  void append_as(write_queue& q, std::string_view data, std::uint32_t kind);
+  bool append_as(write_queue& q, std::string_view data, std::uint32_t kind) noexcept;
   void free_block(write_block* b) noexcept;
 
   write_block* free_blocks_ = nullptr;

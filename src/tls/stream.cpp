@@ -13,6 +13,7 @@
 
 #include "engine/transport_glue.hpp"
 #include "nbio/tls/context.hpp"
+#include "sys/socket.hpp"
 #include "tls/context_impl.hpp"
 #include "tls/handshake_pool.hpp"
 #include "tls/ssl_error.hpp"
@@ -59,8 +60,9 @@ int bio_write(BIO* b, const char* data, int len) {
   if (io.best_effort) {
     // The connection is closing: straight to the socket if nothing is queued before it (the
     // stream must stay in order), never blocking, errors ignored.
+    std::error_code ignored;
     if (io.c->queued_bytes() == 0)
-      ::send(io.c->native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      nbio::sys::send(io.c->native_handle(), bytes.data(), bytes.size(), ignored);
     return len;
   }
   if (transport_glue::raw_write(*io.c, bytes)) return -1;  // the connection closed with its cause

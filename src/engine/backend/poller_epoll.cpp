@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "engine/backend/poller.hpp"
+#include "sys/fault.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
@@ -30,21 +31,26 @@ static epoll_event make_event(std::uint32_t interest, bool edge, void* data) noe
   return ev;
 }
 
+// The one epoll_ctl call site, so a test can fail any registration (sys/fault.hpp).
+static int ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
+  return fault::fail(fault::kind::epoll_ctl) ? -1 : ::epoll_ctl(epfd, op, fd, ev);
+}
+
 std::error_code poller::add(int fd, std::uint32_t interest, bool edge, void* data) noexcept {
   epoll_event ev = make_event(interest, edge, data);
-  if (::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) < 0) return sys::last_error();
+  if (ctl(fd_, EPOLL_CTL_ADD, fd, &ev) < 0) return sys::last_error();
   return {};
 }
 
 std::error_code poller::modify(int fd, std::uint32_t interest, bool edge, void* data) noexcept {
   epoll_event ev = make_event(interest, edge, data);
-  if (::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &ev) < 0) return sys::last_error();
+  if (ctl(fd_, EPOLL_CTL_MOD, fd, &ev) < 0) return sys::last_error();
   return {};
 }
 
 std::error_code poller::remove(int fd) noexcept {
   epoll_event ev{};
-  if (::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, &ev) < 0) return sys::last_error();
+  if (ctl(fd_, EPOLL_CTL_DEL, fd, &ev) < 0) return sys::last_error();
   return {};
 }
 
