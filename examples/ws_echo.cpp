@@ -3,13 +3,16 @@
 //   ws_echo --host H --port P [--path /ws] [--loops N] [--io-mode M] [--workers N]
 //           [--max-message BYTES] [--deflate [--deflate-memory shared|dedicated|sliding]
 //           [--max-dedicated N] [--deflate-threshold BYTES]] [--tls-cert FILE --tls-key FILE]
+//           [--write-budget BYTES]
 //
 // --deflate accepts permessage-deflate offers (docs/websocket.md: the memory policies).
 // --tls-cert/--tls-key serve WSS (wss://H:P/ws, ALPN http/1.1).
 // Every message comes back with its opcode (text or binary). GET / answers a one-line page so a
 // plain HTTP probe sees the server. Prints "listening on H:P" once it serves (P is the bound
-// port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded on
-// stderr. --workers N forks N processes on the same SO_REUSEPORT port (needs a fixed --port).
+// port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded (and
+// those the write budget closed) on stderr. --workers N forks N processes on the same
+// SO_REUSEPORT port (needs a fixed --port). --write-budget bounds the bytes queued for all clients together
+// (engine_config::max_write_queue_total): past it the clients that read least are closed (1006).
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -70,9 +73,12 @@ int serve(const std::string& addr, const std::string& path, const nbio::engine_c
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   eng.stop();
-  std::fprintf(stderr, "ws_echo%s: %s: %llu connections upgraded\n",
-               index < 0 ? "" : (" worker " + std::to_string(index)).c_str(),
-               strsignal(signal_number), static_cast<unsigned long long>(handler.opened.load()));
+  const std::string who = index < 0 ? "ws_echo" : "ws_echo worker " + std::to_string(index);
+  // Two lines: scripts read the number before "connections upgraded" as the line's third last.
+  std::fprintf(stderr, "%s: %s: %llu connections upgraded\n", who.c_str(), strsignal(signal_number),
+               static_cast<unsigned long long>(handler.opened.load()));
+  std::fprintf(stderr, "%s: %llu connections closed by the write budget\n", who.c_str(),
+               static_cast<unsigned long long>(eng.stats().total.write_budget_closes));
   return 0;
 }
 
@@ -98,6 +104,9 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "worker processes sharing the port (0: this process)")
       ->capture_default_str();
   app.add_option("--max-message", max_message, "largest message accepted (1009 past it)")
+      ->capture_default_str();
+  app.add_option("--write-budget", config.max_write_queue_total,
+                 "bytes queued for all clients together (0: no limit)")
       ->capture_default_str();
   nbio::websocket::server_options ws_options;
   nbio::websocket::deflate_options& deflate = ws_options.deflate;

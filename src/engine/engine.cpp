@@ -84,7 +84,12 @@ static address parse_or_throw(std::string_view addr, std::string_view what) {
 }
 
 engine_impl::engine_impl(nbio::engine& facade, engine_config config)
-    : facade_(facade), config_(config), epoch_(std::chrono::steady_clock::now()) {
+    : facade_(facade),
+      config_(config),
+      epoch_(std::chrono::steady_clock::now()),
+      // Free blocks kept for any loop: up to the write budget (what the queues may hold at
+      // once anyway), or 256 MiB when the budget is off.
+      depot_(config.max_write_queue_total ? config.max_write_queue_total : std::size_t{256} << 20) {
   if (config_.loops == 0) config_.loops = std::max(1u, std::thread::hardware_concurrency());
   if (config_.read_buffer_size < 1024) config_.read_buffer_size = 1024;
   if (config_.reads_per_turn == 0) config_.reads_per_turn = 1;
@@ -265,6 +270,7 @@ engine_stats engine_impl::stats() const {
     s.loops.push_back(l->stats());
     s.total += s.loops.back();
   }
+  s.write_queued = write_queued_.load(std::memory_order_relaxed);
   return s;
 }
 
