@@ -71,6 +71,7 @@ const engine_config& engine::config() const noexcept {
 namespace detail {
 
 thread_local const engine_impl* this_thread_engine = nullptr;
+bool listeners_join_existing = false;
 
 static std::system_error setup_error(std::error_code ec, std::string_view what,
                                      std::string_view addr) {
@@ -116,11 +117,22 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
                               const listen_options& options) {
   address bound = parse_or_throw(addr, "cannot listen on");
   bool per_loop = options.accept == accept_strategy::reuseport && !bound.is_unix();
+  const bool join = options.join_existing || listeners_join_existing;
+  // SO_REUSEPORT lets the loops' sockets share the port, and would let them join any other
+  // process's listener there just as silently. So, unless asked to join, a plain bind first
+  // (sys::probe_listen) fails with EADDRINUSE as nginx's would. Between the probe and the
+  // listen() below, a server started at the same instant could pass the same probe: the check
+  // is against servers already running, which is the mistake it is for. Port 0 needs none:
+  // the kernel picks a port no listener holds.
+  if (!bound.is_unix() && bound.port() != 0 && !join) {
+    if (auto ec = sys::probe_listen(bound)) throw setup_error(ec, "cannot listen on", addr);
+  }
+  const bool reuseport = !bound.is_unix() && (per_loop || join);
   std::size_t sockets = per_loop ? loops_.size() : 1;
   std::vector<int> fds;
   for (std::size_t i = 0; i < sockets; ++i) {
     std::error_code ec;
-    int fd = sys::open_listener(bound, per_loop, options.backlog, ec);
+    int fd = sys::open_listener(bound, reuseport, options.backlog, ec);
     if (fd < 0) {
       for (int f : fds)
         sys::close(f);

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "engine/listener_impl.hpp"
+
 namespace nbio {
 
 namespace {
@@ -43,6 +45,8 @@ pid_t spawn(unsigned index, const std::function<int(unsigned)>& worker, pid_t su
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   ::sigprocmask(SIG_UNBLOCK, &chld, nullptr);
+  // Each worker listens on its own: the second one finds the first's sockets on the port.
+  detail::listeners_join_existing = true;
   int status = 1;
   try {
     status = worker(index);

@@ -51,6 +51,18 @@ int open_listener(const address& addr, bool reuseport, int backlog, std::error_c
   return fd;
 }
 
+std::error_code probe_listen(const address& addr) noexcept {
+  std::error_code ec;
+  int fd = open_socket(addr.family(), SOCK_STREAM, ec);
+  if (fd < 0) return ec;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, addr.data(), addr.size()) < 0) ec = last_error();
+  ::close(fd);
+  return ec;
+}
+
 int accept(int listen_fd, std::error_code& ec) noexcept {
   int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) ec = last_error();

@@ -71,6 +71,13 @@ struct listen_options {
   std::size_t max_blocking_online = 8;
   accept_strategy accept = accept_strategy::reuseport;
   int backlog = 4096;
+  // false (default): listen() fails with EADDRINUSE when any other socket already listens on
+  // the address, as nginx does, although the per-loop sockets use SO_REUSEPORT (which would
+  // otherwise let a second server silently share the port). true: join the SO_REUSEPORT
+  // listeners already there (same user): a blue/green deployment starts the new server
+  // beside the old one. Workers of nbio::run_workers always join their siblings. Port 0 and
+  // Unix sockets are not checked.
+  bool join_existing = false;
   // Connections past this many online on this listener are accepted and closed at once
   // (counted in stats().refused). 0 means no cap.
   std::size_t max_connections = 0;

@@ -14,7 +14,9 @@
 // to them, reaps them, restarts one that crashed (killed by a signal or exited non-zero) after
 // restart_delay, and returns once all have exited after a stop signal. Call it before any thread
 // exists (fork copies only the calling thread) and before creating an engine. Port 0 cannot be
-// shared between processes: give the listeners fixed ports.
+// shared between processes: give the listeners fixed ports. A worker's listeners join the
+// sockets already on their port (listen_options::join_existing), since its siblings hold it:
+// the check that a port is free is not made in workers, so start one supervisor per port.
 #pragma once
 
 #include <chrono>
