@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/engine_impl.hpp"
+#include "engine/sibling_ports.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio {
@@ -71,7 +72,6 @@ const engine_config& engine::config() const noexcept {
 namespace detail {
 
 thread_local const engine_impl* this_thread_engine = nullptr;
-bool listeners_join_existing = false;
 
 static std::system_error setup_error(std::error_code ec, std::string_view what,
                                      std::string_view addr) {
@@ -117,14 +117,26 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
                               const listen_options& options) {
   address bound = parse_or_throw(addr, "cannot listen on");
   bool per_loop = options.accept == accept_strategy::reuseport && !bound.is_unix();
-  const bool join = options.join_existing || listeners_join_existing;
+  const bool checked = !options.join_existing && !bound.is_unix() && bound.port() != 0;
+  // In a run_workers worker, the siblings' listens on this address are ordered by the
+  // supervisor's table: the first one checks and records it, the others join it.
+  sibling_ports* siblings = checked ? sibling_ports::current() : nullptr;
+  if (siblings) siblings->lock();
+  struct unlock_siblings {
+    sibling_ports* s;
+    ~unlock_siblings() {
+      if (s) s->unlock();
+    }
+  } unlock_at_exit{siblings};
+  const address requested = bound;
+  const bool join = options.join_existing || (siblings && siblings->contains(requested));
   // SO_REUSEPORT lets the loops' sockets share the port, and would let them join any other
   // process's listener there just as silently. So, unless asked to join, a plain bind first
   // (sys::probe_listen) fails with EADDRINUSE as nginx's would. Between the probe and the
   // listen() below, a server started at the same instant could pass the same probe: the check
   // is against servers already running, which is the mistake it is for. Port 0 needs none:
   // the kernel picks a port no listener holds.
-  if (!bound.is_unix() && bound.port() != 0 && !join) {
+  if (checked && !join) {
     if (auto ec = sys::probe_listen(bound)) throw setup_error(ec, "cannot listen on", addr);
   }
   const bool reuseport = !bound.is_unix() && (per_loop || join);
@@ -142,6 +154,7 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
     if (i == 0 && !bound.is_unix()) bound = sys::local_address(fd);
     fds.push_back(fd);
   }
+  if (siblings && !join) siblings->add(requested);
   auto l = std::make_unique<listener_impl>(bound, std::move(cls), options);
   l->cls_owner(l.get());
   for (std::size_t i = 0; i < fds.size(); ++i) {

@@ -15,10 +15,6 @@ namespace nbio::detail {
 class loop_impl;
 class listener_impl;
 
-// Set in the worker processes of nbio::run_workers: their listeners join the SO_REUSEPORT
-// sockets of their sibling workers (as listen_options::join_existing).
-extern bool listeners_join_existing;
-
 struct alignas(8) listen_socket {
   int fd = -1;
   listener_impl* owner = nullptr;

@@ -75,8 +75,8 @@ struct listen_options {
   // the address, as nginx does, although the per-loop sockets use SO_REUSEPORT (which would
   // otherwise let a second server silently share the port). true: join the SO_REUSEPORT
   // listeners already there (same user): a blue/green deployment starts the new server
-  // beside the old one. Workers of nbio::run_workers always join their siblings. Port 0 and
-  // Unix sockets are not checked.
+  // beside the old one. Workers of nbio::run_workers join their siblings' sockets without it
+  // (include/nbio/engine/workers.hpp). Port 0 and Unix sockets are not checked.
   bool join_existing = false;
   // Connections past this many online on this listener are accepted and closed at once
   // (counted in stats().refused). 0 means no cap.
