@@ -137,7 +137,10 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
   // is against servers already running, which is the mistake it is for. Port 0 needs none:
   // the kernel picks a port no listener holds.
   if (checked && !join) {
-    if (auto ec = sys::probe_listen(bound)) throw setup_error(ec, "cannot listen on", addr);
+    if (auto ec = sys::probe_listen(bound)) {
+      if (siblings) siblings->mark_refused();
+      throw setup_error(ec, "cannot listen on", addr);
+    }
   }
   const bool reuseport = !bound.is_unix() && (per_loop || join);
   std::size_t sockets = per_loop ? loops_.size() : 1;

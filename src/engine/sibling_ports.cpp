@@ -8,6 +8,8 @@
 
 namespace nbio::detail {
 
+static_assert(std::atomic<bool>::is_always_lock_free, "refused_ is shared between processes");
+
 sibling_ports* sibling_ports::create() noexcept {
   void* p = ::mmap(nullptr, sizeof(sibling_ports), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);

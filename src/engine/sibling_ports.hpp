@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstddef>
 #include <new>
 
@@ -35,6 +36,10 @@ class sibling_ports {
   // Under the lock. Whether a sibling listens on `a` (true, too, once the table is full).
   bool contains(const address& a) const noexcept;
   void add(const address& a) noexcept;
+  // A worker found one of its ports held by another server: restarting it cannot help, so the
+  // supervisor stops instead (read without the lock).
+  void mark_refused() noexcept { refused_.store(true, std::memory_order_relaxed); }
+  bool refused() const noexcept { return refused_.load(std::memory_order_relaxed); }
 
  private:
   sibling_ports() = default;
@@ -44,6 +49,7 @@ class sibling_ports {
   }
 
   pthread_mutex_t mu_;
+  std::atomic<bool> refused_{false};  // lock-free: valid across processes in shared memory
   std::size_t count_ = 0;
   // Raw storage, built as entries are added: the mapping's untouched pages stay unallocated.
   alignas(address) unsigned char entries_[capacity][sizeof(address)];

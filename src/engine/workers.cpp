@@ -164,6 +164,13 @@ workers_result run_workers(const workers_options& options,
       ++result.crashed;
       log("nbio workers: worker %u (pid %d) %s\n", index, static_cast<int>(pid),
           describe(status).c_str());
+      if (siblings->refused()) {  // as nginx: a port in use is fatal, not worth a retry
+        log("nbio workers: a port is in use by another server: stopping all\n");
+        result.exit_code = 1;
+        stop_all(SIGTERM);
+        kill_at = std::chrono::steady_clock::now() + options.stop_deadline;
+        continue;
+      }
       if (result.restarted >= options.max_restarts) {
         log("nbio workers: %u restarts: giving up, stopping all\n", result.restarted);
         result.exit_code = 1;

@@ -17,7 +17,9 @@
 // shared between processes: give the listeners fixed ports. The workers' listeners share each
 // port with their siblings' (the first worker to listen on an address checks it and records it
 // in memory the supervisor shares with its workers; the others join), while a port another
-// server holds fails with EADDRINUSE in every worker, as it would outside workers.
+// server holds fails with EADDRINUSE in every worker, as it would outside workers; a worker
+// that then exits with an error (or a signal) is not restarted: the supervisor stops them all
+// and returns exit_code 1.
 #pragma once
 
 #include <chrono>

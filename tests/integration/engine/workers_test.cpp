@@ -136,6 +136,26 @@ TEST(workers, workers_refuse_a_port_another_servers_reuseport_socket_listens_on)
   EXPECT_EQ(supervisor.wait(15s), 0);
 }
 
+TEST(workers, worker_failing_on_a_port_in_use_is_not_restarted_and_the_supervisor_fails) {
+  const std::uint16_t port = free_port();
+  child_process first = start_supervisor(port);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(first.read_line(10s)) << "worker " << i << " of the first did not start";
+  // Workers that exit 1 when their listen throws, as the examples' do.
+  child_process second([port](int, int) {
+    nbio::workers_result r = nbio::run_workers(
+        {.count = 2, .stop_deadline = std::chrono::seconds(5), .report = false}, [port](unsigned) {
+          nbio::engine eng({.loops = 1});
+          eng.listen("127.0.0.1:" + std::to_string(port), echo{});
+          return 0;
+        });
+    return r.restarted == 0 && r.exit_code == 1 ? 0 : 10 + static_cast<int>(r.restarted);
+  });
+  EXPECT_EQ(second.wait(15s), 0) << "10 + restarts: restarted on a port another server holds";
+  ASSERT_EQ(kill(first.pid(), SIGTERM), 0);
+  EXPECT_NE(first.wait(15s), -1);
+}
+
 TEST(workers, second_supervisor_on_the_port_of_running_workers_gets_eaddrinuse) {
   const std::uint16_t port = free_port();
   child_process first = start_supervisor(port);
