@@ -132,6 +132,28 @@ TEST_P(write_budget, zero_budget_lets_queues_grow_past_what_a_budget_would_allow
   EXPECT_EQ(closed.size(), 0u);
 }
 
+// Two loops write into the same engine-wide total and take blocks from the same depot: each
+// sheds its own largest queues, and together they stay within the budget.
+TEST(threading_write_budget, two_loops_shed_their_own_largest_queues_and_keep_the_sum_in_budget) {
+  event_log<std::pair<std::size_t, std::error_code>> closed;
+  nbio::listen_options options;
+  options.conn.max_write_queue = 64u << 20;
+  test_server server(bulk_server{&closed}, options, {.loops = 2, .max_write_queue_total = budget});
+  unique_fd reader = connect_stream(server.address());
+  std::vector<unique_fd> hogs;
+  for (int i = 0; i < 16; ++i) {
+    hogs.push_back(connect_small_rcvbuf(server.address(), 4096));
+    ASSERT_TRUE(send_all(hogs.back().get(), "Q1024"));
+  }
+  // 16 MiB asked for under 4 MiB: at least 12 hogs closed, whichever loop serves them.
+  ASSERT_TRUE(wait_until([&] { return server.engine().stats().total.write_budget_closes >= 12; }))
+      << "closes: " << server.engine().stats().total.write_budget_closes;
+  EXPECT_TRUE(echo_once(reader.get(), "still served"));
+  EXPECT_LE(server.engine().stats().write_queued, budget + 2 * chunk);
+  for (const auto& [kib, cause] : closed.snapshot())
+    EXPECT_EQ(cause, nbio::errc::write_queue_overflow) << cause.message();
+}
+
 INSTANTIATE_TEST_SUITE_P(loop, write_budget, ::testing::Values(edge_mode, level_mode),
                          conn_mode_name);
 
