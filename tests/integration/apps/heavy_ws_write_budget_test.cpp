@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -75,12 +76,21 @@ unique_fd ws_connect(const nbio::address& to, int rcvbuf) {
   return fd;
 }
 
-// Sends small messages and checks each echo until told to stop.
+// On its own thread: sends small messages and checks each echo until destroyed.
 struct echo_client {
   std::atomic<bool> stop{false};
   std::atomic<int> echoed{0};
   std::atomic<int> failed{0};
+  std::thread thread;
 
+  explicit echo_client(int fd) : thread([this, fd] { run(fd); }) {}
+  ~echo_client() { finish(); }
+  void finish() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+
+ private:
   void run(int fd) {
     for (int i = 0; !stop.load(); ++i) {
       const std::string text = "echo " + std::to_string(i);
@@ -109,8 +119,7 @@ TEST(heavy_ws_echo_write_budget, clients_that_never_read_hold_at_most_the_budget
 
   unique_fd reader = ws_connect(*addr, 0);
   ASSERT_TRUE(reader);
-  echo_client echoes;
-  std::thread reading([&] { echoes.run(reader.get()); });
+  echo_client echoes(reader.get());
   const long base_kib = status_kib(server.pid(), "VmRSS");
   ASSERT_GT(base_kib, 0);
 
@@ -130,7 +139,6 @@ TEST(heavy_ws_echo_write_budget, clients_that_never_read_hold_at_most_the_budget
   const auto deadline = std::chrono::steady_clock::now() + 150s;
   while (reset + finished < hogs && std::chrono::steady_clock::now() < deadline) {
     std::vector<pollfd> waiting;
-    std::vector<int> who;
     for (int i = 0; i < hogs; ++i) {
       if (done[i]) continue;
       // Send until the kernel is full, this client's 8 MiB are out, or the server closed it.
@@ -144,7 +152,6 @@ TEST(heavy_ws_echo_write_budget, clients_that_never_read_hold_at_most_the_budget
           done[i] = true;
         } else if (errno == EAGAIN) {
           waiting.push_back({fds[i].get(), POLLOUT, 0});
-          who.push_back(i);
         } else {  // EPIPE, ECONNRESET: the server closed it
           ++reset;
           done[i] = true;
@@ -157,8 +164,7 @@ TEST(heavy_ws_echo_write_budget, clients_that_never_read_hold_at_most_the_budget
   }
   EXPECT_EQ(reset + finished, hogs) << "the flood did not end within the deadline";
   const long peak_kib = status_kib(server.pid(), "VmHWM");
-  echoes.stop = true;
-  reading.join();
+  echoes.finish();
 
   const long growth_kib = peak_kib - base_kib;
   std::printf(
