@@ -1,7 +1,8 @@
 // Integration: a listen on a port another socket already listens on fails with EADDRINUSE,
 // although the engine's per-loop sockets use SO_REUSEPORT; listen_options::join_existing shares
 // the port on purpose; port 0 and a port left in TIME_WAIT keep working. The "other process" is
-// a raw SO_REUSEPORT listener (what a second nbio server would hold) or a second engine.
+// a raw SO_REUSEPORT listener (what a second nbio server would hold) or a second engine. A Unix
+// path a server accepts on is in use too; a stale socket file is not.
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
@@ -111,6 +112,25 @@ TEST(port_in_use, port_left_in_time_wait_by_a_stopped_server_can_be_listened_on_
   }
   nbio::engine again(two_loops());
   EXPECT_NO_THROW(again.listen(addr, echo_handler{})) << "TIME_WAIT taken for a listener";
+}
+
+TEST(port_in_use, unix_path_a_server_accepts_on_is_eaddrinuse_and_a_stale_one_is_reused) {
+  const std::string path = unique_unix_path("in-use");
+  {
+    test_server first(echo_handler{}, {.accept = nbio::accept_strategy::acceptor}, two_loops(),
+                      path);
+    nbio::engine second(two_loops());
+    expect_address_in_use(second, path, {.accept = nbio::accept_strategy::acceptor});
+    unique_fd fd = connect_stream(first.address());
+    ASSERT_TRUE(fd) << "the path was taken from the running server";
+    ASSERT_TRUE(send_all(fd.get(), "ping"));
+    EXPECT_EQ(recv_exact(fd.get(), 4).data, "ping");
+  }
+  // The first server is gone; its socket file stays behind and is taken over.
+  nbio::engine again(two_loops());
+  EXPECT_NO_THROW(again.listen(path, echo_handler{}, {.accept = nbio::accept_strategy::acceptor}));
+  again.stop();
+  ::unlink(path.c_str() + 5);
 }
 
 TEST(port_in_use, port_zero_twice_gives_two_listeners_on_different_ports) {
