@@ -76,7 +76,8 @@ struct listen_options {
   // otherwise let a second server silently share the port). true: join the SO_REUSEPORT
   // listeners already there (same user): a blue/green deployment starts the new server
   // beside the old one. Workers of nbio::run_workers join their siblings' sockets without it
-  // (include/nbio/engine/workers.hpp). Port 0 and Unix sockets are not checked.
+  // (include/nbio/engine/workers.hpp). Port 0 is not checked; Unix sockets cannot be shared:
+  // a path a server accepts on is EADDRINUSE, a stale socket file is unlinked.
   bool join_existing = false;
   // Connections past this many online on this listener are accepted and closed at once
   // (counted in stats().refused). 0 means no cap.
