@@ -3,13 +3,18 @@
 //   ws_echo --host H --port P [--path /ws] [--loops N] [--io-mode M] [--workers N]
 //           [--max-message BYTES] [--deflate [--deflate-memory shared|dedicated|sliding]
 //           [--max-dedicated N] [--deflate-threshold BYTES]] [--tls-cert FILE --tls-key FILE]
+//           [--write-budget BYTES] [--join-existing]
 //
 // --deflate accepts permessage-deflate offers (docs/websocket.md: the memory policies).
 // --tls-cert/--tls-key serve WSS (wss://H:P/ws, ALPN http/1.1).
 // Every message comes back with its opcode (text or binary). GET / answers a one-line page so a
 // plain HTTP probe sees the server. Prints "listening on H:P" once it serves (P is the bound
-// port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded on
-// stderr. --workers N forks N processes on the same SO_REUSEPORT port (needs a fixed --port).
+// port when --port is 0); SIGINT or SIGTERM stops it and prints the connections upgraded (and
+// those the write budget closed) on stderr. --workers N forks N processes on the same
+// SO_REUSEPORT port (needs a fixed --port). A port another server already listens on is refused
+// ("Address already in use", exit 1) unless --join-existing asks to share it (a blue/green start
+// beside the old server). --write-budget bounds the bytes queued for all clients together
+// (engine_config::max_write_queue_total): past it the clients that read least are closed (1006).
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -70,9 +75,12 @@ int serve(const std::string& addr, const std::string& path, const nbio::engine_c
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   eng.stop();
-  std::fprintf(stderr, "ws_echo%s: %s: %llu connections upgraded\n",
-               index < 0 ? "" : (" worker " + std::to_string(index)).c_str(),
-               strsignal(signal_number), static_cast<unsigned long long>(handler.opened.load()));
+  const std::string who = index < 0 ? "ws_echo" : "ws_echo worker " + std::to_string(index);
+  // Two lines: scripts read the number before "connections upgraded" as the line's third last.
+  std::fprintf(stderr, "%s: %s: %llu connections upgraded\n", who.c_str(), strsignal(signal_number),
+               static_cast<unsigned long long>(handler.opened.load()));
+  std::fprintf(stderr, "%s: %llu connections closed by the write budget\n", who.c_str(),
+               static_cast<unsigned long long>(eng.stats().total.write_budget_closes));
   return 0;
 }
 
@@ -99,6 +107,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-message", max_message, "largest message accepted (1009 past it)")
       ->capture_default_str();
+  app.add_option("--write-budget", config.max_write_queue_total,
+                 "bytes queued for all clients together (0: no limit)")
+      ->capture_default_str();
+  bool join_existing = false;
+  app.add_flag("--join-existing", join_existing, "share the port with a server already on it");
   nbio::websocket::server_options ws_options;
   nbio::websocket::deflate_options& deflate = ws_options.deflate;
   std::string memory = "shared";
@@ -127,6 +140,7 @@ int main(int argc, char** argv) {
                                                    {"mixed", nbio::io_mode::mixed}};
   nbio::listen_options options;
   options.mode = modes.at(mode);
+  options.join_existing = join_existing;
   if (options.mode == nbio::io_mode::blocking) options.max_blocking_online = 256;
   options.tls = tls.server_context("ws_echo", {"http/1.1"});
 

@@ -397,7 +397,7 @@ void loop_impl::on_eof(conn& c) {
 // The kernel refused part of a write: from now on bytes and files wait in a queue, under the
 // write timeout, flushed when the socket is writable.
 bool loop_impl::start_queue(conn& c) {
-  c.wq_ = writes_.acquire();
+  c.wq_ = writes_.acquire(c);
   if (!c.wq_) return false;
   if (c.cls_->write_timeout_ms && !(c.flags_ & conn::f_write_deadline)) {
     c.write_deadline_ = now_ + c.cls_->write_timeout_ms;
@@ -448,7 +448,42 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
   }
   if (!c.wq_ && !start_queue(c)) return out_of_memory(c);
   if (!writes_.append(*c.wq_, data)) return out_of_memory(c);
-  return {};
+  return check_budget(c);
+}
+
+std::error_code loop_impl::check_budget(conn& c) {
+  if (!writes_.over_budget()) return {};
+  shed_for_budget();
+  return c.is_open() ? std::error_code{} : errc::write_queue_overflow;
+}
+
+// The engine's queues hold more than max_write_queue_total after a write on this loop. The
+// cheapest fair answer: this loop closes its own connection with the largest queue, no locks
+// and no other loop's connections touched. The largest is the one that has read least of what
+// it was sent, and closing it frees the most for one close; requiring 1/256 of the budget
+// (write_pool::min_victim) keeps connections that read (small queues) safe when the total is
+// made of many small queues. The walk over this loop's queues in use costs one pointer chase
+// per backlogged connection, paid for by the >= 1 MiB it frees; a walk that finds no victim
+// (the excess is on other loops, which shed on their own next write) is not repeated within
+// the same millisecond tick. The victim's queue is freed now rather than when it is reaped at
+// the end of the turn, so the next write of this turn sees the total already lowered and does
+// not close a second connection for the same excess.
+void loop_impl::shed_for_budget() {
+  if (shed_missed_ && shed_missed_at_ == now_) return;
+  write_queue* q = writes_.largest_victim();
+  if (!q) {
+    shed_missed_ = true;
+    shed_missed_at_ = now_;
+    return;
+  }
+  shed_missed_ = false;
+  conn& victim = *q->owner;
+  if (victim.is_open()) {
+    close(victim, errc::write_queue_overflow);
+    budget_closes_.add(1);
+  }
+  writes_.release(q);  // what close() would discard at the end of the turn
+  victim.wq_ = nullptr;
 }
 
 std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length) {
@@ -495,6 +530,7 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
     return out_of_memory(c);
   }
   if (!writes_.append_file(*c.wq_, copy, offset, length)) return out_of_memory(c);
+  if (auto ec = check_budget(c)) return ec;
   // A transport's file is read and encrypted piece by piece as the queue drains (flush_file).
   if (c.has_transport() && was_idle) flush(c);
   return {};

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/engine_impl.hpp"
+#include "engine/sibling_ports.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio {
@@ -84,7 +85,12 @@ static address parse_or_throw(std::string_view addr, std::string_view what) {
 }
 
 engine_impl::engine_impl(nbio::engine& facade, engine_config config)
-    : facade_(facade), config_(config), epoch_(std::chrono::steady_clock::now()) {
+    : facade_(facade),
+      config_(config),
+      epoch_(std::chrono::steady_clock::now()),
+      // Free blocks kept for any loop: up to the write budget (what the queues may hold at
+      // once anyway), or 256 MiB when the budget is off.
+      depot_(config.max_write_queue_total ? config.max_write_queue_total : std::size_t{256} << 20) {
   if (config_.loops == 0) config_.loops = std::max(1u, std::thread::hardware_concurrency());
   if (config_.read_buffer_size < 1024) config_.read_buffer_size = 1024;
   if (config_.reads_per_turn == 0) config_.reads_per_turn = 1;
@@ -111,11 +117,37 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
                               const listen_options& options) {
   address bound = parse_or_throw(addr, "cannot listen on");
   bool per_loop = options.accept == accept_strategy::reuseport && !bound.is_unix();
+  const bool checked = !options.join_existing && !bound.is_unix() && bound.port() != 0;
+  // In a run_workers worker, the siblings' listens on this address are ordered by the
+  // supervisor's table: the first one checks and records it, the others join it.
+  sibling_ports* siblings = checked ? sibling_ports::current() : nullptr;
+  if (siblings) siblings->lock();
+  struct unlock_siblings {
+    sibling_ports* s;
+    ~unlock_siblings() {
+      if (s) s->unlock();
+    }
+  } unlock_at_exit{siblings};
+  const address requested = bound;
+  const bool join = options.join_existing || (siblings && siblings->contains(requested));
+  // SO_REUSEPORT lets the loops' sockets share the port, and would let them join any other
+  // process's listener there just as silently. So, unless asked to join, a plain bind first
+  // (sys::probe_listen) fails with EADDRINUSE as nginx's would. Between the probe and the
+  // listen() below, a server started at the same instant could pass the same probe: the check
+  // is against servers already running, which is the mistake it is for. Port 0 needs none:
+  // the kernel picks a port no listener holds.
+  if (checked && !join) {
+    if (auto ec = sys::probe_listen(bound)) {
+      if (siblings) siblings->mark_refused();
+      throw setup_error(ec, "cannot listen on", addr);
+    }
+  }
+  const bool reuseport = !bound.is_unix() && (per_loop || join);
   std::size_t sockets = per_loop ? loops_.size() : 1;
   std::vector<int> fds;
   for (std::size_t i = 0; i < sockets; ++i) {
     std::error_code ec;
-    int fd = sys::open_listener(bound, per_loop, options.backlog, ec);
+    int fd = sys::open_listener(bound, reuseport, options.backlog, ec);
     if (fd < 0) {
       for (int f : fds)
         sys::close(f);
@@ -125,6 +157,7 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
     if (i == 0 && !bound.is_unix()) bound = sys::local_address(fd);
     fds.push_back(fd);
   }
+  if (siblings && !join) siblings->add(requested);
   auto l = std::make_unique<listener_impl>(bound, std::move(cls), options);
   l->cls_owner(l.get());
   for (std::size_t i = 0; i < fds.size(); ++i) {
@@ -265,6 +298,7 @@ engine_stats engine_impl::stats() const {
     s.loops.push_back(l->stats());
     s.total += s.loops.back();
   }
+  s.write_queued = write_queued_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -1,12 +1,14 @@
 // Private. The engine's state: its loops, listeners, dialers, UDP sockets and resolver.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "engine/block_depot.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/listener_impl.hpp"
 #include "engine/loop_impl.hpp"
@@ -33,6 +35,9 @@ class engine_impl {
   resolver& names() noexcept { return resolver_; }
   // Milliseconds since the engine was created (the loops' clock).
   std::uint32_t clock_ms() const noexcept;
+  // Bytes in write-queue blocks in use, all loops (engine_config::max_write_queue_total).
+  std::atomic<std::size_t>& write_queued() noexcept { return write_queued_; }
+  block_depot& depot() noexcept { return depot_; }
 
   listener& listen(std::string_view addr, std::unique_ptr<conn_class> cls,
                    const listen_options& options);
@@ -52,6 +57,9 @@ class engine_impl {
   nbio::engine& facade_;
   engine_config config_;
   std::chrono::steady_clock::time_point epoch_;
+  // Before loops_: their write pools point at both.
+  std::atomic<std::size_t> write_queued_{0};
+  block_depot depot_;
   std::vector<std::unique_ptr<loop_impl>> loops_;
   std::vector<std::unique_ptr<listener_impl>> listeners_;
   std::vector<std::unique_ptr<dialer_impl>> dialers_;

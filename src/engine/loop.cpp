@@ -52,6 +52,7 @@ loop_stats& loop_stats::operator+=(const loop_stats& o) noexcept {
   refused += o.refused;
   bytes_in += o.bytes_in;
   bytes_out += o.bytes_out;
+  write_budget_closes += o.write_budget_closes;
   return *this;
 }
 
@@ -68,7 +69,8 @@ loop_impl::loop_impl(engine_impl& eng, std::size_t index)
       now_(eng.clock_ms()),
       rbuf_(new char[eng.config().read_buffer_size]),
       rbuf_size_(eng.config().read_buffer_size),
-      events_(eng.config().events_per_wait) {
+      events_(eng.config().events_per_wait),
+      writes_(eng.write_queued(), eng.config().max_write_queue_total, eng.depot()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   if (auto ec = poller_.add(wake_fd_, poll_read, false, tagged(nullptr, tag_wake)))
@@ -129,6 +131,7 @@ loop_stats loop_impl::stats() const noexcept {
   s.dialed = dialed_.get();
   s.closed = closed_.get();
   s.refused = refused_.get();
+  s.write_budget_closes = budget_closes_.get();
   s.bytes_in = bytes_in_.get() + blocking_in_.load(std::memory_order_relaxed);
   s.bytes_out = bytes_out_.get() + blocking_out_.load(std::memory_order_relaxed);
   return s;

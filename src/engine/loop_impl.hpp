@@ -165,6 +165,10 @@ class loop_impl final : public loop {
   // The kernel refused part of a write: bytes and files wait in a queue from now on. False
   // when the queue could not be allocated.
   [[nodiscard]] bool start_queue(conn& c);
+  // After bytes or a file were queued for c: past the engine's write budget, sheds this loop's
+  // largest queue. errc::write_queue_overflow when that closed c itself.
+  std::error_code check_budget(conn& c);
+  void shed_for_budget();
   // States in which a connection takes no more bytes or files.
   static constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
                                             conn::f_write_shut | conn::f_shutdown_pending |
@@ -216,7 +220,11 @@ class loop_impl final : public loop {
   std::deque<user_timer> timers_;
   std::vector<std::uint32_t> free_timers_;
 
-  owned_counter online_, accepted_, dialed_, closed_, refused_, bytes_in_, bytes_out_;
+  owned_counter online_, accepted_, dialed_, closed_, refused_, bytes_in_, bytes_out_,
+      budget_closes_;
+  // A walk of the queues for a budget victim found none at this tick: the next waits a tick.
+  bool shed_missed_ = false;
+  std::uint32_t shed_missed_at_ = 0;
   std::atomic<std::uint64_t> blocking_in_{0}, blocking_out_{0};
 
   friend class listener_impl;

@@ -260,7 +260,7 @@ std::error_code loop_impl::write_deferred(conn& c, std::string_view plain) {
     return errc::write_queue_overflow;
   }
   if (!writes_.append_plain(*c.wq_, plain)) return out_of_memory(c);
-  return {};
+  return check_budget(c);
 }
 
 }  // namespace nbio::detail

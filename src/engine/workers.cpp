@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "engine/sibling_ports.hpp"
+
 namespace nbio {
 
 namespace {
@@ -32,7 +34,8 @@ sigset_t supervisor_signals() {
   return set;
 }
 
-pid_t spawn(unsigned index, const std::function<int(unsigned)>& worker, pid_t supervisor) {
+pid_t spawn(unsigned index, const std::function<int(unsigned)>& worker, pid_t supervisor,
+            detail::sibling_ports* siblings) {
   pid_t pid = ::fork();
   if (pid != 0) return pid;  // the supervisor, or -1
   // The worker: die with the supervisor, take SIGTERM/SIGINT by sigwait (blocked, as the
@@ -43,6 +46,8 @@ pid_t spawn(unsigned index, const std::function<int(unsigned)>& worker, pid_t su
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   ::sigprocmask(SIG_UNBLOCK, &chld, nullptr);
+  // Each worker listens on its own: the table tells a sibling's sockets from another server's.
+  detail::sibling_ports::current() = siblings;
   int status = 1;
   try {
     status = worker(index);
@@ -68,6 +73,12 @@ workers_result run_workers(const workers_options& options,
   sigset_t signals = supervisor_signals(), previous;
   ::sigprocmask(SIG_BLOCK, &signals, &previous);
   const pid_t self = ::getpid();
+  detail::sibling_ports* siblings = detail::sibling_ports::create();
+  if (!siblings) {
+    std::error_code ec(errno, std::generic_category());
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    throw std::system_error(ec, "nbio: the workers' shared table of ports");
+  }
 
   std::vector<worker_slot> workers;
   auto log = [&](const char* fmt, auto... args) {
@@ -76,7 +87,7 @@ workers_result run_workers(const workers_options& options,
     std::fflush(stderr);
   };
   for (unsigned i = 0; i < count; ++i) {
-    pid_t pid = spawn(i, worker, self);
+    pid_t pid = spawn(i, worker, self, siblings);
     if (pid < 0) {
       std::error_code ec(errno, std::generic_category());
       for (auto& w : workers)
@@ -84,6 +95,7 @@ workers_result run_workers(const workers_options& options,
       for (auto& w : workers)
         ::waitpid(w.pid, nullptr, 0);
       ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+      detail::sibling_ports::destroy(siblings);
       throw std::system_error(ec, "nbio: fork of worker " + std::to_string(i));
     }
     workers.push_back({pid, i});
@@ -152,6 +164,13 @@ workers_result run_workers(const workers_options& options,
       ++result.crashed;
       log("nbio workers: worker %u (pid %d) %s\n", index, static_cast<int>(pid),
           describe(status).c_str());
+      if (siblings->refused()) {  // as nginx: a port in use is fatal, not worth a retry
+        log("nbio workers: a port is in use by another server: stopping all\n");
+        result.exit_code = 1;
+        stop_all(SIGTERM);
+        kill_at = std::chrono::steady_clock::now() + options.stop_deadline;
+        continue;
+      }
       if (result.restarted >= options.max_restarts) {
         log("nbio workers: %u restarts: giving up, stopping all\n", result.restarted);
         result.exit_code = 1;
@@ -160,7 +179,7 @@ workers_result run_workers(const workers_options& options,
         continue;
       }
       std::this_thread::sleep_for(options.restart_delay);
-      pid_t again = spawn(index, worker, self);
+      pid_t again = spawn(index, worker, self, siblings);
       if (again < 0) {
         log("nbio workers: restart of worker %u failed: %s\n", index, std::strerror(errno));
         result.exit_code = 1;
@@ -174,6 +193,7 @@ workers_result run_workers(const workers_options& options,
     if (workers.empty() && !stopping) break;  // every worker exited on its own
   }
   ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+  detail::sibling_ports::destroy(siblings);
   if (result.crashed && !stopping) result.exit_code = 1;
   return result;
 }

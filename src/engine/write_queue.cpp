@@ -1,6 +1,8 @@
 // Private. The pooled write queue.
 #include "engine/write_queue.hpp"
 
+#include "engine/block_depot.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -19,20 +21,34 @@ write_pool::~write_pool() {
   }
   while (free_queues_) {
     write_queue* q = free_queues_;
-    free_queues_ = q->next_free;
+    free_queues_ = q->next;
     delete q;
   }
 }
 
-write_queue* write_pool::acquire() noexcept {
+write_queue* write_pool::acquire(conn& owner) noexcept {
   if (fault::fail(fault::kind::alloc)) return nullptr;
+  write_queue* q;
   if (free_queues_) {
-    write_queue* q = free_queues_;
-    free_queues_ = q->next_free;
+    q = free_queues_;
+    free_queues_ = q->next;
     *q = write_queue{};
-    return q;
+  } else {
+    q = new (std::nothrow) write_queue;
+    if (!q) return nullptr;
   }
-  return new (std::nothrow) write_queue;
+  q->owner = &owner;
+  q->next = in_use_;
+  if (in_use_) in_use_->prev = q;
+  in_use_ = q;
+  return q;
+}
+
+write_queue* write_pool::largest_victim() const noexcept {
+  write_queue* best = nullptr;
+  for (write_queue* q = in_use_; q; q = q->next)
+    if (!best || q->bytes > best->bytes) best = q;
+  return best && best->bytes >= min_victim() ? best : nullptr;
 }
 
 namespace {
@@ -49,8 +65,13 @@ void write_pool::release(write_queue* q) noexcept {
     free_block(b);
     b = next;
   }
+  if (q->prev)
+    q->prev->next = q->next;
+  else
+    in_use_ = q->next;
+  if (q->next) q->next->prev = q->prev;
   *q = write_queue{};
-  q->next_free = free_queues_;
+  q->next = free_queues_;
   free_queues_ = q;
 }
 
@@ -62,19 +83,32 @@ write_block* write_pool::new_block() noexcept {
   if (b) {
     free_blocks_ = b->next;
     --free_count_;
+  } else if ((b = depot_.take())) {  // blocks another loop (or this one) gave back
+    free_blocks_ = b->next;
+    free_count_ = block_depot::batch - 1;
   } else {
     b = static_cast<write_block*>(std::malloc(sizeof(write_block)));
     if (!b) return nullptr;
   }
+  total_.fetch_add(write_block::size, std::memory_order_relaxed);
   b->next = nullptr;
   b->begin = b->end = 0;
   return b;
 }
 
 void write_pool::free_block(write_block* b) noexcept {
+  total_.fetch_sub(write_block::size, std::memory_order_relaxed);
   if (free_count_ >= max_free_blocks) {
-    std::free(b);
-    return;
+    // Full: a batch from the top of the stack goes to the depot (a walk of 256 links, once per
+    // 256 blocks freed), where any loop can take it.
+    write_block* head = free_blocks_;
+    write_block* last = head;
+    for (std::size_t i = 1; i < block_depot::batch; ++i)
+      last = last->next;
+    free_blocks_ = last->next;
+    last->next = nullptr;
+    free_count_ -= block_depot::batch;
+    depot_.give(head);
   }
   b->next = free_blocks_;
   free_blocks_ = b;

@@ -7,11 +7,18 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+namespace nbio {
+class conn;
+}
+
 namespace nbio::detail {
+
+class block_depot;
 
 struct write_block {
   static constexpr std::size_t size = 4096;
@@ -43,16 +50,23 @@ struct write_queue {
   write_block* head = nullptr;
   write_block* tail = nullptr;
   std::size_t bytes = 0;  // queued bytes in memory; a file segment counts as its block
-  write_queue* next_free = nullptr;
+  conn* owner = nullptr;  // the connection it belongs to: the write budget's victim search
+  // The loop's list of queues in use (the pool's free list, once released).
+  write_queue* prev = nullptr;
+  write_queue* next = nullptr;
 };
 
-// Loop thread only.
+// Loop thread only (but `total` and `depot`, shared by the engine's pools, are thread-safe).
 class write_pool {
  public:
-  // Free blocks kept for reuse; past this, blocks go back to malloc (4 MiB per loop).
+  // Free blocks kept for reuse without a lock (4 MiB per loop); past this, blocks go to the
+  // engine's depot, shared by the loops, in batches.
   static constexpr std::size_t max_free_blocks = 1024;
 
-  write_pool() = default;
+  // `total`: the engine's count of bytes in blocks in use, all loops (one relaxed atomic add
+  // per 4 KiB block taken or returned); `budget`: engine_config::max_write_queue_total.
+  write_pool(std::atomic<std::size_t>& total, std::size_t budget, block_depot& depot) noexcept
+      : total_(total), budget_(budget), depot_(depot) {}
   ~write_pool();
   write_pool(const write_pool&) = delete;
   write_pool& operator=(const write_pool&) = delete;
@@ -61,9 +75,20 @@ class write_pool {
   // add blocks (the caller closes the connection with ENOMEM; a queue left half-appended is
   // still whole enough to release). An exception would unwind through the handler that wrote
   // and end the loop thread, and with it every connection of the loop.
-  [[nodiscard]] write_queue* acquire() noexcept;
+  // A queue for `owner`, listed among this loop's queues in use.
+  [[nodiscard]] write_queue* acquire(conn& owner) noexcept;
   // Returns the queue and all its blocks to the pool.
   void release(write_queue* q) noexcept;
+  // Whether the engine's queues hold more than the budget now.
+  bool over_budget() const noexcept {
+    return budget_ && total_.load(std::memory_order_relaxed) > budget_;
+  }
+  // This loop's largest queue when it holds at least min_victim() bytes, else null. Walks the
+  // queues in use (connections with unsent bytes), so it runs only when over_budget().
+  write_queue* largest_victim() const noexcept;
+  // 1/256 of the budget (1 MiB of the default 256 MiB): a reading client's queue stays well
+  // under it, so the budget never closes a connection that keeps up.
+  std::size_t min_victim() const noexcept { return budget_ / 256; }
   [[nodiscard]] bool append(write_queue& q, std::string_view data) noexcept;
   // Puts `data` before everything queued (a transport's encryption of the head file segment).
   // On failure the queue is as it was.
@@ -100,9 +125,13 @@ class write_pool {
   bool append_as(write_queue& q, std::string_view data, std::uint32_t kind) noexcept;
   void free_block(write_block* b) noexcept;
 
+  std::atomic<std::size_t>& total_;
+  const std::size_t budget_;
+  block_depot& depot_;
   write_block* free_blocks_ = nullptr;
   std::size_t free_count_ = 0;
   write_queue* free_queues_ = nullptr;
+  write_queue* in_use_ = nullptr;
 };
 
 }  // namespace nbio::detail

@@ -35,15 +35,34 @@ static int fail(int fd, std::error_code& ec) noexcept {
   return -1;
 }
 
+// Whether a server accepts on the Unix socket at `addr`: a connect that succeeds, or finds the
+// backlog full (EAGAIN), says so; ECONNREFUSED says the file was left by a server that exited.
+static bool unix_socket_served(const address& addr) noexcept {
+  std::error_code ec;
+  int fd = open_socket(AF_UNIX, SOCK_STREAM, ec);
+  if (fd < 0) return false;
+  const bool served = ::connect(fd, addr.data(), addr.size()) == 0 || errno == EAGAIN;
+  ::close(fd);
+  return served;
+}
+
 int open_listener(const address& addr, bool reuseport, int backlog, std::error_code& ec) noexcept {
   int fd = open_socket(addr.family(), SOCK_STREAM, ec);
   if (fd < 0) return -1;
   int one = 1;
   if (addr.is_unix()) {
+    // A stale socket file is unlinked so that the path can be bound again; a served one is a
+    // path in use, as a TCP port is (unlinking it would take the path from a running server).
     auto* un = reinterpret_cast<const sockaddr_un*>(addr.data());
     struct stat st {};
-    if (un->sun_path[0] != '\0' && ::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+    if (un->sun_path[0] != '\0' && ::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+      if (unix_socket_served(addr)) {
+        ::close(fd);
+        ec = std::make_error_code(std::errc::address_in_use);
+        return -1;
+      }
       ::unlink(un->sun_path);
+    }
   } else {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
@@ -53,6 +72,18 @@ int open_listener(const address& addr, bool reuseport, int backlog, std::error_c
   if (::bind(fd, addr.data(), addr.size()) < 0) return fail(fd, ec);
   if (::listen(fd, backlog) < 0) return fail(fd, ec);
   return fd;
+}
+
+std::error_code probe_listen(const address& addr) noexcept {
+  std::error_code ec;
+  int fd = open_socket(addr.family(), SOCK_STREAM, ec);
+  if (fd < 0) return ec;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, addr.data(), addr.size()) < 0) ec = last_error();
+  ::close(fd);
+  return ec;
 }
 
 int accept(int listen_fd, std::error_code& ec) noexcept {

@@ -20,8 +20,12 @@ std::error_code last_error() noexcept;
 // socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int open_socket(int family, int type, std::error_code& ec) noexcept;
 // A bound, listening stream socket. `reuseport` sets SO_REUSEPORT (TCP only). A Unix path that
-// holds a stale socket file is unlinked first.
+// holds a stale socket file is unlinked first; one a server accepts on is EADDRINUSE.
 int open_listener(const address& addr, bool reuseport, int backlog, std::error_code& ec) noexcept;
+// Whether a TCP listener may take addr without sharing it: a bind with SO_REUSEADDR and
+// without SO_REUSEPORT, released at once. Linux fails it with EADDRINUSE while any socket
+// listens on the port (SO_REUSEPORT ones included), and lets it pass over TIME_WAIT leftovers.
+std::error_code probe_listen(const address& addr) noexcept;
 // accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; -1 and ec on failure (EAGAIN included).
 int accept(int listen_fd, std::error_code& ec) noexcept;
 // A UDP socket bound to addr (SO_REUSEPORT when asked).

@@ -71,6 +71,14 @@ struct listen_options {
   std::size_t max_blocking_online = 8;
   accept_strategy accept = accept_strategy::reuseport;
   int backlog = 4096;
+  // false (default): listen() fails with EADDRINUSE when any other socket already listens on
+  // the address, as nginx does, although the per-loop sockets use SO_REUSEPORT (which would
+  // otherwise let a second server silently share the port). true: join the SO_REUSEPORT
+  // listeners already there (same user): a blue/green deployment starts the new server
+  // beside the old one. Workers of nbio::run_workers join their siblings' sockets without it
+  // (include/nbio/engine/workers.hpp). Port 0 is not checked; Unix sockets cannot be shared:
+  // a path a server accepts on is EADDRINUSE, a stale socket file is unlinked.
+  bool join_existing = false;
   // Connections past this many online on this listener are accepted and closed at once
   // (counted in stats().refused). 0 means no cap.
   std::size_t max_connections = 0;
@@ -107,6 +115,18 @@ struct engine_config {
   std::size_t blocking_stack_size = 256u << 10;
   // EMFILE/ENFILE on accept pauses that listener for this long instead of spinning.
   std::chrono::milliseconds accept_retry = 100ms;
+  // Bytes all connections of the engine may hold in write queues together (0: no limit).
+  // max_write_queue bounds one connection; this bounds their sum: 200 WebSocket clients that
+  // send and never read made ws_echo hold 755 MB under the 4 MiB per-connection cap alone.
+  // A write that takes the total past it closes, on the writing loop, that loop's connection
+  // with the largest queue, with errc::write_queue_overflow (counted in
+  // loop_stats::write_budget_closes), when that queue holds at least 1/256 of the budget
+  // (1 MiB of the default): a client that reads keeps a queue far smaller, so only the ones
+  // that do not read are closed. The shed queue is freed at once. Memory for queues stays
+  // within this plus each loop's pool of 1,024 free blocks (4 MiB); blocks freed past that
+  // are kept for any loop, up to this many bytes (256 MiB when 0), so after a burst the
+  // process keeps them for the next. Blocking-mode connections write directly, no queue.
+  std::size_t max_write_queue_total = 256u << 20;
 };
 
 }  // namespace nbio

@@ -52,9 +52,12 @@ class conn {
   // Sends `data`. Tries the socket at once; what the kernel does not take is copied to the
   // write queue and flushed by the loop (in blocking mode: written before returning, within
   // the write timeout). Errors: errc::not_connected after close; errc::write_queue_overflow
-  // past max_write_queue (and, with overflow_policy::close, the connection is closed); the
-  // socket's errno (EPIPE, ECONNRESET) or ENOMEM when the write queue cannot grow: the
-  // connection is closed with it, and on_close reports it. Never throws.
+  // past max_write_queue (and, with overflow_policy::close, the connection is closed), or when
+  // this write took the engine's queues past engine_config::max_write_queue_total and this
+  // connection's queue was its loop's largest (closed; another connection may be closed
+  // instead, with the same cause in its on_close); the socket's errno (EPIPE, ECONNRESET) or
+  // ENOMEM when the write queue cannot grow: the connection is closed with it, and on_close
+  // reports it. Never throws.
   std::error_code write(std::string_view data);
   // Sends `length` bytes of the open file `fd` from `offset` after what is queued, with
   // sendfile(2): no copy through user space and no memory per byte while it waits (the

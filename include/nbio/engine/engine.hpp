@@ -34,6 +34,9 @@ class engine_impl;
 struct engine_stats {
   loop_stats total;
   std::vector<loop_stats> loops;
+  // Bytes of write-queue blocks in use now, all loops together: what
+  // engine_config::max_write_queue_total bounds (counted in whole 4 KiB blocks).
+  std::uint64_t write_queued = 0;
 };
 
 class engine {

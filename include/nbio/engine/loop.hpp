@@ -23,6 +23,9 @@ struct loop_stats {
   std::uint64_t refused = 0;   // accepted and closed at once by a max_connections cap
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
+  // Connections this loop closed because the engine's write queues passed
+  // engine_config::max_write_queue_total (their cause: errc::write_queue_overflow).
+  std::uint64_t write_budget_closes = 0;
 
   loop_stats& operator+=(const loop_stats& o) noexcept;
 };

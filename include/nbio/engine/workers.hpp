@@ -14,7 +14,12 @@
 // to them, reaps them, restarts one that crashed (killed by a signal or exited non-zero) after
 // restart_delay, and returns once all have exited after a stop signal. Call it before any thread
 // exists (fork copies only the calling thread) and before creating an engine. Port 0 cannot be
-// shared between processes: give the listeners fixed ports.
+// shared between processes: give the listeners fixed ports. The workers' listeners share each
+// port with their siblings' (the first worker to listen on an address checks it and records it
+// in memory the supervisor shares with its workers; the others join), while a port another
+// server holds fails with EADDRINUSE in every worker, as it would outside workers; a worker
+// that then exits with an error (or a signal) is not restarted: the supervisor stops them all
+// and returns exit_code 1.
 #pragma once
 
 #include <chrono>
@@ -47,7 +52,7 @@ struct workers_result {
 // index again) and supervises them until SIGTERM or SIGINT. In the workers, SIGTERM and SIGINT
 // are blocked on entry (sigwait for them), and the worker gets SIGTERM if the supervisor dies.
 // worker's return value is the worker's exit status. Throws std::system_error when fork fails
-// for the first workers.
+// for the first workers, or when the table of ports shared with the workers cannot be mapped.
 workers_result run_workers(const workers_options& options,
                            const std::function<int(unsigned index)>& worker);
 
