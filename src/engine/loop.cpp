@@ -328,6 +328,22 @@ void loop_impl::close_listen_socket(listen_socket* ls) {
   ls->fd = -1;
 }
 
+// A paused listener rejoins the poller after accept_retry. When that registration fails too
+// (ENOMEM, ENOSPC: the same shortage that paused it), it tries again after another accept_retry
+// rather than stay out of the poller, and so deaf, for good. EEXIST means the pause's removal
+// had failed and the socket never left: it is registered, which is all the resume wants.
+void loop_impl::resume_accepting_later(listen_socket& ls) {
+  add_timer(timer_wheel::clamp_delay(eng_.config().accept_retry.count()), 0, [this, &ls] {
+    if (ls.fd < 0 || !ls.paused) return;
+    const std::error_code ec = poller_.add(ls.fd, poll_read, false, tagged(&ls, tag_listen));
+    if (ec && ec != std::errc::file_exists) {
+      resume_accepting_later(ls);
+      return;
+    }
+    ls.paused = false;
+  });
+}
+
 void loop_impl::on_accept(listen_socket& ls) {
   if (ls.fd < 0 || ls.paused) return;
   listener_impl& l = *ls.owner;
@@ -347,11 +363,7 @@ void loop_impl::on_accept(listen_socket& ls) {
         // the backlog is served when descriptors free up.
         poller_.remove(ls.fd);
         ls.paused = true;
-        add_timer(timer_wheel::clamp_delay(eng_.config().accept_retry.count()), 0, [this, &ls] {
-          if (ls.fd < 0 || !ls.paused) return;
-          ls.paused = false;
-          poller_.add(ls.fd, poll_read, false, tagged(&ls, tag_listen));
-        });
+        resume_accepting_later(ls);
       }
       return;
     }

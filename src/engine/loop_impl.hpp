@@ -144,6 +144,7 @@ class loop_impl final : public loop {
   void dispatch(const poll_event& ev);
   void on_conn_event(conn& c, std::uint32_t flags);
   void on_accept(listen_socket& ls);
+  void resume_accepting_later(listen_socket& ls);
   void on_wake();
   void on_timer(timer_link& t);
   void on_conn_timer(conn& c);

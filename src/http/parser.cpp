@@ -17,8 +17,8 @@
 namespace nbio::http {
 namespace {
 
-// tchar (RFC 9110 5.6.2): the bytes of a token.
-constexpr std::array<bool, 256> make_token_table() {
+// A byte table: ALPHA, DIGIT and the bytes of `extra`.
+constexpr std::array<bool, 256> alnum_and(std::string_view extra) {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c)
     t[c] = true;
@@ -26,11 +26,13 @@ constexpr std::array<bool, 256> make_token_table() {
     t[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c)
     t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+  for (char c : extra)
     t[static_cast<unsigned char>(c)] = true;
   return t;
 }
-constexpr std::array<bool, 256> token_table = make_token_table();
+
+// tchar (RFC 9110 5.6.2): the bytes of a token.
+constexpr std::array<bool, 256> token_table = alnum_and("!#$%&'*+-.^_`|~");
 
 bool is_token_char(char c) noexcept {
   return token_table[static_cast<unsigned char>(c)];
@@ -98,19 +100,7 @@ bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
 // ("a b", "a@b", "a/b", an unbracketed "::1") are refused, not guessed at.
 
 // reg-name = *( unreserved / pct-encoded / sub-delims ), without the pct-encoded triplets.
-constexpr std::array<bool, 256> make_reg_name_table() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c)
-    t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c)
-    t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c)
-    t[c] = true;
-  for (char c : std::string_view("-._~!$&'()*+,;="))
-    t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> reg_name_table = make_reg_name_table();
+constexpr std::array<bool, 256> reg_name_table = alnum_and("-._~!$&'()*+,;=");
 
 bool is_reg_name(std::string_view s) noexcept {
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -38,6 +38,7 @@
 #include "nbio/websocket/client.hpp"
 #include "nbio/websocket/server.hpp"
 #include "support/payload.hpp"
+#include "support/raw_socket.hpp"
 #include "support/test_certs.hpp"
 #include "support/tool_run.hpp"
 #include "support/wait.hpp"
@@ -528,6 +529,33 @@ void sweep(const char* label, const session& run, bool strict) {
     ADD_FAILURE() << label << ": " << t.failures[i];
   EXPECT_TRUE(t.failures.empty()) << t.failures.size() << " failing points";
   EXPECT_LT(hangs, max_hangs) << "sweep stopped early after " << hangs << " hangs";
+}
+
+// Two faults in a row, which the sweep (one fault per session) cannot reach: an accept out of
+// descriptors pauses the listener (it leaves the poller), then the registration that resumes it
+// fails as well. The listener must try again on the next accept_retry, not stay deaf for good.
+TEST(fault_sweep, a_listener_whose_resume_fails_resumes_on_the_next_retry) {
+  struct echo {
+    void on_data(nbio::conn& c, std::string_view d) { c.write(d); }
+  };
+  nbio::engine eng({.loops = 1, .accept_retry = 20ms});
+  auto& l = eng.listen("127.0.0.1:0", echo{});
+  eng.start();
+  fault::reset();
+  fault::arm(kind::accept, 1, EMFILE);
+  auto fd = connect_stream(l.local_address());
+  ASSERT_TRUE(fd) << std::strerror(errno);
+  // The pause's epoll_ctl(DEL) is the first epoll_ctl after the arm (counters restart there);
+  // the next one is the resume's epoll_ctl(ADD), and that one fails.
+  ASSERT_TRUE(wait_until([] { return fault::fired() && fault::calls(kind::epoll_ctl) >= 1; }));
+  fault::arm(kind::epoll_ctl, 1, ENOMEM);
+  ASSERT_TRUE(wait_until([] { return fault::fired(); }));
+  fault::disarm();
+  ASSERT_TRUE(send_all(fd.get(), "still listening"));
+  const read_result r = recv_exact(fd.get(), 15, 5s);
+  EXPECT_EQ(r.data, "still listening") << "timed out: " << r.timed_out;
+  eng.stop();
+  fault::reset();
 }
 
 TEST(fault_sweep, tcp_echo_survives_every_failed_call) {
