@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
   bool join_existing = false;
   app.add_flag("--join-existing", join_existing, "share the port with a server already on it");
   nbio::websocket::server_options ws_options;
+  app.add_option("--max-write-queue", ws_options.max_write_queue,
+                 "bytes queued for one client (closed past it)")
+      ->capture_default_str();
   nbio::websocket::deflate_options& deflate = ws_options.deflate;
   std::string memory = "shared";
   app.add_flag("--deflate", deflate.enabled, "accept permessage-deflate (RFC 7692)");

@@ -405,10 +405,11 @@ bool loop_impl::start_queue(conn& c) {
     arm_timer(c);
   }
   if (!edge()) set_write_interest(c, true);
-  return true;
+  return c.is_open();  // a failed registration closed it
 }
 
 std::error_code loop_impl::out_of_memory(conn& c) {
+  if (!c.is_open()) return c.cause();  // start_queue's registration failed and closed it
   const std::error_code ec = errno_code(ENOMEM);
   close(c, ec);
   return ec;

@@ -164,7 +164,8 @@ class loop_impl final : public loop {
   void do_read(conn& c);
   void flush(conn& c);
   // The kernel refused part of a write: bytes and files wait in a queue from now on. False
-  // when the queue could not be allocated.
+  // when the queue could not be allocated, or the registration for writability failed (the
+  // connection is then closed with that error).
   [[nodiscard]] bool start_queue(conn& c);
   // After bytes or a file were queued for c: past the engine's write budget, sheds this loop's
   // largest queue. errc::write_queue_overflow when that closed c itself.

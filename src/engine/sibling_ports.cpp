@@ -8,7 +8,7 @@
 
 namespace nbio::detail {
 
-static_assert(std::atomic<bool>::is_always_lock_free, "refused_ is shared between processes");
+static_assert(std::atomic<pid_t>::is_always_lock_free, "refused_pid_ is shared between processes");
 
 sibling_ports* sibling_ports::create() noexcept {
   void* p = ::mmap(nullptr, sizeof(sibling_ports), PROT_READ | PROT_WRITE,

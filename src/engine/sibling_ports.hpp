@@ -9,6 +9,8 @@
 #pragma once
 
 #include <pthread.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -37,9 +39,13 @@ class sibling_ports {
   bool contains(const address& a) const noexcept;
   void add(const address& a) noexcept;
   // A worker found one of its ports held by another server: restarting it cannot help, so the
-  // supervisor stops instead (read without the lock).
-  void mark_refused() noexcept { refused_.store(true, std::memory_order_relaxed); }
-  bool refused() const noexcept { return refused_.load(std::memory_order_relaxed); }
+  // supervisor stops instead when that worker exits (read without the lock). Kept per worker
+  // pid: a worker that caught the error and carried on elsewhere, then crashed days later for
+  // another reason, is restarted as usual, and so is any other worker.
+  void mark_refused() noexcept { refused_pid_.store(::getpid(), std::memory_order_relaxed); }
+  bool refused_by(pid_t worker) const noexcept {
+    return worker > 0 && refused_pid_.load(std::memory_order_relaxed) == worker;
+  }
 
  private:
   sibling_ports() = default;
@@ -49,7 +55,7 @@ class sibling_ports {
   }
 
   pthread_mutex_t mu_;
-  std::atomic<bool> refused_{false};  // lock-free: valid across processes in shared memory
+  std::atomic<pid_t> refused_pid_{0};  // lock-free: valid across processes in shared memory
   std::size_t count_ = 0;
   // Raw storage, built as entries are added: the mapping's untouched pages stay unallocated.
   alignas(address) unsigned char entries_[capacity][sizeof(address)];

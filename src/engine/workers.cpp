@@ -164,7 +164,7 @@ workers_result run_workers(const workers_options& options,
       ++result.crashed;
       log("nbio workers: worker %u (pid %d) %s\n", index, static_cast<int>(pid),
           describe(status).c_str());
-      if (siblings->refused()) {  // as nginx: a port in use is fatal, not worth a retry
+      if (siblings->refused_by(pid)) {  // as nginx: a port in use is fatal, not worth a retry
         log("nbio workers: a port is in use by another server: stopping all\n");
         result.exit_code = 1;
         stop_all(SIGTERM);

@@ -94,11 +94,20 @@ nbio::conn* budget_holder::update(buffer_budget& b, nbio::conn& c, std::size_t b
     }
   }
   if (bytes < before || b.limit == 0 || total <= b.limit) return nullptr;
+  // Holders that are closing already (a read timeout, a reset: their buffers go when the loop
+  // reaps them at the end of this turn) leave the budget now rather than be chosen: evicting
+  // one would free nothing the reap does not, and spare the connection that grew.
+  int top = set_->top_list();
+  while (top > list_ && !set_->first_of(top)->conn_->is_open()) {
+    set_->first_of(top)->release();
+    top = set_->top_list();
+  }
+  total = b.held.load(std::memory_order_relaxed);
+  if (total <= b.limit) return nullptr;
   // Over the limit, and this one grew: see the header for the choice.
   const std::uint64_t holders = b.holders.load(std::memory_order_relaxed);
   const std::uint64_t average = total / (holders ? holders : 1);
   nbio::conn* victim = conn_;
-  const int top = set_->top_list();
   if (held_ < average && top > list_) victim = set_->first_of(top)->conn_;
   b.evictions.fetch_add(1, std::memory_order_relaxed);
   return victim;

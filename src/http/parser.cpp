@@ -203,13 +203,15 @@ bool is_valid_host(std::string_view v) noexcept {
     }
     if (host.empty() || !is_reg_name(host)) return false;
   }
-  if (port.size() > 5) return false;
+  // port = *DIGIT (RFC 3986 3.2.3): leading zeros ("000080") are allowed; the value is bounded
+  // as it is read, so no length overflows it.
   unsigned value = 0;
   for (char c : port) {
     if (!is_digit(c)) return false;
     value = value * 10 + static_cast<unsigned>(c - '0');
+    if (value > 65535) return false;
   }
-  return value <= 65535;
+  return true;
 }
 
 // The outcome of looking for the end of a head.
