@@ -454,7 +454,7 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
 
 std::error_code loop_impl::check_budget(conn& c) {
   if (!writes_.over_budget()) return {};
-  shed_for_budget();
+  shed_for_budget(c);
   return c.is_open() ? std::error_code{} : errc::write_queue_overflow;
 }
 
@@ -466,11 +466,14 @@ std::error_code loop_impl::check_budget(conn& c) {
 // made of many small queues. The walk over this loop's queues in use costs one pointer chase
 // per backlogged connection, paid for by the >= 1 MiB it frees; a walk that finds no victim
 // (the excess is on other loops, which shed on their own next write) is not repeated within
-// the same millisecond tick. The victim's queue is freed now rather than when it is reaped at
-// the end of the turn, so the next write of this turn sees the total already lowered and does
-// not close a second connection for the same excess.
-void loop_impl::shed_for_budget() {
-  if (shed_missed_ && shed_missed_at_ == now_) return;
+// the same millisecond tick, unless the queue that just grew has itself become large enough
+// to be a victim (else a queue could grow by megabytes within that tick, unchecked). The victim's
+// queue is freed now rather than when it is reaped at the end of the turn, so the next write of
+// this turn sees the total already lowered and does not close a second connection for the same
+// excess.
+void loop_impl::shed_for_budget(const conn& grown) {
+  const bool grown_is_candidate = grown.wq_ && grown.wq_->bytes >= writes_.min_victim();
+  if (shed_missed_ && shed_missed_at_ == now_ && !grown_is_candidate) return;
   write_queue* q = writes_.largest_victim();
   if (!q) {
     shed_missed_ = true;

@@ -170,7 +170,7 @@ class loop_impl final : public loop {
   // After bytes or a file were queued for c: past the engine's write budget, sheds this loop's
   // largest queue. errc::write_queue_overflow when that closed c itself.
   std::error_code check_budget(conn& c);
-  void shed_for_budget();
+  void shed_for_budget(const conn& grown);
   // States in which a connection takes no more bytes or files.
   static constexpr std::uint16_t no_write = conn::f_closing | conn::f_close_after_flush |
                                             conn::f_write_shut | conn::f_shutdown_pending |
