@@ -8,7 +8,8 @@
 
 namespace nbio::detail {
 
-static_assert(std::atomic<pid_t>::is_always_lock_free, "refused_pid_ is shared between processes");
+static_assert(std::atomic<pid_t>::is_always_lock_free && std::atomic<unsigned>::is_always_lock_free,
+              "the refusals are shared between processes");
 
 sibling_ports* sibling_ports::create() noexcept {
   void* p = ::mmap(nullptr, sizeof(sibling_ports), PROT_READ | PROT_WRITE,

@@ -41,10 +41,19 @@ class sibling_ports {
   // A worker found one of its ports held by another server: restarting it cannot help, so the
   // supervisor stops instead when that worker exits (read without the lock). Kept per worker
   // pid: a worker that caught the error and carried on elsewhere, then crashed days later for
-  // another reason, is restarted as usual, and so is any other worker.
-  void mark_refused() noexcept { refused_pid_.store(::getpid(), std::memory_order_relaxed); }
+  // another reason, is restarted as usual, and so is any other worker. Past max_refused
+  // refusing workers, any exit counts as refused.
+  static constexpr unsigned max_refused = 64;
+  void mark_refused() noexcept {
+    const unsigned i = refused_count_.fetch_add(1, std::memory_order_relaxed);
+    if (i < max_refused) refused_pids_[i].store(::getpid(), std::memory_order_release);
+  }
   bool refused_by(pid_t worker) const noexcept {
-    return worker > 0 && refused_pid_.load(std::memory_order_relaxed) == worker;
+    const unsigned n = refused_count_.load(std::memory_order_acquire);
+    if (n > max_refused) return true;
+    for (unsigned i = 0; i < n; ++i)
+      if (refused_pids_[i].load(std::memory_order_acquire) == worker) return true;
+    return false;
   }
 
  private:
@@ -55,7 +64,9 @@ class sibling_ports {
   }
 
   pthread_mutex_t mu_;
-  std::atomic<pid_t> refused_pid_{0};  // lock-free: valid across processes in shared memory
+  // Lock-free atomics: valid across processes in shared memory.
+  std::atomic<unsigned> refused_count_{0};
+  std::atomic<pid_t> refused_pids_[max_refused]{};
   std::size_t count_ = 0;
   // Raw storage, built as entries are added: the mapping's untouched pages stay unallocated.
   alignas(address) unsigned char entries_[capacity][sizeof(address)];
