@@ -20,33 +20,39 @@ constexpr std::uint64_t mix(std::uint64_t x) noexcept {
   return x ^ (x >> 31);
 }
 
+// Reads the stream of `seed` from `offset` on, one byte at a time: one mix per 8 bytes.
+class stream_reader {
+ public:
+  stream_reader(std::uint64_t seed, std::uint64_t offset) noexcept
+      : seed_(seed), offset_(offset), word_(word_at(offset >> 3)) {}
+  char next() noexcept {
+    if ((offset_ & 7) == 0) word_ = word_at(offset_ >> 3);
+    return static_cast<char>(word_ >> ((offset_++ & 7) * 8));
+  }
+
+ private:
+  std::uint64_t word_at(std::uint64_t index) const noexcept { return mix(seed_ ^ mix(index)); }
+
+  std::uint64_t seed_;
+  std::uint64_t offset_;
+  std::uint64_t word_;
+};
+
 // Writes stream bytes [offset, offset + n) of `seed` to `out`.
 inline void fill(std::uint64_t seed, std::uint64_t offset, char* out, std::size_t n) noexcept {
-  std::uint64_t word_index = offset >> 3;
-  std::uint64_t word = mix(seed ^ mix(word_index));
-  for (std::size_t i = 0; i < n; ++i, ++offset) {
-    if ((offset >> 3) != word_index) {
-      word_index = offset >> 3;
-      word = mix(seed ^ mix(word_index));
-    }
-    out[i] = static_cast<char>(word >> ((offset & 7) * 8));
-  }
+  stream_reader stream(seed, offset);
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = stream.next();
 }
 
 // Compares `got` with stream bytes [offset, offset + n) of `seed`. Returns the number of bytes
 // that differ; `first` is set to the index in `got` of the first one (untouched when none).
 inline std::size_t count_mismatches(std::uint64_t seed, std::uint64_t offset, const char* got,
                                     std::size_t n, std::size_t& first) noexcept {
+  stream_reader stream(seed, offset);
   std::size_t bad = 0;
-  std::uint64_t word_index = offset >> 3;
-  std::uint64_t word = mix(seed ^ mix(word_index));
-  for (std::size_t i = 0; i < n; ++i, ++offset) {
-    if ((offset >> 3) != word_index) {
-      word_index = offset >> 3;
-      word = mix(seed ^ mix(word_index));
-    }
-    if (got[i] != static_cast<char>(word >> ((offset & 7) * 8)) && bad++ == 0) first = i;
-  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (got[i] != stream.next() && bad++ == 0) first = i;
   return bad;
 }
 

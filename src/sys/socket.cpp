@@ -46,11 +46,26 @@ static bool unix_socket_served(const address& addr) noexcept {
   return served;
 }
 
-int open_listener(const address& addr, bool reuseport, int backlog, std::error_code& ec) noexcept {
+// A TCP socket bound to `addr`, or -1 with `ec`: SO_REUSEADDR (a TIME_WAIT leftover of an
+// earlier server does not block the bind, a listener does), SO_REUSEPORT when asked (the loops'
+// sockets of one listener share the port), IPV6_V6ONLY for IPv6.
+static int bound_tcp_socket(const address& addr, bool reuseport, std::error_code& ec) noexcept {
   int fd = open_socket(addr.family(), SOCK_STREAM, ec);
   if (fd < 0) return -1;
   int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+    return fail(fd, ec);
+  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, addr.data(), addr.size()) < 0) return fail(fd, ec);
+  return fd;
+}
+
+int open_listener(const address& addr, bool reuseport, int backlog, std::error_code& ec) noexcept {
+  int fd = -1;
   if (addr.is_unix()) {
+    fd = open_socket(addr.family(), SOCK_STREAM, ec);
+    if (fd < 0) return -1;
     // A stale socket file is unlinked so that the path can be bound again; a served one is a
     // path in use, as a TCP port is (unlinking it would take the path from a running server).
     auto* un = reinterpret_cast<const sockaddr_un*>(addr.data());
@@ -63,26 +78,19 @@ int open_listener(const address& addr, bool reuseport, int backlog, std::error_c
       }
       ::unlink(un->sun_path);
     }
+    if (::bind(fd, addr.data(), addr.size()) < 0) return fail(fd, ec);
   } else {
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (reuseport && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-      return fail(fd, ec);
-    if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    fd = bound_tcp_socket(addr, reuseport, ec);
+    if (fd < 0) return -1;
   }
-  if (::bind(fd, addr.data(), addr.size()) < 0) return fail(fd, ec);
   if (::listen(fd, backlog) < 0) return fail(fd, ec);
   return fd;
 }
 
 std::error_code probe_listen(const address& addr) noexcept {
   std::error_code ec;
-  int fd = open_socket(addr.family(), SOCK_STREAM, ec);
-  if (fd < 0) return ec;
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (::bind(fd, addr.data(), addr.size()) < 0) ec = last_error();
-  ::close(fd);
+  const int fd = bound_tcp_socket(addr, false, ec);
+  if (fd >= 0) ::close(fd);
   return ec;
 }
 
