@@ -10,6 +10,9 @@
 // head is complete and O(head) once.
 #include "nbio/http/parser.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -112,58 +115,16 @@ bool is_reg_name(std::string_view s) noexcept {
   return true;
 }
 
-// dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 3.2.2): no leading zeros.
-bool is_ipv4(std::string_view s) noexcept {
-  for (int part = 0; part < 4; ++part) {
-    std::size_t n = 0;
-    unsigned v = 0;
-    while (n < s.size() && n < 4 && is_digit(s[n]))
-      v = v * 10 + static_cast<unsigned>(s[n++] - '0');
-    if (n == 0 || n > 3 || v > 255 || (n > 1 && s[0] == '0')) return false;
-    s.remove_prefix(n);
-    if (part < 3) {
-      if (s.empty() || s.front() != '.') return false;
-      s.remove_prefix(1);
-    }
-  }
-  return s.empty();
-}
-
-// IPv6address (RFC 3986 3.2.2): eight 16-bit groups of 1 to 4 hex digits, one "::" standing
-// for one or more zero groups, the last two groups optionally written as an IPv4 address.
+// IPv6address (RFC 3986 3.2.2, the text forms of RFC 4291 2.2): glibc's inet_pton checks
+// exactly that grammar ("::" once, 1-4 hex digits a group, an IPv4 tail without leading
+// zeros), so it is called rather than written again; it wants a NUL-terminated copy.
 bool is_ipv6(std::string_view s) noexcept {
-  int groups = 0;
-  bool elided = false;
-  if (s.starts_with("::")) {
-    elided = true;
-    s.remove_prefix(2);
-  }
-  while (!s.empty()) {
-    std::size_t n = 0;
-    while (n < s.size() && n < 5 && hex_value(s[n]) >= 0)
-      ++n;
-    if (n < s.size() && s[n] == '.') {  // the IPv4 tail: the last thing there is
-      if (!is_ipv4(s)) return false;
-      groups += 2;
-      s = {};
-      break;
-    }
-    if (n == 0 || n > 4) return false;
-    ++groups;
-    s.remove_prefix(n);
-    if (s.empty()) break;
-    if (s.starts_with("::")) {
-      if (elided) return false;
-      elided = true;
-      s.remove_prefix(2);
-    } else if (s.front() == ':') {
-      s.remove_prefix(1);
-      if (s.empty()) return false;  // a trailing single ':'
-    } else {
-      return false;
-    }
-  }
-  return elided ? groups <= 7 : groups == 8;
+  char text[INET6_ADDRSTRLEN];
+  if (s.size() >= sizeof(text)) return false;
+  s.copy(text, s.size());
+  text[s.size()] = '\0';
+  in6_addr ignored{};
+  return ::inet_pton(AF_INET6, text, &ignored) == 1;
 }
 
 // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
