@@ -9,7 +9,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/nbio DESTINATION ${CMAKE_INSTALL
 install(EXPORT nbioTargets NAMESPACE nbio:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/nbio)
 
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/nbioConfig.cmake.in
-  "@PACKAGE_INIT@\ninclude(CMakeFindDependencyMacro)\nfind_dependency(Threads)\nfind_dependency(OpenSSL 3)\nfind_dependency(ZLIB)\n"
+  "@PACKAGE_INIT@\ninclude(CMakeFindDependencyMacro)\nfind_dependency(Threads)\nfind_dependency(OpenSSL 3)\nfind_dependency(ZLIB)\nfind_dependency(PkgConfig)\npkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)\n"
   "include(\"\${CMAKE_CURRENT_LIST_DIR}/nbioTargets.cmake\")\n")
 configure_package_config_file(${CMAKE_CURRENT_BINARY_DIR}/nbioConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/nbioConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/nbio)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages nbio needs, for one of three uses (the first argument):
-#   demo   what `make demo` builds and runs: a compiler, CMake, Ninja, OpenSSL, zlib, CLI11,
+#   demo   what `make demo` builds and runs: a compiler, CMake, Ninja, OpenSSL, zlib, liburing, CLI11,
 #          nlohmann-json, GoogleTest (CMake configures the test targets, demo builds none),
 #          gnuplot (the demo's plot). A fresh Debian 12 installs these in about a minute.
 #   test   (the default) everything `make build` and `make test` need besides: clang (the
-#          fuzzers), clang-format, liburing, and the real peers the tests play against (curl,
+#          fuzzers), clang-format, and the real peers the tests play against (curl,
 #          wrk, slowhttptest, nginx, Python's websockets, Node and its ws module, Chromium,
 #          openssl).
 #   bench  test's packages and the benchmarks' baselines (Boost, libuv, Google Benchmark,
@@ -16,14 +16,14 @@ set -euo pipefail
 
 use="${1:-test}"
 packages=(
-  build-essential cmake ninja-build pkg-config libssl-dev zlib1g-dev
+  build-essential cmake ninja-build pkg-config libssl-dev zlib1g-dev liburing-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev gnuplot-nox procps
 )
 case "$use" in
   demo) ;;
   test | bench)
     packages+=(
-      clang clang-format libclang-rt-14-dev liburing-dev
+      clang clang-format libclang-rt-14-dev
       curl openssl util-linux iproute2 wrk slowhttptest nginx python3-websockets chromium
     )
     [ "$use" = bench ] && packages+=(libbenchmark-dev libboost-dev libuv1-dev libhttp-parser-dev)

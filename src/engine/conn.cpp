@@ -169,6 +169,7 @@ conn* loop_impl::allocate(const conn_class& cls) {
   c->close_code_ = 0;
   c->last_active_ = now_;
   c->read_deadline_ = c->write_deadline_ = 0;
+  c->timer_.owner_u16 = 0;
   if (cls.construct_data) cls.construct_data(data_of(*c));
   if (cls.tls) {
     c->timer_.owner_u16 |= conn::t_transport;
@@ -199,10 +200,14 @@ conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
       owner->release_blocking();  // no thread to be had: serve it from the loop instead
     }
   }
-  std::uint32_t interest = edge() ? (poll_read | poll_write) : poll_read;
-  if (auto ec = poller_.add(fd, interest, edge(), c)) {
-    close(*c, ec);
-    return c;
+  if (ring_) {
+    arm_recv(*c);
+  } else {
+    std::uint32_t interest = edge() ? (poll_read | poll_write) : poll_read;
+    if (auto ec = poller_.add(fd, interest, edge(), c)) {
+      close(*c, ec);
+      return c;
+    }
   }
   if (cls.read_timeout_ms) {
     c->read_deadline_ = now_ + cls.read_timeout_ms;
@@ -245,7 +250,9 @@ void loop_impl::start_dial(const address& remote, const address& local, const co
     c->flags_ |= conn::f_write_deadline;
     arm_timer(*c);
   }
-  if (auto err = poller_.add(fd, edge() ? (poll_read | poll_write) : poll_write, edge(), c)) {
+  if (ring_) {
+    if (!connected) arm_pollout(*c);
+  } else if (auto err = poller_.add(fd, edge() ? (poll_read | poll_write) : poll_write, edge(), c)) {
     close(*c, err);
     return;
   }
@@ -259,7 +266,10 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
     close(c, ec);
     return;
   }
-  if (!(flags & (poll_write | poll_hangup))) return;  // not yet
+  if (!(flags & (poll_write | poll_hangup))) {  // not yet
+    if (ring_) arm_pollout(c);
+    return;
+  }
   // Level-triggered: from writability to input. Checked while still connecting, so a failure
   // reaches the dial's on_error (found by the fault sweep: ignored, the connection never read).
   if (!edge()) {
@@ -287,7 +297,9 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   // on_connect may have closed the connection (on_close still follows) or rebound it (the new
   // handler's on_open ran then).
   if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
-  if (c.is_open() && (flags & (poll_read | poll_hangup))) {
+  if (ring_) {
+    if (c.is_open()) do_read(c);  // arms the receive
+  } else if (c.is_open() && (flags & (poll_read | poll_hangup))) {
     c.flags_ |= conn::f_read_ready;
     if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
     do_read(c);
@@ -325,6 +337,7 @@ void loop_impl::do_read(conn& c) {
   constexpr std::uint16_t stop_bits =
       conn::f_closing | conn::f_read_paused | conn::f_eof | conn::f_close_after_flush;
   if (c.flags_ & stop_bits) return;  // f_read_ready stays set: resume_read() picks it up
+  if (ring_) return deliver_held(c);
   const bool tls = c.has_transport();
   if (tls) {
     if (transport_glue::replay(c) && (c.flags_ & stop_bits)) return;
@@ -335,24 +348,10 @@ void loop_impl::do_read(conn& c) {
   }
   const unsigned budget = eng_.config().reads_per_turn;
   for (unsigned i = 0; i < budget; ++i) {
-    const conn_class& cls = *c.cls_;  // per read: on_data may rebind the connection
     std::error_code ec;
     ssize_t n = sys::recv(c.fd_, rbuf_.get(), rbuf_size_, ec);
     if (n > 0) {
-      bytes_in_.add(static_cast<std::uint64_t>(n));
-      c.last_active_ = now_;
-      if (tls && !(c.flags_ & conn::f_opened)) {
-        // In the handshake: its own deadline stands.
-      } else if (cls.read_timeout_ms) {
-        c.read_deadline_ = now_ + cls.read_timeout_ms;
-        c.flags_ |= conn::f_read_deadline;
-      } else {
-        c.flags_ = clear(c.flags_, conn::f_read_deadline);
-      }
-      if (tls)
-        transport_glue::feed(c, {rbuf_.get(), static_cast<std::size_t>(n)});
-      else if (cls.on_data)
-        cls.on_data(cls.handler, c, {rbuf_.get(), static_cast<std::size_t>(n)});
+      received(c, {rbuf_.get(), static_cast<std::size_t>(n)});
       if (c.flags_ & stop_bits) return;
       // A short read drained the socket: the next byte brings a new edge. Not so for a FIN
       // that came with the data (RDHUP seen): read on to the end of stream.
@@ -426,6 +425,17 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
   std::size_t queued = c.wq_ ? c.wq_->bytes : 0;
   if (o.on_overflow == overflow_policy::reject && queued + data.size() > o.max_write_queue)
     return errc::write_queue_overflow;  // rejected whole, before any byte is sent
+  if (ring_) {
+    // io_uring: queued, and sent with the turn's other writes in one submission.
+    if (queued + data.size() > o.max_write_queue) {
+      close(c, errc::write_queue_overflow);
+      return errc::write_queue_overflow;
+    }
+    if (!c.wq_ && !start_queue(c)) return out_of_memory(c);
+    if (!writes_.append(*c.wq_, data)) return out_of_memory(c);
+    list_send(c);
+    return check_budget(c);
+  }
   if (!c.wq_) {
     std::error_code ec;
     ssize_t n = sys::send(c.fd_, data.data(), data.size(), ec);
@@ -486,8 +496,13 @@ void loop_impl::shed_for_budget(const conn& grown) {
     close(victim, errc::write_queue_overflow);
     budget_closes_.add(1);
   }
-  writes_.release(q);  // what close() would discard at the end of the turn
-  victim.wq_ = nullptr;
+  // What close() would discard at the end of the turn (io_uring: once a send in flight is back).
+  if (ring_) {
+    discard_queue(victim);
+  } else {
+    writes_.release(q);
+    victim.wq_ = nullptr;
+  }
 }
 
 std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length) {
@@ -496,6 +511,7 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
   if (length == 0) return {};
   const bool was_idle = !c.wq_;
   if (!c.wq_ && !c.has_transport()) {
+    // Nothing queued (under io_uring nothing in flight either): sendfile never blocks here.
     // Nothing queued: straight to the kernel until it is full.
     while (length > 0) {
       std::error_code ec;
@@ -536,7 +552,10 @@ std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std:
   if (!writes_.append_file(*c.wq_, copy, offset, length)) return out_of_memory(c);
   if (auto ec = check_budget(c)) return ec;
   // A transport's file is read and encrypted piece by piece as the queue drains (flush_file).
-  if (c.has_transport() && was_idle) flush(c);
+  if (ring_)
+    list_send(c);
+  else if (c.has_transport() && was_idle)
+    flush(c);
   return {};
 }
 
@@ -548,7 +567,10 @@ bool loop_impl::flush_file(conn& c) {
     const ssize_t n =
         sys::sendfile(c.fd_, f.fd, f.offset, std::min<std::uint64_t>(f.remaining, 1u << 30), ec);
     if (n < 0) {
-      if (!sys::would_block(ec)) close(c, ec);
+      if (!sys::would_block(ec))
+        close(c, ec);
+      else if (ring_)
+        arm_pollout(c);  // io_uring: no readiness otherwise
       return false;
     }
     if (n == 0) {  // the file ended early: the peer was promised bytes it will not get
@@ -567,6 +589,7 @@ void loop_impl::flush(conn& c) {
   constexpr int max_iov = 64;
   iovec iov[max_iov];
   while (c.wq_) {
+    if (c.wq_->in_flight) return;  // io_uring: its completion continues
     if (!c.wq_->head) {
       drained(c);
       return;
@@ -579,6 +602,7 @@ void loop_impl::flush(conn& c) {
       if (!flush_plain_transport(c)) return;
       continue;
     }
+    if (ring_) return submit_send(c);
     int count = write_pool::gather(*c.wq_, iov, max_iov);
     std::size_t offered = 0;
     for (int i = 0; i < count; ++i)
@@ -675,6 +699,7 @@ void loop_impl::reap() {
     // Still on the ready list: run_ready skips an entry whose flag is clear (a freed slot, or one
     // reused by a connection that is not on the list itself).
     c.flags_ = clear(c.flags_, conn::f_in_ready_list);
+    if (ring_ && !(c.flags_ & conn::f_blocking)) release_ring_ops(c);
     if (c.wq_) writes_.release(c.wq_);
     c.wq_ = nullptr;
     wheel_.cancel(c.timer_);  // the free list reuses the timer's links
@@ -690,7 +715,10 @@ void loop_impl::reap() {
 void loop_impl::pause_read(conn& c) {
   if (c.flags_ & (conn::f_closing | conn::f_read_paused)) return;
   c.flags_ |= conn::f_read_paused;
-  if (!edge()) set_write_interest(c, c.wq_ != nullptr);
+  if (ring_)
+    cancel_recv(c);  // what arrives before the cancellation is held for resume_read
+  else if (!edge())
+    set_write_interest(c, c.wq_ != nullptr);
 }
 
 void loop_impl::resume_read(conn& c) {
@@ -699,6 +727,7 @@ void loop_impl::resume_read(conn& c) {
   // Input a transport kept from before the pause is not on the socket: no event will say so
   // (in either trigger mode), so the connection reads on the next turn.
   if (c.has_transport() && transport_glue::has_kept_input(c)) c.flags_ |= conn::f_read_ready;
+  if (ring_) c.flags_ |= conn::f_read_ready;  // held input, and the receive to arm again
   if (!edge()) {
     set_write_interest(c, c.wq_ != nullptr);
     if ((c.flags_ & conn::f_read_ready) && !(c.flags_ & conn::f_in_ready_list) &&

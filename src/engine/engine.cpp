@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/engine_impl.hpp"
+#include "engine/backend/uring.hpp"
 #include "engine/sibling_ports.hpp"
 #include "sys/socket.hpp"
 
@@ -84,6 +85,36 @@ static address parse_or_throw(std::string_view addr, std::string_view what) {
   return *parsed;
 }
 
+// NBIO_BACKEND overrides the configured back-end; automatic becomes io_uring or epoll here, once
+// per engine, and an io_uring that cannot run is a setup error (thrown, with the reason).
+io_backend engine_impl::choose_backend(io_backend wanted) {
+  if (const char* env = std::getenv("NBIO_BACKEND"); env && *env) {
+    const std::string_view v(env);
+    if (v == "epoll")
+      wanted = io_backend::epoll;
+    else if (v == "io_uring")
+      wanted = io_backend::io_uring;
+    else if (v == "auto")
+      wanted = io_backend::automatic;
+    else
+      throw std::invalid_argument("NBIO_BACKEND: '" + std::string(v) +
+                                  "' is not epoll, io_uring or auto");
+  }
+  if (wanted == io_backend::epoll) return wanted;
+  std::string why;
+  const std::error_code ec = uring::probe(why);
+  if (wanted == io_backend::io_uring) {
+    if (ec) throw std::system_error(ec, "nbio: the io_uring back-end cannot start: " + why);
+    return wanted;
+  }
+  if (ec) {
+    std::fprintf(stderr, "nbio: back-end epoll (auto: %s)\n", why.c_str());
+    return io_backend::epoll;
+  }
+  std::fprintf(stderr, "nbio: back-end io_uring (auto)\n");
+  return io_backend::io_uring;
+}
+
 engine_impl::engine_impl(nbio::engine& facade, engine_config config)
     : facade_(facade),
       config_(config),
@@ -92,6 +123,7 @@ engine_impl::engine_impl(nbio::engine& facade, engine_config config)
       // once anyway), or 256 MiB when the budget is off.
       depot_(config.max_write_queue_total ? config.max_write_queue_total : std::size_t{256} << 20) {
   if (config_.loops == 0) config_.loops = std::max(1u, std::thread::hardware_concurrency());
+  config_.backend = choose_backend(config_.backend);
   if (config_.read_buffer_size < 1024) config_.read_buffer_size = 1024;
   if (config_.reads_per_turn == 0) config_.reads_per_turn = 1;
   if (config_.events_per_wait == 0) config_.events_per_wait = 1;

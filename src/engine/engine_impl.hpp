@@ -25,6 +25,7 @@ extern thread_local const engine_impl* this_thread_engine;
 
 class engine_impl {
  public:
+  static io_backend choose_backend(io_backend wanted);
   engine_impl(nbio::engine& facade, engine_config config);
   ~engine_impl();
 

@@ -73,8 +73,21 @@ loop_impl::loop_impl(engine_impl& eng, std::size_t index)
       writes_(eng.write_queued(), eng.config().max_write_queue_total, eng.depot()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  if (auto ec = poller_.add(wake_fd_, poll_read, false, tagged(nullptr, tag_wake)))
-    throw std::system_error(ec, "epoll_ctl(eventfd)");
+  const engine_config& cfg = eng.config();
+  if (cfg.backend == io_backend::io_uring) {
+    ring_ = std::make_unique<uring>(uring::options{
+        cfg.uring_entries, cfg.uring_buffers, static_cast<unsigned>(cfg.uring_buffer_size)});
+    // One msghdr and up to 64 iovecs for each send of several blocks until the batch is
+    // submitted (the kernel copies them at submission).
+    msgs_.reset(new msghdr[uring_msgs]);
+    iovs_.reset(new iovec[uring_msgs * uring_iov]);
+    send_list_.reserve(256);
+    send_swap_.reserve(256);
+  } else {
+    edge_ = cfg.trigger == trigger_mode::edge;
+    if (auto ec = poller_.add(wake_fd_, poll_read, false, tagged(nullptr, tag_wake)))
+      throw std::system_error(ec, "epoll_ctl(eventfd)");
+  }
   ready_.reserve(256);
   ready_swap_.reserve(256);
   closing_.reserve(256);
@@ -116,10 +129,6 @@ void loop_impl::request_drain() {
   post([this] { drain_everything(); });
 }
 
-bool loop_impl::edge() const noexcept {
-  return eng_.config().trigger == trigger_mode::edge;
-}
-
 void loop_impl::update_clock() noexcept {
   now_ = eng_.clock_ms();
 }
@@ -143,6 +152,13 @@ void loop_impl::run() {
   tid_ = std::this_thread::get_id();
   this_thread_engine = &eng_;
   update_clock();
+  if (ring_)
+    run_uring();
+  else
+    run_epoll();
+}
+
+void loop_impl::run_epoll() {
   for (;;) {
     int n = poller_.wait(events_.data(), static_cast<int>(events_.size()), wait_timeout());
     update_clock();
@@ -166,7 +182,7 @@ void loop_impl::run() {
 }
 
 int loop_impl::wait_timeout() const noexcept {
-  if (!ready_.empty() || !closing_.empty()) return 0;
+  if (!ready_.empty() || !closing_.empty() || !send_list_.empty()) return 0;
   std::int64_t t = wheel_.next_timeout();
   if (t < 0) return -1;
   return static_cast<int>(std::min<std::int64_t>(t, 60'000));
@@ -303,27 +319,44 @@ void loop_impl::on_timer(timer_link& link) {
 
 // --- listeners ------------------------------------------------------------------------------
 
+// io_uring: the loop thread arms the accept (the ring takes submissions from it alone), when
+// it starts or, for a listener added while it runs, in a task.
 void loop_impl::add_listen_socket(listen_socket* ls) {
-  if (auto ec = poller_.add(ls->fd, poll_read, false, tagged(ls, tag_listen)))
-    throw std::system_error(ec, "epoll_ctl(listener)");
+  if (!ring_) {
+    if (auto ec = poller_.add(ls->fd, poll_read, false, tagged(ls, tag_listen)))
+      throw std::system_error(ec, "epoll_ctl(listener)");
+  }
   if (thread_.joinable())
-    post([this, ls] { listen_sockets_.push_back(ls); });
+    post([this, ls] {
+      listen_sockets_.push_back(ls);
+      if (ring_) arm_accept(*ls);
+    });
   else
     listen_sockets_.push_back(ls);
 }
 
 void loop_impl::add_udp(udp_impl* u) {
-  if (auto ec = poller_.add(u->fd(), poll_read, false, tagged(u, tag_udp)))
-    throw std::system_error(ec, "epoll_ctl(udp)");
+  if (!ring_) {
+    if (auto ec = poller_.add(u->fd(), poll_read, false, tagged(u, tag_udp)))
+      throw std::system_error(ec, "epoll_ctl(udp)");
+  }
   if (thread_.joinable())
-    post([this, u] { udps_.push_back(u); });
+    post([this, u] {
+      udps_.push_back(u);
+      if (ring_) arm_udp(*u);
+    });
   else
     udps_.push_back(u);
 }
 
 void loop_impl::close_listen_socket(listen_socket* ls) {
   if (ls->fd < 0) return;
-  if (!ls->paused) poller_.remove(ls->fd);
+  if (ring_) {
+    // The accept in flight holds the socket open until the cancellation is submitted.
+    ring_->cancel(uring_data(ls, op_accept));
+  } else if (!ls->paused) {
+    poller_.remove(ls->fd);
+  }
   sys::close(ls->fd);
   ls->fd = -1;
 }
@@ -335,6 +368,11 @@ void loop_impl::close_listen_socket(listen_socket* ls) {
 void loop_impl::resume_accepting_later(listen_socket& ls) {
   add_timer(timer_wheel::clamp_delay(eng_.config().accept_retry.count()), 0, [this, &ls] {
     if (ls.fd < 0 || !ls.paused) return;
+    if (ring_) {
+      ls.paused = false;
+      arm_accept(ls);
+      return;
+    }
     const std::error_code ec = poller_.add(ls.fd, poll_read, false, tagged(&ls, tag_listen));
     if (ec && ec != std::errc::file_exists) {
       resume_accepting_later(ls);
@@ -346,7 +384,6 @@ void loop_impl::resume_accepting_later(listen_socket& ls) {
 
 void loop_impl::on_accept(listen_socket& ls) {
   if (ls.fd < 0 || ls.paused) return;
-  listener_impl& l = *ls.owner;
   const unsigned budget = eng_.config().accepts_per_turn;
   for (unsigned i = 0; i < budget; ++i) {
     std::error_code ec;
@@ -367,22 +404,29 @@ void loop_impl::on_accept(listen_socket& ls) {
       }
       return;
     }
-    if (l.over_cap()) {
-      refused_.add(1);
-      sys::close(fd);
-      continue;
-    }
-    l.opened();
-    std::size_t loops = eng_.loop_count();
-    if (l.options().accept == accept_strategy::acceptor && loops > 1) {
-      loop_impl& target = eng_.loop_at(l.next_loop(loops));
-      if (&target != this) {
-        target.post([&target, fd, &l] { target.adopt(fd, l.cls(), &l); });
-        continue;
-      }
-    }
-    adopt(fd, l.cls(), &l);
+    accept_one(ls, fd);
   }
+}
+
+// An accepted socket: refused past the listener's cap, handed to another loop (acceptor
+// strategy) or adopted here. Both back-ends.
+void loop_impl::accept_one(listen_socket& ls, int fd) {
+  listener_impl& l = *ls.owner;
+  if (l.over_cap()) {
+    refused_.add(1);
+    sys::close(fd);
+    return;
+  }
+  l.opened();
+  std::size_t loops = eng_.loop_count();
+  if (l.options().accept == accept_strategy::acceptor && loops > 1) {
+    loop_impl& target = eng_.loop_at(l.next_loop(loops));
+    if (&target != this) {
+      target.post([&target, fd, &l] { target.adopt(fd, l.cls(), &l); });
+      return;
+    }
+  }
+  adopt(fd, l.cls(), &l);
 }
 
 // --- stop and graceful shutdown -------------------------------------------------------------

@@ -17,10 +17,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "engine/backend/poller.hpp"
+#include "engine/backend/uring.hpp"
 #include "engine/conn_pool.hpp"
 #include "engine/write_queue.hpp"
 #include "nbio/engine/conn.hpp"
@@ -139,6 +141,7 @@ class loop_impl final : public loop {
   };
 
   void run();
+  void run_epoll();
   void update_clock() noexcept;
   int wait_timeout() const noexcept;
   void dispatch(const poll_event& ev);
@@ -187,12 +190,60 @@ class loop_impl final : public loop {
   conn* allocate(const conn_class& cls);
   conn_pool& pool_for(std::uint32_t slot_size);
   void set_write_interest(conn& c, bool on);
-  bool edge() const noexcept;
+  bool edge() const noexcept { return edge_; }
+
+  // --- the io_uring back-end (loop_uring.cpp) ---
+  static constexpr std::uint16_t reading_stops =
+      conn::f_closing | conn::f_read_paused | conn::f_eof | conn::f_close_after_flush;
+  static std::uint32_t gen_of(const conn& c) noexcept;
+  // Whether a completion for a connection still concerns the connection in its slot.
+  static bool current(const conn& c, std::uint64_t data) noexcept;
+  void run_uring();
+  void on_completion(std::uint64_t data, std::int32_t res, std::uint32_t flags);
+  void on_recv(conn& c, std::int32_t res, std::uint32_t flags);
+  void on_send(write_queue& q, std::int32_t res);
+  void on_accept_completion(listen_socket& ls, std::int32_t res, std::uint32_t flags);
+  void accept_one(listen_socket& ls, int fd);
+  // Received bytes for a connection: the same path for both back-ends (deadlines, the
+  // transport or on_data).
+  void received(conn& c, std::string_view bytes);
+  void arm_recv(conn& c);
+  void cancel_recv(conn& c);
+  void arm_accept(listen_socket& ls);
+  void arm_wake();
+  void arm_udp(udp_impl& u);
+  void arm_pollout(conn& c);
+  // Queues c for this turn's submission of sends (io_uring: writes go out once per turn).
+  void list_send(conn& c);
+  void submit_sends();
+  // Puts the head bytes of c's queue in one send submission.
+  void submit_send(conn& c);
+  // Input that arrived while c could not take it (paused, past the handshake budget).
+  void hold(conn& c, std::string_view bytes);
+  void deliver_held(conn& c);
+  // At reap: the kernel lets go of c (its receive cancelled, its send orphaned).
+  void release_ring_ops(conn& c);
+  // Drops c's write queue now, or once the kernel is done with the send in flight.
+  void discard_queue(conn& c);
+  void close_ring();
 
   engine_impl& eng_;
   std::size_t index_;
   poller poller_;
+  std::unique_ptr<uring> ring_;  // the io_uring back-end; null under epoll
+  bool edge_ = true;             // epoll edge-triggered, or io_uring (its paths are the same)
   int wake_fd_ = -1;
+  // io_uring: connections written to this turn (with their generation), submitted together.
+  std::vector<std::pair<conn*, std::uint32_t>> send_list_, send_swap_;
+  struct held_input {
+    std::string bytes;
+    bool eof = false;  // the peer's FIN came after them
+  };
+  std::unordered_map<conn*, held_input> held_;
+  std::unique_ptr<msghdr[]> msgs_;  // per send submission of several blocks, until submitted
+  std::unique_ptr<iovec[]> iovs_;
+  unsigned msgs_used_ = 0;
+  std::size_t orphans_ = 0;  // sends in flight of connections already closed
   timer_wheel wheel_;
   std::uint32_t now_ = 0;
   std::thread thread_;

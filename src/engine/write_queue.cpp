@@ -47,7 +47,7 @@ write_queue* write_pool::acquire(conn& owner) noexcept {
 write_queue* write_pool::largest_victim() const noexcept {
   write_queue* best = nullptr;
   for (write_queue* q = in_use_; q; q = q->next)
-    if (!best || q->bytes > best->bytes) best = q;
+    if (q->owner && (!best || q->bytes > best->bytes)) best = q;
   return best && best->bytes >= min_victim() ? best : nullptr;
 }
 

@@ -50,7 +50,11 @@ struct write_queue {
   write_block* head = nullptr;
   write_block* tail = nullptr;
   std::size_t bytes = 0;  // queued bytes in memory; a file segment counts as its block
-  conn* owner = nullptr;  // the connection it belongs to: the write budget's victim search
+  // The connection it belongs to: the write budget's victim search. io_uring: null once the
+  // connection closed while a send was in flight (the queue is released by its completion).
+  conn* owner = nullptr;
+  bool in_flight = false;  // io_uring: a send of the head bytes is with the kernel
+  bool listed = false;     // io_uring: on the loop's list of this turn's sends
   // The loop's list of queues in use (the pool's free list, once released).
   write_queue* prev = nullptr;
   write_queue* next = nullptr;

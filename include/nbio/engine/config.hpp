@@ -27,6 +27,13 @@ enum class io_mode : std::uint8_t {
 // (EPOLLOUT toggled while writes are pending).
 enum class trigger_mode : std::uint8_t { edge, level };
 
+// The kernel interface of the event loops (docs/backends.md).
+enum class io_backend : std::uint8_t {
+  epoll,     // readiness: epoll_wait, then recv/send per connection (trigger_mode applies)
+  io_uring,  // completions: multishot accept and receive, the turn's sends in one submission
+  automatic, // io_uring where the kernel offers it (Linux 6.1, not disabled), else epoll
+};
+
 // What happens when a write would push the queued bytes past conn_options::max_write_queue.
 enum class overflow_policy : std::uint8_t {
   close,   // close with errc::write_queue_overflow (the peer is too slow; default)
@@ -98,6 +105,25 @@ struct dial_options {
 
 struct engine_config {
   unsigned loops = 0;  // event loop threads; 0 means one per core
+  // epoll by default. The environment variable NBIO_BACKEND (epoll, io_uring or auto), when
+  // set, overrides this field, so an unchanged binary can be run on the other back-end (the
+  // test suite runs twice this way). An explicit io_uring the kernel or process cannot give
+  // (kernel.io_uring_disabled, a seccomp filter, a kernel older than 6.1) makes the engine's
+  // constructor throw std::system_error saying why; automatic falls back to epoll and says so
+  // in one line on stderr. engine::config().backend tells which one runs.
+  io_backend backend = io_backend::epoll;
+  // io_uring only. Submission queue entries per loop (the completion queue has 4x); a full
+  // queue is submitted early, never dropped.
+  unsigned uring_entries = 4096;
+  // io_uring only. Received bytes land in a per-loop ring of provided buffers, taken by the
+  // kernel as data arrives and handed back once the handler returns: idle connections own
+  // none, as with read_buffer_size under epoll. A receive that finds the ring empty is armed
+  // again (the bytes wait in the socket). The count (rounded up to a power of two) bounds the
+  // completions one turn can take without re-arming; the size bounds one receive. The buffers
+  // are made resident when the loop starts, a fixed cost per loop (8 MiB by default), so a
+  // connection's figure does not depend on how many buffers it happened to touch.
+  unsigned uring_buffers = 2048;
+  std::size_t uring_buffer_size = 4096;
   // One read buffer per loop, shared by all its connections: idle connections own none.
   std::size_t read_buffer_size = 64u << 10;
   // Reads per connection per loop turn, so one busy socket cannot starve the others.

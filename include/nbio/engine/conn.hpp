@@ -169,6 +169,9 @@ class conn {
   // A connection run through a transport (TLS) keeps this bit in the timer's spare 16 bits and
   // the transport's two pointers in the last 16 bytes of its slot (after the conn_data room).
   static constexpr std::uint16_t t_transport = 1;
+  // io_uring: a multishot receive is armed; a poll for writability is armed.
+  static constexpr std::uint16_t t_recv_armed = 2;
+  static constexpr std::uint16_t t_pollout = 4;
 
   // The first close cause, kept in 3 bytes: the code here, its category in the timer's spare
   // byte (1: nbio::errc, 2: errno).
