@@ -633,6 +633,7 @@ void loop_impl::drained(conn& c) {
     ::shutdown(c.fd_, SHUT_WR);
     c.flags_ = clear(c.flags_, conn::f_shutdown_pending);
     c.flags_ |= conn::f_write_shut;
+    if (ring_) both_shut(c);
   }
   if (c.cls_->on_drained) c.cls_->on_drained(c.cls_->handler, c);
 }
@@ -675,6 +676,7 @@ void loop_impl::shutdown_write(conn& c) {
   }
   ::shutdown(c.fd_, SHUT_WR);
   c.flags_ |= conn::f_write_shut;
+  if (ring_) both_shut(c);
 }
 
 void loop_impl::reap() {

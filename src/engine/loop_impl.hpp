@@ -223,6 +223,7 @@ class loop_impl final : public loop {
   void deliver_held(conn& c);
   // At reap: the kernel lets go of c (its receive cancelled, its send orphaned).
   void release_ring_ops(conn& c);
+  void both_shut(conn& c);
   // Drops c's write queue now, or once the kernel is done with the send in flight.
   void discard_queue(conn& c);
   void close_ring();

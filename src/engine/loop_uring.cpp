@@ -166,10 +166,20 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
     const bool handshaking = c.has_transport() && !(c.flags_ & conn::f_opened);
     if (c.flags_ & (conn::f_closing | conn::f_eof | conn::f_close_after_flush)) {
       // Not read any more (epoll would leave them in the socket): dropped.
-    } else if ((c.flags_ & conn::f_read_paused) || (!held_.empty() && held_.contains(&c))) {
+    } else if ((c.flags_ & (conn::f_read_paused | conn::f_in_ready_list)) ||
+               (!held_.empty() && held_.contains(&c)) ||
+               (c.has_transport() && (c.flags_ & conn::f_opened) &&
+                transport_glue::has_kept_input(c))) {
+      // Input from before waits (held, or kept by the transport past a pause or a rebind):
+      // these bytes go after it.
       hold(c, bytes);
+      if (!(c.flags_ & conn::f_read_paused)) {
+        c.flags_ |= conn::f_read_ready;
+        defer_read(c);
+      }
     } else if (handshaking && handshake_budget_ == 0) {
       hold(c, bytes);
+      c.flags_ |= conn::f_read_ready;
       defer_read(c);  // this turn's handshakes are spent
     } else {
       if (handshaking) --handshake_budget_;
@@ -186,6 +196,7 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
     }
     c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_ready);
     on_eof(c);
+    both_shut(c);
     return;
   } else if (res == -ENOBUFS) {
     // The ring ran dry: the bytes wait in the socket; the receive is armed again below.
@@ -223,14 +234,14 @@ void loop_impl::hold(conn& c, std::string_view bytes) {
 // do_read under io_uring: what was held, then the receive armed again.
 void loop_impl::deliver_held(conn& c) {
   if (c.flags_ & reading_stops) return;
-  c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_ready);
   if (c.has_transport() && transport_glue::replay(c) && (c.flags_ & reading_stops)) return;
   if (!held_.empty()) {
     if (auto it = held_.find(&c); it != held_.end()) {
       if (c.has_transport() && !(c.flags_ & conn::f_opened)) {
-        if (handshake_budget_ == 0) return defer_read(c);
+        if (handshake_budget_ == 0) return defer_read(c);  // f_read_ready stays set
         --handshake_budget_;
       }
+      c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_ready);
       held_input in = std::move(it->second);
       held_.erase(it);
       if (!in.bytes.empty()) received(c, in.bytes);
@@ -239,12 +250,14 @@ void loop_impl::deliver_held(conn& c) {
           held_[&c].eof = true;  // still to come, after the pause
         } else {
           on_eof(c);
+          both_shut(c);
         }
         return;
       }
       if (c.flags_ & reading_stops) return;
     }
   }
+  c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_ready);
   if (!(c.timer_.owner_u16 & conn::t_recv_armed)) arm_recv(c);
 }
 
@@ -288,6 +301,7 @@ void loop_impl::submit_send(conn& c) {
   }
   io_uring_sqe_set_data64(s, uring_data(&q, op_send));
   q.in_flight = true;
+  q.in_flight_blocks = static_cast<std::uint8_t>(count);
 }
 
 void loop_impl::on_send(write_queue& q, std::int32_t res) {
@@ -321,8 +335,26 @@ void loop_impl::arm_pollout(conn& c) {
 
 // --- closing --------------------------------------------------------------------------------
 
+// Both directions are finished (the peer's FIN came and our side is shut): nothing can move
+// any more. epoll learns it from EPOLLHUP; here the FIN and the shutdown are both ours to see.
+void loop_impl::both_shut(conn& c) {
+  if (c.is_open() && (c.flags_ & conn::f_write_shut) && (c.flags_ & conn::f_eof))
+    close(c, errc::eof);
+}
+
 void loop_impl::release_ring_ops(conn& c) {
   const std::uint32_t gen = gen_of(c);
+  // Bytes written before the close and not yet submitted (a TLS alert, a last response): under
+  // epoll the write would have put them in the socket at once, so they go now, without
+  // waiting and without a queue (what the socket does not take is dropped, as under epoll).
+  if (c.wq_ && !c.wq_->in_flight && c.wq_->head && !write_pool::head_file(*c.wq_) &&
+      !write_pool::head_plain(*c.wq_)) {
+    iovec iov[uring_iov];
+    const int count = write_pool::gather(*c.wq_, iov, uring_iov);
+    std::error_code ignored;
+    const ssize_t n = sys::sendv(c.fd_, iov, count, ignored);
+    if (n > 0) bytes_out_.add(static_cast<std::uint64_t>(n));
+  }
   if (c.timer_.owner_u16 & conn::t_recv_armed) ring_->cancel(uring_data(&c, op_recv, gen));
   if (c.timer_.owner_u16 & conn::t_pollout) ring_->cancel(uring_data(&c, op_pollout, gen));
   c.timer_.owner_u16 =
@@ -336,6 +368,9 @@ void loop_impl::discard_queue(conn& c) {
   if (!q) return;
   c.wq_ = nullptr;
   if (q->in_flight) {
+    // The blocks past the send's stay out of the kernel's hands: freed now, so the write budget
+    // sees the total lowered at once (shed_for_budget).
+    writes_.keep_head(*q, q->in_flight_blocks);
     q->owner = nullptr;
     ring_->cancel(uring_data(q, op_send));
     ++orphans_;

@@ -75,6 +75,27 @@ void write_pool::release(write_queue* q) noexcept {
   free_queues_ = q;
 }
 
+void write_pool::keep_head(write_queue& q, unsigned blocks) noexcept {
+  write_block* last = q.head;
+  std::size_t kept = 0;
+  for (unsigned i = 1; last && i <= blocks; ++i) {
+    kept += last->end - last->begin;
+    if (i == blocks) break;
+    last = last->next;
+  }
+  if (!last || blocks == 0) return;
+  write_block* b = last->next;
+  last->next = nullptr;
+  q.tail = last;
+  q.bytes = kept;
+  while (b) {
+    write_block* next = b->next;
+    if (file_segment* f = segment_of(b)) ::close(f->fd);
+    free_block(b);
+    b = next;
+  }
+}
+
 write_block* write_pool::new_block() noexcept {
   // Counted (and failed) whether the pool or malloc serves it: the count of a session does not
   // depend on what the pool held.

@@ -55,6 +55,7 @@ struct write_queue {
   conn* owner = nullptr;
   bool in_flight = false;  // io_uring: a send of the head bytes is with the kernel
   bool listed = false;     // io_uring: on the loop's list of this turn's sends
+  std::uint8_t in_flight_blocks = 0;  // io_uring: how many head blocks the send covers
   // The loop's list of queues in use (the pool's free list, once released).
   write_queue* prev = nullptr;
   write_queue* next = nullptr;
@@ -115,6 +116,9 @@ class write_pool {
   // plaintext;
   // returns the count.
   static int gather(const write_queue& q, iovec* iov, int max) noexcept;
+  // Keeps the first `blocks` blocks (bytes, all) and frees the rest: an orphaned queue whose
+  // head is still being sent.
+  void keep_head(write_queue& q, unsigned blocks) noexcept;
   // Drops the first n bytes (they were sent).
   void consume(write_queue& q, std::size_t n) noexcept;
   // The file segment at the head of the queue, or null when the head holds bytes.

@@ -226,7 +226,8 @@ TEST_P(tls_paths, pausing_after_every_delivery_loses_nothing) {
   test_server server(pause_each_echo{&pauses}, listen(), engine());
   const std::string payload = random_bytes(1u << 20, 11);
   const dial_outcome o = tls_dial(client_tls(), remote_of(server), payload, payload.size(), 30s);
-  EXPECT_TRUE(o.reply == payload) << first_difference(o.reply, payload);
+  EXPECT_TRUE(o.reply == payload) << first_difference(o.reply, payload)
+                                  << " (cause: " << o.cause.message() << ")";
   // A TLS record holds at most 16 KiB of plaintext: at least 64 deliveries, each paused.
   EXPECT_GE(pauses.load(), 64);
 }
