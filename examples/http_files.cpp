@@ -24,6 +24,7 @@
 #include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
 
+#include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 int main(int argc, char** argv) {
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--cache-control", files.cache_control, "Cache-Control of file responses");
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  add_backend_flag(app, config);
   app.add_option("--io-mode", mode, "how connections are served (docs/io_modes.md)")
       ->check(CLI::IsMember({"nonblocking", "blocking", "mixed"}))
       ->capture_default_str();

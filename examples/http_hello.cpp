@@ -29,6 +29,7 @@
 #include <nbio/http/worker_pool.hpp>
 #include <nbio/nbio.hpp>
 
+#include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 namespace {
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  add_backend_flag(app, config);
   app.add_option("--io-mode", mode, "how connections are served (docs/io_modes.md)")
       ->check(CLI::IsMember({"nonblocking", "blocking", "mixed"}))
       ->capture_default_str();

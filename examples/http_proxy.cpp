@@ -29,6 +29,7 @@
 #include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
 
+#include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 namespace {
@@ -146,6 +147,7 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  add_backend_flag(app, config);
   app.add_option("--connect-timeout-ms", connect_timeout_ms, "give up on a target after this long")
       ->capture_default_str();
   tls_flags tls;

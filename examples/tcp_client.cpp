@@ -48,6 +48,7 @@
 
 #include <nbio/nbio.hpp>
 
+#include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 namespace {
@@ -329,6 +330,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 254));
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  add_backend_flag(app, config);
   app.add_option("--dial-window", dial_window,
                  "connects in flight at most (keeps the server's accept queue from overflowing)")
       ->capture_default_str()

@@ -31,6 +31,7 @@
 
 #include <nbio/nbio.hpp>
 
+#include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 namespace {
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  add_backend_flag(app, config);
   const std::map<std::string, nbio::io_mode> modes{{"nonblocking", nbio::io_mode::nonblocking},
                                                    {"blocking", nbio::io_mode::blocking},
                                                    {"mixed", nbio::io_mode::mixed}};

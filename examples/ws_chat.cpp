@@ -30,6 +30,7 @@
 #include <nbio/websocket/server.hpp>
 #include <nbio/websocket/topics.hpp>
 
+#include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 namespace {
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")
       ->capture_default_str();
+  add_backend_flag(app, config);
   tls_flags tls;
   tls.add_server(app);
   CLI11_PARSE(app, argc, argv);

@@ -274,7 +274,10 @@ load_result load_client::run(const progress_fn& on_progress,
                                       .session_reuse = o.tls_resume});
   }
 
-  nbio::engine eng({.loops = o.loops});
+  nbio::engine eng({.loops = o.loops,
+                    .backend = o.backend == "io_uring" ? nbio::io_backend::io_uring
+                               : o.backend == "auto"   ? nbio::io_backend::automatic
+                                                       : nbio::io_backend::epoll});
   for (std::size_t i = 0; i < eng.loop_count(); ++i)
     s.loops.emplace_back();
   nbio::dialer& dialer = eng.make_dialer(

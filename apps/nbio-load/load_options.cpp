@@ -220,6 +220,10 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
   app.add_option("--loops", o.loops, "event loops per worker; 0: one per core")
       ->capture_default_str()
       ->check(CLI::Range(0u, 1024u));
+  app.add_option("--backend", o.backend,
+                 "the load's kernel interface: epoll, io_uring or auto (docs/backends.md)")
+      ->check(CLI::IsMember({"epoll", "io_uring", "auto"}))
+      ->capture_default_str();
   app.add_option("--server-pid", o.server_pids, "server process to sample (RSS, CPU); repeatable");
   app.add_flag("--tls", o.tls,
                "TLS on every connection (verified against the system store, the name checked "

@@ -124,6 +124,7 @@ nlohmann::json report_json(const load_options& o, const load_result& r, const se
                   {"connections", o.connections},
                   {"processes", o.processes},
                   {"loops", o.loops},
+                  {"backend", o.backend},
                   {"connect_rate", o.connect_rate},
                   {"connect_window", o.connect_window},
                   {"source_ips", o.source_ips},

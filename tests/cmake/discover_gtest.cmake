@@ -4,7 +4,9 @@
 # give one test two labels (its PROPERTIES flatten "integration;threading" into two words).
 #
 # Inputs: EXE (the test binary), TIER (unit | integration: the first label), TIMEOUT,
-# HEAVY_TIMEOUT (seconds), OUT (the generated test list), WORKDIR.
+# HEAVY_TIMEOUT (seconds), OUT (the generated test list), WORKDIR; for a run of the same cases
+# on another engine back-end, BACKEND (io_uring): the tests are named "BACKEND/case", carry
+# the label BACKEND and run with NBIO_BACKEND=BACKEND in their environment.
 # Labels from the name: "threading_" anywhere adds "threading"; "heavy_" adds "heavy" (with
 # HEAVY_TIMEOUT and RUN_SERIAL).
 if(NOT EXISTS "${EXE}")
@@ -27,6 +29,13 @@ elseif(NOT EXISTS "${OUT}" OR "${EXE}" IS_NEWER_THAN "${OUT}")
         string(REGEX REPLACE "^  ([^ #]+).*$" "\\1" test "${line}")
         set(name "${suite}.${test}")
         set(labels "${TIER}")
+        set(env "")
+        set(ctest_name "${name}")
+        if(BACKEND)
+          set(ctest_name "${BACKEND}/${name}")
+          string(APPEND labels ";${BACKEND}")
+          set(env "ENVIRONMENT NBIO_BACKEND=${BACKEND} ")
+        endif()
         set(timeout "${TIMEOUT}")
         set(serial FALSE)
         if(name MATCHES "threading_")
@@ -38,8 +47,8 @@ elseif(NOT EXISTS "${OUT}" OR "${EXE}" IS_NEWER_THAN "${OUT}")
           set(serial TRUE)
         endif()
         string(APPEND script
-          "add_test([==[${name}]==] [==[${EXE}]==] [==[--gtest_filter=${name}]==])\n"
-          "set_tests_properties([==[${name}]==] PROPERTIES LABELS \"${labels}\" "
+          "add_test([==[${ctest_name}]==] [==[${EXE}]==] [==[--gtest_filter=${name}]==])\n"
+          "set_tests_properties([==[${ctest_name}]==] PROPERTIES ${env}LABELS \"${labels}\" "
           "TIMEOUT ${timeout} RUN_SERIAL ${serial} WORKING_DIRECTORY [==[${WORKDIR}]==] "
           "SKIP_REGULAR_EXPRESSION [==[\\[  SKIPPED \\]]==])\n")
       endif()
