@@ -35,9 +35,9 @@ struct load_options {
   unsigned pipeline = 1;                 // http: requests written at once; a message is a batch
   std::uint64_t in_flight = 0;           // messages in flight in all; 0: connections x per conn
   std::uint64_t in_flight_per_conn = 1;  // messages in flight on one connection (pipelining)
-  unsigned source_ips = 0;  // source addresses 127.0.0.1..127.0.0.N; 0: as many as needed
-  unsigned processes = 1;   // worker processes, each with its share of the connections
-  unsigned loops = 0;       // event loops per worker; 0: one per core
+  unsigned source_ips = 0;        // source addresses 127.0.0.1..127.0.0.N; 0: as many as needed
+  unsigned processes = 1;         // worker processes, each with its share of the connections
+  unsigned loops = 0;             // event loops per worker; 0: one per core
   std::string backend = "epoll";  // the engine's kernel interface: epoll, io_uring or auto
   std::uint64_t connect_timeout_ms = 5000;
   std::vector<int> server_pids;  // sampled once a second from /proc

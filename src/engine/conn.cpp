@@ -252,7 +252,8 @@ void loop_impl::start_dial(const address& remote, const address& local, const co
   }
   if (ring_) {
     if (!connected) arm_pollout(*c);
-  } else if (auto err = poller_.add(fd, edge() ? (poll_read | poll_write) : poll_write, edge(), c)) {
+  } else if (auto err =
+                 poller_.add(fd, edge() ? (poll_read | poll_write) : poll_write, edge(), c)) {
     close(*c, err);
     return;
   }

@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "engine/engine_impl.hpp"
 #include "engine/backend/uring.hpp"
+#include "engine/engine_impl.hpp"
 #include "engine/sibling_ports.hpp"
 #include "sys/socket.hpp"
 

@@ -75,8 +75,8 @@ loop_impl::loop_impl(engine_impl& eng, std::size_t index)
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   const engine_config& cfg = eng.config();
   if (cfg.backend == io_backend::io_uring) {
-    ring_ = std::make_unique<uring>(uring::options{
-        cfg.uring_entries, cfg.uring_buffers, static_cast<unsigned>(cfg.uring_buffer_size)});
+    ring_ = std::make_unique<uring>(uring::options{cfg.uring_entries, cfg.uring_buffers,
+                                                   static_cast<unsigned>(cfg.uring_buffer_size)});
     // One msghdr and up to 64 iovecs for each send of several blocks until the batch is
     // submitted (the kernel copies them at submission).
     msgs_.reset(new msghdr[uring_msgs]);

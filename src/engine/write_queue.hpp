@@ -53,8 +53,8 @@ struct write_queue {
   // The connection it belongs to: the write budget's victim search. io_uring: null once the
   // connection closed while a send was in flight (the queue is released by its completion).
   conn* owner = nullptr;
-  bool in_flight = false;  // io_uring: a send of the head bytes is with the kernel
-  bool listed = false;     // io_uring: on the loop's list of this turn's sends
+  bool in_flight = false;             // io_uring: a send of the head bytes is with the kernel
+  bool listed = false;                // io_uring: on the loop's list of this turn's sends
   std::uint8_t in_flight_blocks = 0;  // io_uring: how many head blocks the send covers
   // The loop's list of queues in use (the pool's free list, once released).
   write_queue* prev = nullptr;

@@ -29,9 +29,9 @@ enum class trigger_mode : std::uint8_t { edge, level };
 
 // The kernel interface of the event loops (docs/backends.md).
 enum class io_backend : std::uint8_t {
-  epoll,     // readiness: epoll_wait, then recv/send per connection (trigger_mode applies)
-  io_uring,  // completions: multishot accept and receive, the turn's sends in one submission
-  automatic, // io_uring where the kernel offers it (Linux 6.1, not disabled), else epoll
+  epoll,      // readiness: epoll_wait, then recv/send per connection (trigger_mode applies)
+  io_uring,   // completions: multishot accept and receive, the turn's sends in one submission
+  automatic,  // io_uring where the kernel offers it (Linux 6.1, not disabled), else epoll
 };
 
 // What happens when a write would push the queued bytes past conn_options::max_write_queue.

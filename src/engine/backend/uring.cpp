@@ -70,7 +70,8 @@ std::error_code uring::probe(std::string& why) {
   // matters (Linux 6.0), checked by use rather than by version number.
   int sv[2] = {-1, -1};
   void* mem = MAP_FAILED;
-  if (!ec && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) ec = {errno, std::generic_category()};
+  if (!ec && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    ec = {errno, std::generic_category()};
   if (!ec) {
     mem = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) ec = {errno, std::generic_category()};
@@ -122,11 +123,13 @@ uring::uring(const options& o) {
   int r = setup(ring_, o.entries, IORING_SETUP_R_DISABLED);
   if (r < 0) throw std::system_error(-r, std::generic_category(), "io_uring_setup");
   buffers_count_ = 1;
-  while (buffers_count_ < o.buffers && buffers_count_ < 32768) buffers_count_ <<= 1;
+  while (buffers_count_ < o.buffers && buffers_count_ < 32768)
+    buffers_count_ <<= 1;
   buffer_size_ = o.buffer_size;
   mask_ = static_cast<unsigned>(io_uring_buf_ring_mask(buffers_count_));
   br_bytes_ = (sizeof(io_uring_buf) * buffers_count_ + 4095) & ~std::size_t{4095};
-  void* mem = ::mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      ::mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
     io_uring_queue_exit(&ring_);
     throw std::system_error(errno, std::generic_category(), "mmap(io_uring buffer ring)");
@@ -172,7 +175,8 @@ void uring::enable() {
   if (ready_) return;
   // io_uring_enable_rings() is declared by liburing 2.3's header but missing from its library:
   // the register call itself.
-  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0)
     throw std::system_error(errno, std::generic_category(), "io_uring_register(ENABLE_RINGS)");
   ready_ = true;
 }
