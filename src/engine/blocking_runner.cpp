@@ -14,15 +14,12 @@
 #include <memory>
 
 #include "engine/blocking_state.hpp"
+#include "engine/conn_core.hpp"
 #include "engine/engine_impl.hpp"
 #include "engine/transport_glue.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
-
-static bool due(std::uint32_t deadline, std::uint32_t now) noexcept {
-  return static_cast<std::int32_t>(deadline - now) <= 0;
-}
 
 bool blocking_runner::start(loop_impl& loop, conn& c) {
   int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -125,15 +122,9 @@ int blocking_runner::poll_timeout(conn& c, std::uint32_t now) {
 
 bool blocking_runner::check_deadlines(conn& c, std::uint32_t now) {
   if ((c.flags_ & conn::f_read_deadline) && due(c.read_deadline_, now)) {
-    c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
-    const conn_class& cls = *c.cls_;
-    if (c.has_transport() && !(c.flags_ & conn::f_opened))
-      close(c, errc::handshake_timeout);
-    else if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c))
-      close(c, errc::read_timeout);
+    if (auto ec = conn_core::read_deadline_passed(c)) close(c, ec);
   } else if (c.cls_->idle_timeout_ms && due(c.last_active_ + c.cls_->idle_timeout_ms, now)) {
-    if (c.has_transport()) transport_glue::close_notify(c, true);
-    close(c, errc::idle_timeout);
+    close(c, conn_core::idle_passed(c));
   }
   return !c.is_open();
 }
@@ -220,19 +211,7 @@ void blocking_runner::run(conn& c) {
     ssize_t n = sys::recv(c.fd_, buf, buf_size, ec);
     if (n > 0) {
       loop.blocking_bytes_in().fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-      c.last_active_ = eng.clock_ms();
-      if (tls && !(c.flags_ & conn::f_opened)) {
-        // In the handshake: its own deadline stands.
-      } else if (c.cls_->read_timeout_ms) {
-        c.read_deadline_ = c.last_active_ + c.cls_->read_timeout_ms;
-        c.flags_ |= conn::f_read_deadline;
-      } else {
-        c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
-      }
-      if (tls)
-        transport_glue::feed(c, {buf, static_cast<std::size_t>(n)});
-      else if (c.cls_->on_data)
-        c.cls_->on_data(c.cls_->handler, c, {buf, static_cast<std::size_t>(n)});
+      conn_core::received(c, {buf, static_cast<std::size_t>(n)}, eng.clock_ms());
     } else if (n == 0) {
       end_of_stream(c);
     } else if (!sys::would_block(ec)) {

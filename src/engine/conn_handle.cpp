@@ -1,6 +1,8 @@
 // Private. Handles: generation-checked references usable from any thread.
 #include "nbio/engine/conn_handle.hpp"
 
+#include "engine/blocking_runner.hpp"
+#include "engine/blocking_state.hpp"
 #include "engine/engine_impl.hpp"
 
 namespace nbio {
@@ -74,3 +76,47 @@ std::error_code conn_handle::close_after_flush() const {
 }
 
 }  // namespace nbio
+
+namespace nbio::detail {
+
+// --- the loop's side of handles ---------------------------------------------------------------
+
+void loop_impl::run_on(conn* c, std::uint32_t gen, std::function<void(conn&)> fn) {
+  if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return;
+  if (!blocking_.empty() && blocking_.contains(c)) {
+    blocking_runner::hand_over(*c, std::move(fn));
+    return;
+  }
+  if (c->is_open()) fn(*c);
+}
+
+std::size_t loop_impl::queued_handle(conn* c, std::uint32_t gen) {
+  if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return 0;
+  if (!blocking_.empty() && blocking_.contains(c))
+    return c->bs_->handed.load(std::memory_order_relaxed);
+  return c->wq_ ? c->wq_->bytes : 0;
+}
+
+std::error_code loop_impl::write_handle(conn* c, std::uint32_t gen, std::string_view data) {
+  if (c->gen_.load(std::memory_order_relaxed) != gen || c->fd_ < 0) return errc::not_connected;
+  if (!blocking_.empty() && blocking_.contains(c)) {
+    // The thread may be blocked writing to a peer that does not read: bound what waits for it
+    // as a loop bounds a write queue (reject, or close the connection).
+    blocking_state& bs = *c->bs_;
+    const std::size_t n = data.size();
+    if (bs.handed.fetch_add(n, std::memory_order_relaxed) + n > bs.max_queue) {
+      bs.handed.fetch_sub(n, std::memory_order_relaxed);
+      if (!bs.reject) blocking_runner::request_overflow_close(*c);
+      return errc::write_queue_overflow;
+    }
+    blocking_runner::hand_over(*c, [copy = std::string(data)](conn& bc) {
+      bc.write(copy);
+      bc.bs_->handed.fetch_sub(copy.size(), std::memory_order_relaxed);
+    });
+    return {};
+  }
+  if (!c->is_open()) return errc::not_connected;
+  return c->write(data);
+}
+
+}  // namespace nbio::detail

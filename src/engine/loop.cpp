@@ -1,5 +1,6 @@
 // Private. The event loop: its turn, its task queue, its timers and its listeners.
-// The connection state machine it drives is in conn.cpp.
+// The connection state machine it drives is in the conn_*.cpp files (conn_core.hpp lists them);
+// the io_uring back-end's turn is in loop_uring.cpp.
 #include <sys/eventfd.h>
 #include <unistd.h>
 

@@ -1,7 +1,7 @@
 // Private. The event loop on io_uring: its turn and its completions.
 //
 // The connection logic (open, deadlines, the transport, on_data, the write queue, close and
-// reap) is the same as under epoll (conn.cpp); what changes is who moves the bytes:
+// reap) is the same as under epoll (the conn_*.cpp files); what changes is who moves the bytes:
 //   read : a multishot receive per connection, armed once, posts a completion per arrival into
 //          a buffer of the loop's provided-buffer ring. received() is the same path as epoll's
 //          read. A paused connection's receive is cancelled; what arrived before the cancel
@@ -24,6 +24,7 @@
 
 #include <cerrno>
 
+#include "engine/conn_core.hpp"
 #include "engine/engine_impl.hpp"
 #include "engine/transport_glue.hpp"
 #include "engine/udp_impl.hpp"
@@ -209,22 +210,8 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
 }
 
 void loop_impl::received(conn& c, std::string_view bytes) {
-  const conn_class& cls = *c.cls_;
-  const bool tls = c.has_transport();
   bytes_in_.add(bytes.size());
-  c.last_active_ = now_;
-  if (tls && !(c.flags_ & conn::f_opened)) {
-    // In the handshake: its own deadline stands.
-  } else if (cls.read_timeout_ms) {
-    c.read_deadline_ = now_ + cls.read_timeout_ms;
-    c.flags_ |= conn::f_read_deadline;
-  } else {
-    c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~conn::f_read_deadline);
-  }
-  if (tls)
-    transport_glue::feed(c, bytes);
-  else if (cls.on_data)
-    cls.on_data(cls.handler, c, bytes);
+  conn_core::received(c, bytes, now_);
 }
 
 void loop_impl::hold(conn& c, std::string_view bytes) {

@@ -39,6 +39,7 @@ struct write_queue;
 struct blocking_state;
 struct dial_state;
 struct transport_glue;
+struct conn_core;
 // The error category of the transport (TLS) layer, registered by it: close causes keep 16 bits
 // of code and a category byte, and this is the third category they can name.
 const std::error_category* transport_category() noexcept;
@@ -135,6 +136,7 @@ class conn {
   friend class detail::conn_pool;
   friend class conn_handle;
   friend struct detail::transport_glue;
+  friend struct detail::conn_core;
 
 #ifdef NDEBUG
   static constexpr bool debug_checks = false;
