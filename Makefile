@@ -13,7 +13,7 @@ LAUNCHER   := $(if $(shell command -v ccache 2>/dev/null),-DCMAKE_CXX_COMPILER_L
 DEMO_TARGETS = ws_echo tcp_echo nbio-load
 
 .PHONY: all deps deps-demo deps-bench configure build test test-fast demo bench bench-million \
-        bench-tls soak install clean format
+        bench-tls bench-backends soak install clean format
 
 all: build
 
@@ -54,6 +54,13 @@ bench: deps-bench build
 	@$(MAKE) --no-print-directory configure
 	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
 	@bash bench/run_all.sh $(BUILD)
+
+# io_uring against epoll, cell by cell: TCP and WebSocket echo, HTTP keep-alive and pipelined,
+# idle memory per connection (bench/run_backends.sh, docs/backends.md).
+bench-backends: deps-bench build
+	@$(MAKE) --no-print-directory configure
+	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
+	@bash bench/run_backends.sh $(BUILD)
 
 # TLS: handshakes/s and HTTPS keep-alive against nginx, memory per idle TLS connection
 # (bench/tls).

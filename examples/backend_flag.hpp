@@ -1,5 +1,5 @@
 // Shared by the examples: --backend epoll|io_uring|auto, the engine's kernel interface
-// (engine_config::backend, docs/backends.md).
+// (engine_config::backend, docs/backends.md), and --uring-buffers (engine_config::uring_buffers).
 //
 //   add_backend_flag(app, config);  // before CLI11_PARSE
 #pragma once
@@ -20,4 +20,7 @@ inline void add_backend_flag(CLI::App& app, nbio::engine_config& config) {
                  "NBIO_BACKEND overrides it")
       ->transform(CLI::CheckedTransformer(names))
       ->default_str("epoll");
+  app.add_option("--uring-buffers", config.uring_buffers,
+                 "io_uring: receive buffers per loop (4 KiB each, resident from the start)")
+      ->capture_default_str();
 }

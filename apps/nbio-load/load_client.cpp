@@ -277,7 +277,8 @@ load_result load_client::run(const progress_fn& on_progress,
   nbio::engine eng({.loops = o.loops,
                     .backend = o.backend == "io_uring" ? nbio::io_backend::io_uring
                                : o.backend == "auto"   ? nbio::io_backend::automatic
-                                                       : nbio::io_backend::epoll});
+                                                       : nbio::io_backend::epoll,
+                    .uring_buffers = o.uring_buffers});
   for (std::size_t i = 0; i < eng.loop_count(); ++i)
     s.loops.emplace_back();
   nbio::dialer& dialer = eng.make_dialer(

@@ -224,6 +224,10 @@ parse_outcome parse_load_options(int argc, const char* const* argv, const system
                  "the load's kernel interface: epoll, io_uring or auto (docs/backends.md)")
       ->check(CLI::IsMember({"epoll", "io_uring", "auto"}))
       ->capture_default_str();
+  app.add_option("--uring-buffers", o.uring_buffers,
+                 "io_uring: receive buffers per loop (4 KiB each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 32768u));
   app.add_option("--server-pid", o.server_pids, "server process to sample (RSS, CPU); repeatable");
   app.add_flag("--tls", o.tls,
                "TLS on every connection (verified against the system store, the name checked "

@@ -39,6 +39,7 @@ struct load_options {
   unsigned processes = 1;         // worker processes, each with its share of the connections
   unsigned loops = 0;             // event loops per worker; 0: one per core
   std::string backend = "epoll";  // the engine's kernel interface: epoll, io_uring or auto
+  unsigned uring_buffers = 2048;  // io_uring: receive buffers per loop
   std::uint64_t connect_timeout_ms = 5000;
   std::vector<int> server_pids;  // sampled once a second from /proc
   // TLS: every connection handshakes (nbio::tls client context) before its traffic.

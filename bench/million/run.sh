@@ -26,6 +26,9 @@
 #   CONNECT_WINDOW connects in flight in all (1000)   FIX=1 apply the missing kernel settings
 #   NETNS 1: run in a new network namespace with a large enough TCP hash table (step 0); 0: not
 #   OUT_DIR where the reports go (default BUILD_DIR/million)
+#   BACKEND epoll (default), io_uring or auto: --backend of the server and of nbio-load
+#   URING_BUFFERS receive buffers per loop under io_uring (256: a worker has ~160 echoes in
+#              flight; the 2,048 default would make each of the ~63 workers 8 MiB resident)
 #
 # Exit status: 0 when every connection was established and held through the run (MODE=ws: and
 # upgraded, by the server's count); 1 otherwise;
@@ -43,6 +46,8 @@ in_flight=${IN_FLIGHT:-10000}
 base_port=${BASE_PORT:-21000}
 connect_window=${CONNECT_WINDOW:-1000}
 fix=${FIX:-0}
+backend=${BACKEND:-epoll}
+uring_buffers=${URING_BUFFERS:-256}
 ws_path=/ws
 case $mode in
   tcp)
@@ -238,10 +243,10 @@ trap 'exit 130' INT TERM
 
 if [ "$mode" = ws ]; then
   "$bin/ws_echo" --host 127.0.0.1 --port "$base_port" --path "$ws_path" --workers "$workers" \
-    --loops 1 >"$out_dir/server.log" 2>&1 &
+    --loops 1 --backend "$backend" --uring-buffers "$uring_buffers" >"$out_dir/server.log" 2>&1 &
 else
   "$bin/tcp_echo" --host 127.0.0.1 --ports "$base_port-$((base_port + ports - 1))" \
-    --workers "$workers" --loops 1 >"$out_dir/server.log" 2>&1 &
+    --workers "$workers" --loops 1 --backend "$backend" --uring-buffers "$uring_buffers" >"$out_dir/server.log" 2>&1 &
 fi
 server_pid=$!
 want_listeners=$((workers * ports))
@@ -309,7 +314,7 @@ sampler_pid=$!
 
 load_status=0
 "$bin/nbio-load" "${load_args[@]}" --ramp-first -c "$connections" --processes "$processes" \
-  --loops 1 -p "$(seq -s, "$base_port" $((base_port + ports - 1)))" \
+  --loops 1 --backend "$backend" --uring-buffers "$uring_buffers" -p "$(seq -s, "$base_port" $((base_port + ports - 1)))" \
   --connect-window "$connect_window" --connect-timeout-ms 30000 --in-flight "$in_flight" \
   -s "$size" -d "$duration" "${pid_args[@]}" \
   --json "$out_dir/load.json" --plot "$out_dir/report.svg" &
@@ -347,6 +352,7 @@ p99=$(json_num "$report" p99)
 rss_start=$(json_num "$report" rss_start_kib)
 rss_peak=$(json_num "$report" rss_peak_kib)
 server_cpu=$(json_num "$report" cpu_percent)
+msgs_per_cpu=$(awk -v m="$msgs" -v c="$server_cpu" 'BEGIN {printf "%.0f", (c > 0 ? m * 100 / c : 0)}')
 first_error=$(awk -F'"' '/"first_error":/ {print $4; exit}' "$report")
 
 read -r _ avail_before slab_before _ _ <<<"$kernel_before"
@@ -364,13 +370,13 @@ t_p99=$(verdict "$p99 < 200")
 
 {
   echo "{"
-  echo "  \"mode\": \"$mode\","
+  echo "  \"mode\": \"$mode\", \"backend\": \"$backend\","
   echo "  \"connections\": $connections, \"established\": $established, \"failed\": $failed,"
   echo "  \"lost_early\": $lost, \"connect_seconds\": $connect_s,"
   echo "  \"server_workers\": $workers, \"load_processes\": $processes, \"ports\": $ports,"
   echo "  \"server_rss_start_kib\": $rss_start, \"server_rss_peak_kib\": $rss_peak,"
   echo "  \"server_rss_growth_per_conn_bytes\": $rss_per_conn,"
-  echo "  \"server_cpu_percent\": $server_cpu,"
+  echo "  \"server_cpu_percent\": $server_cpu, \"msgs_per_server_cpu_s\": $msgs_per_cpu,"
   echo "  \"echo\": {\"size\": $size, \"in_flight\": $in_flight, \"seconds\": $duration,"
   echo "           \"msgs_per_s\": $msgs, \"p50_ms\": $p50, \"p99_ms\": $p99},"
   echo "  \"kernel\": {\"mem_available_before_kib\": $avail_before,"
@@ -395,6 +401,7 @@ row "server RSS growth per connection" "$rss_per_conn bytes" ""
 row "echo msgs/s ($in_flight x $size B)" "$(printf %.0f "$msgs")" "$t_msgs (>= 100,000)"
 row "echo p50 / p99" "$(printf '%.1f / %.1f' "$p50" "$p99") ms" "$t_p99 (p99 < 200 ms)"
 row "server CPU (whole run, % of a core)" "$(printf %.1f "$server_cpu")" ""
+row "echo msgs per server CPU-second" "$msgs_per_cpu" "$backend"
 row "kernel: MemAvailable drop while held" "$mem_used_mib MiB" \
   "$(per_conn $(((avail_before - avail_held) * 1024))) B/conn (both ends)"
 row "kernel: Slab growth while held" "$slab_growth_mib MiB" \
