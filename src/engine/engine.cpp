@@ -128,6 +128,11 @@ engine_impl::engine_impl(nbio::engine& facade, engine_config config)
   if (config_.reads_per_turn == 0) config_.reads_per_turn = 1;
   if (config_.events_per_wait == 0) config_.events_per_wait = 1;
   if (config_.accepts_per_turn == 0) config_.accepts_per_turn = 1;
+  if (config_.uring_entries < 8) config_.uring_entries = 8;
+  if (config_.uring_entries > 32768) config_.uring_entries = 32768;
+  if (config_.uring_buffers == 0) config_.uring_buffers = 1;
+  if (config_.uring_buffer_size < 1024) config_.uring_buffer_size = 1024;
+  if (config_.uring_buffer_size > (1u << 20)) config_.uring_buffer_size = 1u << 20;
   for (unsigned i = 0; i < config_.loops; ++i)
     loops_.push_back(std::make_unique<loop_impl>(*this, i));
 }
