@@ -19,6 +19,11 @@ write_pool::~write_pool() {
     free_blocks_ = b->next;
     std::free(b);
   }
+  while (free_small_) {
+    write_block* b = free_small_;
+    free_small_ = b->next;
+    std::free(b);
+  }
   while (free_queues_) {
     write_queue* q = free_queues_;
     free_queues_ = q->next;
@@ -96,28 +101,54 @@ void write_pool::keep_head(write_queue& q, unsigned blocks) noexcept {
   }
 }
 
-write_block* write_pool::new_block() noexcept {
+write_block* write_pool::new_block(bool small) noexcept {
   // Counted (and failed) whether the pool or malloc serves it: the count of a session does not
   // depend on what the pool held.
   if (fault::fail(fault::kind::alloc)) return nullptr;
-  write_block* b = free_blocks_;
-  if (b) {
-    free_blocks_ = b->next;
-    --free_count_;
-  } else if ((b = depot_.take())) {  // blocks another loop (or this one) gave back
-    free_blocks_ = b->next;
-    free_count_ = block_depot::batch - 1;
+  write_block* b;
+  if (small) {
+    b = free_small_;
+    if (b) {
+      free_small_ = b->next;
+      --small_count_;
+    } else {
+      b = static_cast<write_block*>(std::malloc(write_block::small_size));
+      if (!b) return nullptr;
+    }
+    total_.fetch_add(write_block::small_size, std::memory_order_relaxed);
+    b->cap = write_block::small_capacity;
   } else {
-    b = static_cast<write_block*>(std::malloc(sizeof(write_block)));
-    if (!b) return nullptr;
+    b = free_blocks_;
+    if (b) {
+      free_blocks_ = b->next;
+      --free_count_;
+    } else if ((b = depot_.take())) {  // blocks another loop (or this one) gave back
+      free_blocks_ = b->next;
+      free_count_ = block_depot::batch - 1;
+    } else {
+      b = static_cast<write_block*>(std::malloc(sizeof(write_block)));
+      if (!b) return nullptr;
+    }
+    total_.fetch_add(write_block::size, std::memory_order_relaxed);
+    b->cap = write_block::capacity;
   }
-  total_.fetch_add(write_block::size, std::memory_order_relaxed);
   b->next = nullptr;
   b->begin = b->end = 0;
   return b;
 }
 
 void write_pool::free_block(write_block* b) noexcept {
+  if (b->cap == write_block::small_capacity) {
+    total_.fetch_sub(write_block::small_size, std::memory_order_relaxed);
+    if (small_count_ >= max_free_small) {
+      std::free(b);
+      return;
+    }
+    b->next = free_small_;
+    free_small_ = b;
+    ++small_count_;
+    return;
+  }
   total_.fetch_sub(write_block::size, std::memory_order_relaxed);
   if (free_count_ >= max_free_blocks) {
     // Full: a batch from the top of the stack goes to the depot (a walk of 256 links, once per
@@ -159,14 +190,16 @@ bool write_pool::append_as(write_queue& q, std::string_view data, std::uint32_t 
     write_block* t = q.tail;
     const bool same_kind =
         t && (kind == plain_marker ? t->begin == plain_marker : t->begin < close_marker);
-    if (!same_kind || t->end == write_block::capacity) {
-      write_block* b = new_block();
+    if (!same_kind || t->end == t->cap) {
+      // A queue's first block is small when what it starts with fits (see write_block).
+      const bool small = !q.tail && kind == 0 && data.size() <= write_block::small_capacity;
+      write_block* b = new_block(small);
       if (!b) return false;  // what was copied stays counted in q.bytes: the queue is whole
       b->begin = kind;
       link_tail(q, b);
       t = b;
     }
-    std::size_t n = std::min<std::size_t>(data.size(), write_block::capacity - t->end);
+    std::size_t n = std::min<std::size_t>(data.size(), t->cap - t->end);
     std::memcpy(t->data + t->end, data.data(), n);
     t->end += static_cast<std::uint32_t>(n);
     q.bytes += n;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <string_view>
 
@@ -22,13 +23,23 @@ class block_depot;
 
 struct write_block {
   static constexpr std::size_t size = 4096;
-  static constexpr std::size_t capacity = size - 16;
+  static constexpr std::size_t header = 24;
+  static constexpr std::size_t capacity = size - header;
+  // The first block of a queue whose first write is small is a small one (the same header,
+  // `small_capacity` bytes of data, allocated at small_size): under io_uring every write starts
+  // a queue until the turn's submission, and a 64-byte message should not cost a page while it
+  // waits. Later blocks are full-sized.
+  static constexpr std::size_t small_size = 512;
+  static constexpr std::size_t small_capacity = small_size - header;
   write_block* next;
   std::uint32_t begin;  // first unsent byte
   std::uint32_t end;    // one past the last queued byte
+  std::uint32_t cap;    // capacity or small_capacity: how many bytes data holds
+  std::uint32_t reserved;
   char data[capacity];
 };
 static_assert(sizeof(write_block) == write_block::size);
+static_assert(offsetof(write_block, data) == write_block::header);
 
 // A queued piece of a file (conn::send_file), kept in a block of its own whose `begin` is
 // file_marker: it goes out with sendfile when it reaches the head of the queue.
@@ -127,7 +138,7 @@ class write_pool {
   void pop_file(write_queue& q) noexcept;
 
  private:
-  write_block* new_block() noexcept;  // null when malloc fails
+  write_block* new_block(bool small = false) noexcept;  // null when malloc fails
   static void link_tail(write_queue& q, write_block* b) noexcept;
   // append / append_plain: `kind` 0 for bytes, plain_marker for plaintext.
   bool append_as(write_queue& q, std::string_view data, std::uint32_t kind) noexcept;
@@ -138,6 +149,10 @@ class write_pool {
   block_depot& depot_;
   write_block* free_blocks_ = nullptr;
   std::size_t free_count_ = 0;
+  // Small blocks kept for reuse (up to 4,096: 2 MiB per loop); past that they go to malloc.
+  static constexpr std::size_t max_free_small = 4096;
+  write_block* free_small_ = nullptr;
+  std::size_t small_count_ = 0;
   write_queue* free_queues_ = nullptr;
   write_queue* in_use_ = nullptr;
 };

@@ -82,7 +82,11 @@ TEST_P(write_queue, reject_policy_drops_the_write_and_keeps_the_connection) {
   ASSERT_TRUE(s.write_errors.wait_for_size(1, 10s)) << "no write was rejected";
   EXPECT_EQ(s.write_errors.snapshot()[0], nbio::errc::write_queue_overflow);
   EXPECT_TRUE(s.open_after_reject.load()) << "reject must keep the connection";
-  EXPECT_EQ(s.closed.size(), 0u);
+  // Under io_uring the queue also holds what the kernel has not yet been offered, so the kernel
+  // may take all of it at once: the connection may have drained, written its marker and closed
+  // (local_close) already. It must never have been closed for the overflow.
+  for (const auto& ec : s.closed.snapshot())
+    EXPECT_NE(ec, nbio::errc::write_queue_overflow) << "reject closed the connection";
 
   // Everything accepted arrives, in order, without the rejected chunk; then the marker.
   read_result r = recv_until_eof(fd.get(), 30s);
