@@ -9,8 +9,8 @@
 
 #include <atomic>
 #include <cstddef>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <string_view>
 
 namespace nbio {
