@@ -20,14 +20,17 @@ using namespace std::chrono_literals;
 
 // "sub:T" subscribes to T, "unsub:T" leaves it; answers "ok" after either.
 struct subscriber_handler final : handler {
-  topics* hub = nullptr;
+  // Set by the test thread once the server runs; read by the connections' threads. The
+  // ordering is real (set before the client connects) but goes through the kernel, which TSan
+  // does not see: an atomic says it.
+  std::atomic<topics*> hub{nullptr};
   std::atomic<int> subscribed{0};
   void on_message(connection& ws, std::string_view d, bool) override {
     if (d.starts_with("sub:")) {
-      hub->subscribe(ws, d.substr(4));
+      hub.load()->subscribe(ws, d.substr(4));
       subscribed.fetch_add(1);
     } else if (d.starts_with("unsub:")) {
-      hub->unsubscribe(ws, d.substr(6));
+      hub.load()->unsubscribe(ws, d.substr(6));
     }
     ws.send("ok");
   }
