@@ -26,7 +26,8 @@
 #   CONNECT_WINDOW connects in flight in all (1000)   FIX=1 apply the missing kernel settings
 #   NETNS 1: run in a new network namespace with a large enough TCP hash table (step 0); 0: not
 #   OUT_DIR where the reports go (default BUILD_DIR/million)
-#   BACKEND epoll (default), io_uring or auto: --backend of the server and of nbio-load
+#   BACKEND epoll (default), io_uring or auto: --backend of the server and of nbio-load; both:
+#           the run on each, one after the other, and a table of the two (OUT_DIR/epoll, .../io_uring)
 #   URING_BUFFERS receive buffers per loop under io_uring (256: a worker has ~160 echoes in
 #              flight; the 2,048 default would make each of the ~63 workers 8 MiB resident)
 #
@@ -67,6 +68,23 @@ case $mode in
     exit 2
     ;;
 esac
+
+# BACKEND=both: the run on epoll, then on io_uring, in one invocation, and the two side by side.
+if [ "$backend" = both ]; then
+  status=0
+  for b in epoll io_uring; do
+    BACKEND=$b OUT_DIR="$out_dir/$b" bash "$0" "$build_dir" || status=$?
+  done
+  echo
+  echo "million: epoll against io_uring ($mode, $connections connections)"
+  printf '  %-9s %12s %10s %22s %14s\n' backend established msgs/s "msgs per server CPU-s" p99_ms
+  for b in epoll io_uring; do
+    r="$out_dir/$b/report.json"
+    [ -s "$r" ] || { printf '  %-9s %12s\n' "$b" "no report"; continue; }
+    python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); e=j["echo"]; print("  %-9s %12d %10.0f %22d %14.1f" % (sys.argv[2], j["established"], e["msgs_per_s"], j["msgs_per_server_cpu_s"], e["p99_ms"]))' "$r" "$b"
+  done
+  exit "$status"
+fi
 
 for program in $server nbio-load; do
   if [ ! -x "$bin/$program" ]; then

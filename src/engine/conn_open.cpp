@@ -165,13 +165,16 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   // on_connect may have closed the connection (on_close still follows) or rebound it (the new
   // handler's on_open ran then).
   if (cls.on_open && c.is_open() && c.cls_ == &cls) cls.on_open(cls.handler, c);
-  if (ring_) {
-    if (c.is_open()) do_read(c);  // arms the receive
-  } else if (c.is_open() && (flags & (poll_read | poll_hangup))) {
-    c.flags_ |= conn::f_read_ready;
-    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
-    do_read(c);
-  }
+  read_after_connect(c, flags);
+}
+
+void loop_impl::read_after_connect(conn& c, std::uint32_t flags) {
+  if (!c.is_open()) return;
+  if (ring_) return do_read(c);  // arms the receive
+  if (!(flags & (poll_read | poll_hangup))) return;
+  c.flags_ |= conn::f_read_ready;
+  if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
+  do_read(c);
 }
 
 }  // namespace nbio::detail

@@ -170,14 +170,24 @@ void loop_impl::run_epoll() {
     // clock lagging until the advance below places them correctly.
     for (int i = 0; i < n; ++i)
       dispatch(events_[i]);
-    wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
-    run_ready();
-    run_tasks();
-    reap();
-    if (stopping_ && online_.get() == 0 && blocking_.empty() && closing_.empty()) break;
+    if (finish_turn()) break;
   }
-  // Tasks that came in the last turn: handed-out sockets get closed and dials get on_error
-  // (both see stopping_), instead of leaking with the queue.
+  finish_run();
+}
+
+// The turn after I/O, the same for both back-ends: timers, deferred reads, posted tasks, the
+// reap. True when a stopping loop has nothing left.
+bool loop_impl::finish_turn() {
+  wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
+  run_ready();
+  run_tasks();
+  reap();
+  return stopping_ && online_.get() == 0 && blocking_.empty() && closing_.empty();
+}
+
+// Tasks that came in the last turn: handed-out sockets get closed and dials get on_error (both
+// see stopping_), instead of leaking with the queue.
+void loop_impl::finish_run() {
   run_tasks();
   reap();
 }

@@ -142,6 +142,10 @@ class loop_impl final : public loop {
 
   void run();
   void run_epoll();
+  bool finish_turn();
+  void finish_run();
+  // A dial's connection is up: reads start (epoll: if the event said readable).
+  void read_after_connect(conn& c, std::uint32_t flags);
   void update_clock() noexcept;
   int wait_timeout() const noexcept;
   void dispatch(const poll_event& ev);

@@ -70,14 +70,9 @@ void loop_impl::run_uring() {
     ring_->for_each([this](std::uint64_t data, std::int32_t res, std::uint32_t flags) {
       on_completion(data, res, flags);
     });
-    wheel_.advance(now_, [this](timer_link& t) { on_timer(t); });
-    run_ready();
-    run_tasks();
-    reap();
-    if (stopping_ && online_.get() == 0 && blocking_.empty() && closing_.empty()) break;
+    if (finish_turn()) break;
   }
-  run_tasks();
-  reap();
+  finish_run();
   close_ring();
 }
 

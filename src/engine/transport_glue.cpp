@@ -191,13 +191,7 @@ void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
   transport_glue::slot(c).aux = ds;
   if (!transport_glue::open(c, cls, false, ds->remote)) return;
   arm_timer(c);
-  if (ring_) {
-    if (c.is_open()) do_read(c);  // arms the receive
-  } else if (c.is_open() && (flags & (poll_read | poll_hangup))) {
-    c.flags_ |= conn::f_read_ready;
-    if (flags & poll_hangup) c.flags_ |= conn::f_peer_hup;
-    do_read(c);
-  }
+  read_after_connect(c, flags);
 }
 
 // No sendfile through a transport: the file is read 16 KiB (one TLS record) at a time and its

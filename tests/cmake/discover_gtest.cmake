@@ -7,7 +7,8 @@
 # HEAVY_TIMEOUT (seconds), OUT (the generated test list), WORKDIR; for a run of the same cases
 # on another engine back-end, BACKEND (io_uring): the tests are named "BACKEND/case", carry
 # the label BACKEND and run with NBIO_BACKEND=BACKEND in their environment; cases whose names
-# match BACKEND_SKIP are not run again (tests/CMakeLists.txt says which and why).
+# match BACKEND_SKIP (and not BACKEND_KEEP) are not run again (tests/CMakeLists.txt says which
+# and why).
 # Labels from the name: "threading_" anywhere adds "threading"; "heavy_" adds "heavy" (with
 # HEAVY_TIMEOUT and RUN_SERIAL).
 if(NOT EXISTS "${EXE}")
@@ -29,7 +30,8 @@ elseif(NOT EXISTS "${OUT}" OR "${EXE}" IS_NEWER_THAN "${OUT}")
       elseif(line MATCHES "^  ([^ #]+)" AND suite AND NOT line MATCHES "^  DISABLED_")
         string(REGEX REPLACE "^  ([^ #]+).*$" "\\1" test "${line}")
         set(name "${suite}.${test}")
-        if(BACKEND AND BACKEND_SKIP AND name MATCHES "${BACKEND_SKIP}")
+        if(BACKEND AND BACKEND_SKIP AND name MATCHES "${BACKEND_SKIP}" AND
+           NOT (BACKEND_KEEP AND name MATCHES "${BACKEND_KEEP}"))
           continue()
         endif()
         set(labels "${TIER}")
