@@ -263,6 +263,12 @@ TEST(threading_backend_faults, writes_from_other_threads_racing_close) {
   go = false;
   for (auto& w : writers)
     w.join();
+  // online reaches 0 in the reap just before the slots' generations move on: wait for those.
+  EXPECT_TRUE(wait_until([&] {
+    for (auto& h : handles)
+      if (h.alive()) return false;
+    return true;
+  }));
   for (auto& h : handles)
     EXPECT_EQ(h.write("late"), nbio::errc::not_connected);
 }
