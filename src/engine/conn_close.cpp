@@ -71,14 +71,31 @@ void loop_impl::reap() {
     // reused by a connection that is not on the list itself).
     c.flags_ = clear(c.flags_, conn::f_in_ready_list);
     if (ring_ && !(c.flags_ & conn::f_blocking)) release_ring_ops(c);
-    if (c.wq_) writes_.release(c.wq_);
-    c.wq_ = nullptr;
+    discard_queue(c);
     wheel_.cancel(c.timer_);  // the free list reuses the timer's links
     sys::close(c.fd_);        // also removes it from epoll (we never dup sockets)
     c.gen_.store(c.gen_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     conn_pool::pool_of(&c).free(&c);
   }
   closing_.clear();
+}
+
+// Both back-ends: the queue goes back to the pool now, or, with an io_uring send in flight (the
+// kernel may still read its head blocks), once that send completes.
+void loop_impl::discard_queue(conn& c) {
+  write_queue* q = c.wq_;
+  if (!q) return;
+  c.wq_ = nullptr;
+  if (q->in_flight) {
+    // The blocks past the send's stay out of the kernel's hands: freed now, so the write budget
+    // sees the total lowered at once (shed_for_budget).
+    writes_.keep_head(*q, q->in_flight_blocks);
+    q->owner = nullptr;
+    ring_->cancel(uring_data(q, op_send));
+    ++orphans_;
+    return;
+  }
+  writes_.release(q);
 }
 
 }  // namespace nbio::detail

@@ -50,18 +50,9 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
   std::size_t queued = c.wq_ ? c.wq_->bytes : 0;
   if (o.on_overflow == overflow_policy::reject && queued + data.size() > o.max_write_queue)
     return errc::write_queue_overflow;  // rejected whole, before any byte is sent
-  if (ring_) {
-    // io_uring: queued, and sent with the turn's other writes in one submission.
-    if (queued + data.size() > o.max_write_queue) {
-      close(c, errc::write_queue_overflow);
-      return errc::write_queue_overflow;
-    }
-    if (!c.wq_ && !start_queue(c)) return out_of_memory(c);
-    if (!writes_.append(*c.wq_, data)) return out_of_memory(c);
-    list_send(c);
-    return check_budget(c);
-  }
-  if (!c.wq_) {
+  // epoll: straight to the socket while nothing is queued. io_uring: always queued, and sent
+  // with the turn's other writes in one submission (list_send).
+  if (!c.wq_ && !ring_) {
     std::error_code ec;
     ssize_t n = sys::send(c.fd_, data.data(), data.size(), ec);
     if (n < 0) {
@@ -84,6 +75,7 @@ std::error_code loop_impl::write(conn& c, std::string_view data) {
   }
   if (!c.wq_ && !start_queue(c)) return out_of_memory(c);
   if (!writes_.append(*c.wq_, data)) return out_of_memory(c);
+  if (ring_) list_send(c);
   return check_budget(c);
 }
 
@@ -122,12 +114,7 @@ void loop_impl::shed_for_budget(const conn& grown) {
     budget_closes_.add(1);
   }
   // What close() would discard at the end of the turn (io_uring: once a send in flight is back).
-  if (ring_) {
-    discard_queue(victim);
-  } else {
-    writes_.release(q);
-    victim.wq_ = nullptr;
-  }
+  discard_queue(victim);
 }
 
 std::error_code loop_impl::send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length) {

@@ -345,22 +345,6 @@ void loop_impl::release_ring_ops(conn& c) {
   if (!held_.empty()) held_.erase(&c);
 }
 
-void loop_impl::discard_queue(conn& c) {
-  write_queue* q = c.wq_;
-  if (!q) return;
-  c.wq_ = nullptr;
-  if (q->in_flight) {
-    // The blocks past the send's stay out of the kernel's hands: freed now, so the write budget
-    // sees the total lowered at once (shed_for_budget).
-    writes_.keep_head(*q, q->in_flight_blocks);
-    q->owner = nullptr;
-    ring_->cancel(uring_data(q, op_send));
-    ++orphans_;
-    return;
-  }
-  writes_.release(q);
-}
-
 // --- the rest: listeners, wake-ups, UDP -----------------------------------------------------
 
 void loop_impl::arm_accept(listen_socket& ls) {
