@@ -18,7 +18,8 @@ inline void add_backend_flag(CLI::App& app, nbio::engine_config& config) {
   app.add_option("--backend", config.backend,
                  "kernel interface: epoll, io_uring or auto (io_uring where the kernel has it); "
                  "NBIO_BACKEND overrides it")
-      ->transform(CLI::CheckedTransformer(names))
+      ->transform(CLI::CheckedTransformer(names).description(""))
+      ->type_name("{epoll,io_uring,auto}")
       ->default_str("epoll");
   app.add_option("--uring-buffers", config.uring_buffers,
                  "io_uring: receive buffers per loop (4 KiB each, resident from the start)")
