@@ -4,9 +4,9 @@
 #          nlohmann-json, GoogleTest (CMake configures the test targets, demo builds none),
 #          gnuplot (the demo's plot). A fresh Debian 12 installs these in about a minute.
 #   test   (the default) everything `make build` and `make test` need besides: clang (the
-#          fuzzers), clang-format, and the real peers the tests play against (curl,
-#          wrk, slowhttptest, nginx, Python's websockets, Node and its ws module, Chromium,
-#          openssl).
+#          fuzzers and the sanitized test trees), clang-format, and the real peers the tests
+#          play against (curl, wrk, slowhttptest, nginx, Python's websockets, Node and its ws
+#          module, Chromium, openssl).
 #   bench  test's packages and the benchmarks' baselines (Boost, libuv, Google Benchmark,
 #          http-parser): only `make bench*` needs these; without them CMake leaves the
 #          benchmark targets out and says so.

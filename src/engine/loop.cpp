@@ -150,13 +150,14 @@ loop_stats loop_impl::stats() const noexcept {
 // --- the turn -------------------------------------------------------------------------------
 
 void loop_impl::run() {
-  tid_ = std::this_thread::get_id();
+  tid_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   this_thread_engine = &eng_;
   update_clock();
   if (ring_)
     run_uring();
   else
     run_epoll();
+  tid_.store(std::thread::id{}, std::memory_order_relaxed);  // the loop is over: any thread may
 }
 
 void loop_impl::run_epoll() {
@@ -263,7 +264,7 @@ void loop_impl::run_tasks() {
 
 timer_id loop_impl::add_timer(std::uint32_t delay, std::uint32_t interval,
                               std::function<void()> fn) {
-  assert(!thread_.joinable() || in_loop_thread());
+  assert(!running() || in_loop_thread());
   std::uint32_t index;
   if (!free_timers_.empty()) {
     index = free_timers_.back();
@@ -283,7 +284,7 @@ timer_id loop_impl::add_timer(std::uint32_t delay, std::uint32_t interval,
 }
 
 bool loop_impl::cancel_timer(timer_id id) {
-  assert(!thread_.joinable() || in_loop_thread());
+  assert(!running() || in_loop_thread());
   if (id.index >= timers_.size()) return false;
   user_timer& t = timers_[id.index];
   if (!t.in_use || t.gen != id.gen) return false;

@@ -70,7 +70,13 @@ class loop_impl final : public loop {
 
   // Public-API implementations.
   void post(std::function<void()> fn);
-  bool in_loop_thread() const noexcept { return std::this_thread::get_id() == tid_; }
+  bool in_loop_thread() const noexcept {
+    return std::this_thread::get_id() == tid_.load(std::memory_order_relaxed);
+  }
+  // The loop thread is in run(): its timers and connections are its own.
+  bool running() const noexcept {
+    return tid_.load(std::memory_order_relaxed) != std::thread::id{};
+  }
   std::size_t index() const noexcept { return index_; }
   engine_impl& engine() const noexcept { return eng_; }
   loop_stats stats() const noexcept;
@@ -252,7 +258,9 @@ class loop_impl final : public loop {
   timer_wheel wheel_;
   std::uint32_t now_ = 0;
   std::thread thread_;
-  std::thread::id tid_;
+  // Set by the loop thread as run() starts and cleared as it ends, read by any thread (relaxed:
+  // a thread sees its own store, and any other only needs a value that is not its id).
+  std::atomic<std::thread::id> tid_{};
 
   std::unique_ptr<char[]> rbuf_;
   std::size_t rbuf_size_;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
@@ -19,6 +20,16 @@
 namespace nbio {
 
 namespace {
+
+// A progress line on stderr when workers_options::report is set; checked like printf.
+[[gnu::format(printf, 2, 3)]] void report(bool on, const char* fmt, ...) {
+  if (!on) return;
+  va_list args;
+  va_start(args, fmt);
+  std::vfprintf(stderr, fmt, args);
+  va_end(args);
+  std::fflush(stderr);
+}
 
 struct worker_slot {
   pid_t pid = 0;
@@ -81,11 +92,6 @@ workers_result run_workers(const workers_options& options,
   }
 
   std::vector<worker_slot> workers;
-  auto log = [&](const char* fmt, auto... args) {
-    if (!options.report) return;
-    std::fprintf(stderr, fmt, args...);
-    std::fflush(stderr);
-  };
   for (unsigned i = 0; i < count; ++i) {
     pid_t pid = spawn(i, worker, self, siblings);
     if (pid < 0) {
@@ -100,7 +106,7 @@ workers_result run_workers(const workers_options& options,
     }
     workers.push_back({pid, i});
     ++result.started;
-    log("nbio workers: worker %u started (pid %d)\n", i, static_cast<int>(pid));
+    report(options.report, "nbio workers: worker %u started (pid %d)\n", i, static_cast<int>(pid));
   }
 
   bool stopping = false;
@@ -134,7 +140,8 @@ workers_result run_workers(const workers_options& options,
     }
     if (sig == SIGTERM || sig == SIGINT) {
       if (!stopping) {
-        log("nbio workers: %s: stopping %zu workers\n", strsignal(sig), workers.size());
+        report(options.report, "nbio workers: %s: stopping %zu workers\n", strsignal(sig),
+               workers.size());
         stop_all(SIGTERM);
         kill_at = std::chrono::steady_clock::now() + options.stop_deadline;
       }
@@ -153,26 +160,28 @@ workers_result run_workers(const workers_options& options,
       const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
       if (stopping) {
         if (!clean && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) result.exit_code = 1;
-        log("nbio workers: worker %u (pid %d) %s\n", index, static_cast<int>(pid),
-            describe(status).c_str());
+        report(options.report, "nbio workers: worker %u (pid %d) %s\n", index,
+               static_cast<int>(pid), describe(status).c_str());
         continue;
       }
       if (clean) {
-        log("nbio workers: worker %u (pid %d) exited\n", index, static_cast<int>(pid));
+        report(options.report, "nbio workers: worker %u (pid %d) exited\n", index,
+               static_cast<int>(pid));
         continue;
       }
       ++result.crashed;
-      log("nbio workers: worker %u (pid %d) %s\n", index, static_cast<int>(pid),
-          describe(status).c_str());
+      report(options.report, "nbio workers: worker %u (pid %d) %s\n", index, static_cast<int>(pid),
+             describe(status).c_str());
       if (siblings->refused_by(pid)) {  // as nginx: a port in use is fatal, not worth a retry
-        log("nbio workers: a port is in use by another server: stopping all\n");
+        report(options.report, "nbio workers: a port is in use by another server: stopping all\n");
         result.exit_code = 1;
         stop_all(SIGTERM);
         kill_at = std::chrono::steady_clock::now() + options.stop_deadline;
         continue;
       }
       if (result.restarted >= options.max_restarts) {
-        log("nbio workers: %u restarts: giving up, stopping all\n", result.restarted);
+        report(options.report, "nbio workers: %u restarts: giving up, stopping all\n",
+               result.restarted);
         result.exit_code = 1;
         stop_all(SIGTERM);
         kill_at = std::chrono::steady_clock::now() + options.stop_deadline;
@@ -181,14 +190,16 @@ workers_result run_workers(const workers_options& options,
       std::this_thread::sleep_for(options.restart_delay);
       pid_t again = spawn(index, worker, self, siblings);
       if (again < 0) {
-        log("nbio workers: restart of worker %u failed: %s\n", index, std::strerror(errno));
+        report(options.report, "nbio workers: restart of worker %u failed: %s\n", index,
+               std::strerror(errno));
         result.exit_code = 1;
         continue;
       }
       workers.push_back({again, index});
       ++result.started;
       ++result.restarted;
-      log("nbio workers: worker %u restarted (pid %d)\n", index, static_cast<int>(again));
+      report(options.report, "nbio workers: worker %u restarted (pid %d)\n", index,
+             static_cast<int>(again));
     }
     if (workers.empty() && !stopping) break;  // every worker exited on its own
   }
