@@ -1,8 +1,10 @@
 // Unit: nbio's TLS 1.3 record layer (src/tls/record.hpp). Known answers from RFC 8448 §3 (the
 // simple 1-RTT trace: traffic keys and the application data records of both sides), records
 // exchanged with OpenSSL's own record layer after a real handshake (both ways, through memory
-// BIOs), and a table of hostile records, each refused with its alert and nothing delivered.
+// BIOs), a table of hostile records, each refused with its alert and nothing delivered, and
+// the hand-off from OpenSSL (handoff.hpp): the peer accepts nbio's first records after it.
 #include "tls/record.hpp"
+#include "tls/handoff.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
@@ -352,6 +354,151 @@ TEST(tls_record, records_pass_between_nbio_and_openssl_both_ways_for_every_suite
     SSL_CTX_free(sctx);
     SSL_CTX_free(cctx);
   }
+}
+
+// --- the hand-off ------------------------------------------------------------------------
+
+// An OpenSSL server and client over memory BIOs, each logging its secrets, handshaken with
+// `suites` (TLS 1.3) or TLS 1.2 only.
+struct pair_of_ssl {
+  SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  SSL* server = nullptr;
+  SSL* client = nullptr;
+  handoff_secrets server_keys, client_keys;
+
+  static void log(const SSL* ssl, const char* line) {
+    static_cast<handoff_secrets*>(SSL_get_app_data(ssl))->take(line);
+  }
+  explicit pair_of_ssl(int version = TLS1_3_VERSION) {
+    const auto& pki = nbio_test::test_pki::get();
+    SSL_CTX_use_certificate_chain_file(sctx, pki.server.chain.c_str());
+    SSL_CTX_use_PrivateKey_file(sctx, pki.server.key.c_str(), SSL_FILETYPE_PEM);
+    SSL_CTX_set_max_proto_version(sctx, version);
+    SSL_CTX_set_keylog_callback(sctx, log);
+    SSL_CTX_set_keylog_callback(cctx, log);
+    server = SSL_new(sctx);
+    client = SSL_new(cctx);
+    SSL_set_app_data(server, &server_keys);
+    SSL_set_app_data(client, &client_keys);
+    SSL_set_bio(server, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+    SSL_set_bio(client, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+    SSL_set_accept_state(server);
+    SSL_set_connect_state(client);
+  }
+  // Until both are done; under TLS 1.3 the server's last flight (its tickets) stays in its
+// output.
+  bool handshake() {
+    for (int i = 0; i < 10 && !SSL_is_init_finished(server); ++i) {
+      SSL_do_handshake(client);
+      pump(client, server);
+      SSL_do_handshake(server);
+      if (!SSL_is_init_finished(server)) pump(server, client);
+    }
+    if (!SSL_is_init_finished(client)) {  // TLS 1.2: the server finishes first
+      pump(server, client);
+      SSL_do_handshake(client);
+    }
+    return SSL_is_init_finished(server) && SSL_is_init_finished(client);
+  }
+  ~pair_of_ssl() {
+    SSL_free(server);
+    SSL_free(client);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+  }
+};
+
+// Opens every record of `wire` with rx: the application bytes, and how many handshake
+// messages (tickets, key updates) went by.
+std::string open_all(record_direction& rx, std::string wire, int* handshakes = nullptr) {
+  std::string got;
+  std::size_t at = 0;
+  while (at < wire.size()) {
+    std::size_t total = 0;
+    if (record_size(std::string_view(wire).substr(at), total) != record_error::ok || total == 0)
+      return got + "<bad frame>";
+    content type{};
+    std::string_view plain;
+    if (rx.open({wire.data() + at, total}, type, plain) != record_error::ok)
+      return got + "<bad record>";
+    if (type == content::application_data) got.append(plain);
+    if (type == content::handshake && handshakes) ++*handshakes;
+    at += total;
+  }
+  return got;
+}
+
+std::string read_all(SSL* ssl) {
+  std::string read;
+  char buf[4096];
+  int n;
+  while ((n = SSL_read(ssl, buf, sizeof buf)) > 0)
+    read.append(buf, static_cast<std::size_t>(n));
+  return read;
+}
+
+TEST(tls_handoff, the_peer_accepts_the_first_records_after_a_server_hand_off) {
+  pair_of_ssl p;
+  ASSERT_TRUE(p.handshake());
+  record_direction tx, rx;
+  ASSERT_EQ(hand_off(p.server, p.server_keys, tx, rx), handoff_refusal::none);
+  // What OpenSSL wrote (two tickets, then the KeyUpdate) goes first, then nbio's records.
+  std::string wire = drain(p.server);
+  const std::string big(max_plaintext, 'b');
+  ASSERT_EQ(tx.seal(content::application_data, "first after the hand-off", wire), record_error::ok);
+  ASSERT_EQ(tx.seal(content::application_data, big, wire), record_error::ok);
+  BIO_write(SSL_get_rbio(p.client), wire.data(), static_cast<int>(wire.size()));
+  EXPECT_EQ(read_all(p.client), "first after the hand-off" + big);
+  // And the other way: the client's first application records open under its first secret.
+  ASSERT_GT(SSL_write(p.client, "from the client", 15), 0);
+  EXPECT_EQ(open_all(rx, drain(p.client)), "from the client");
+  EXPECT_EQ(tx.sequence(), 2u);
+  EXPECT_EQ(rx.sequence(), 1u);
+}
+
+TEST(tls_handoff, a_client_hands_off_too_and_passes_the_servers_tickets) {
+  pair_of_ssl p;
+  ASSERT_TRUE(p.handshake());
+  record_direction tx, rx;
+  ASSERT_EQ(hand_off(p.client, p.client_keys, tx, rx), handoff_refusal::none);
+  std::string wire = drain(p.client);  // the client's KeyUpdate
+  ASSERT_EQ(tx.seal(content::application_data, "GET / HTTP/1.1\r\n\r\n", wire), record_error::ok);
+  BIO_write(SSL_get_rbio(p.server), wire.data(), static_cast<int>(wire.size()));
+  EXPECT_EQ(read_all(p.server), "GET / HTTP/1.1\r\n\r\n");
+  ASSERT_GT(SSL_write(p.server, "HTTP/1.1 200 OK", 15), 0);
+  int handshakes = 0;
+  EXPECT_EQ(open_all(rx, drain(p.server), &handshakes), "HTTP/1.1 200 OK");
+  EXPECT_EQ(handshakes, 2);  // the tickets, passed by
+}
+
+TEST(tls_handoff, connections_it_cannot_take_stay_with_openssl) {
+  {
+    pair_of_ssl p(TLS1_2_VERSION);
+    ASSERT_TRUE(p.handshake());
+    record_direction tx, rx;
+    EXPECT_EQ(hand_off(p.server, p.server_keys, tx, rx), handoff_refusal::not_tls13);
+  }
+  {
+    pair_of_ssl p;
+    ASSERT_TRUE(p.handshake());
+    record_direction tx, rx;
+    EXPECT_EQ(hand_off(p.server, handoff_secrets{}, tx, rx), handoff_refusal::no_secrets);
+  }
+  {
+    pair_of_ssl p;
+    ASSERT_TRUE(p.handshake());
+    pump(p.server, p.client);
+    ASSERT_GT(SSL_write(p.client, "early bytes", 11), 0);
+    pump(p.client, p.server);
+    char one;
+    ASSERT_EQ(SSL_read(p.server, &one, 1), 1);  // OpenSSL holds the other 10
+    record_direction tx, rx;
+    EXPECT_EQ(hand_off(p.server, p.server_keys, tx, rx), handoff_refusal::data_seen);
+    char rest[16];
+    EXPECT_EQ(SSL_read(p.server, rest, sizeof rest), 10);  // still OpenSSL's, unchanged
+  }
+  EXPECT_STREQ(describe(handoff_refusal::data_seen), "OpenSSL already holds application data");
 }
 
 }  // namespace
