@@ -387,7 +387,7 @@ struct pair_of_ssl {
     SSL_set_connect_state(client);
   }
   // Until both are done; under TLS 1.3 the server's last flight (its tickets) stays in its
-// output.
+  // output.
   bool handshake() {
     for (int i = 0; i < 10 && !SSL_is_init_finished(server); ++i) {
       SSL_do_handshake(client);
