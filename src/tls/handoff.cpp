@@ -80,9 +80,10 @@ handoff_refusal hand_off(SSL* ssl, const handoff_secrets& secrets, record_direct
   const bool server = SSL_is_server(ssl) == 1;
   const std::uint8_t* mine = server ? secrets.server : secrets.client;
   const std::uint8_t* peers = server ? secrets.client : secrets.server;
+  const std::size_t size = secrets.client_size;  // both sides' (complete() checked)
   // What can fail without touching the connection, first: the record layer's own setup.
-  if (!tx.init(record_direction::seals, s, {mine, secrets.server_size}) || !tx.update() ||
-      !rx.init(record_direction::opens, s, {peers, secrets.client_size}))
+  if (!tx.init(record_direction::seals, s, {mine, size}) || !tx.update() ||
+      !rx.init(record_direction::opens, s, {peers, size}))
     return handoff_refusal::internal_error;
   if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 || SSL_do_handshake(ssl) != 1)
     return handoff_refusal::key_update_failed;

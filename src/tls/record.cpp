@@ -205,6 +205,28 @@ void record_direction::nonce(std::uint8_t out[12]) const noexcept {
     out[4 + i] ^= static_cast<std::uint8_t>(seq_ >> (56 - 8 * i));
 }
 
+// The AEAD over one record in place (`inner` bytes after the header, the tag after them), the
+// header as additional data, under this sequence number's nonce: sealing writes the tag,
+// opening checks it. The one place the sequence number advances: after a record it protected.
+bool record_direction::crypt(std::uint8_t* record, int inner) noexcept {
+  std::uint8_t* body = record + record_header_size;
+  std::uint8_t iv[12];
+  nonce(iv);
+  const int enc = role_ == seals ? 1 : 0;
+  int n = 0, tail = 0;
+  if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, iv, enc) != 1 ||
+      EVP_CipherUpdate(ctx_, nullptr, &n, record, record_header_size) != 1 ||
+      EVP_CipherUpdate(ctx_, body, &n, body, inner) != 1)
+    return false;
+  if (!enc && EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, record_tag_size, body + inner) != 1)
+    return false;
+  if (EVP_CipherFinal_ex(ctx_, body + n, &tail) != 1) return false;
+  if (enc && EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, record_tag_size, body + inner) != 1)
+    return false;
+  ++seq_;
+  return true;
+}
+
 record_error record_direction::seal(content type, std::string_view plaintext,
                                     std::string& out) noexcept {
   if (role_ != seals) return record_error::internal_error;
@@ -229,20 +251,10 @@ record_error record_direction::seal(content type, std::string_view plaintext,
   if (!plaintext.empty()) std::memmove(body, plaintext.data(), plaintext.size());
   body[plaintext.size()] = static_cast<std::uint8_t>(type);
   const int inner = static_cast<int>(plaintext.size() + 1);
-  std::uint8_t iv[12];
-  nonce(iv);
-  int n = 0, tail = 0;
-  const bool ok =
-      EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, iv, 1) == 1 &&
-      EVP_CipherUpdate(ctx_, nullptr, &n, p, record_header_size) == 1 &&
-      EVP_CipherUpdate(ctx_, body, &n, body, inner) == 1 &&
-      EVP_CipherFinal_ex(ctx_, body + n, &tail) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, record_tag_size, body + inner) == 1;
-  if (!ok) {
+  if (!crypt(p, inner)) {
     out.resize(at);
     return record_error::internal_error;
   }
-  ++seq_;
   return record_error::ok;
 }
 
@@ -257,17 +269,7 @@ record_error record_direction::open(std::span<char> record, content& type,
   auto* p = reinterpret_cast<std::uint8_t*>(record.data());
   std::uint8_t* body = p + record_header_size;
   const int inner = static_cast<int>(total - record_header_size - record_tag_size);
-  std::uint8_t iv[12];
-  nonce(iv);
-  int n = 0, tail = 0;
-  const bool ok =
-      EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, iv, 0) == 1 &&
-      EVP_CipherUpdate(ctx_, nullptr, &n, p, record_header_size) == 1 &&
-      EVP_CipherUpdate(ctx_, body, &n, body, inner) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, record_tag_size, body + inner) == 1 &&
-      EVP_CipherFinal_ex(ctx_, body + n, &tail) == 1;
-  if (!ok) return record_error::bad_record_mac;
-  ++seq_;
+  if (!crypt(p, inner)) return record_error::bad_record_mac;
   // Zero padding after the content type (§5.4): the type is the last non-zero byte.
   int end = inner;
   while (end > 0 && body[end - 1] == 0)

@@ -109,6 +109,7 @@ class record_direction {
 
  private:
   bool keys() noexcept;
+  bool crypt(std::uint8_t* record, int inner) noexcept;
   void nonce(std::uint8_t out[12]) const noexcept;
 
   std::uint8_t secret_[48] = {};
