@@ -1,4 +1,5 @@
-// Shared by the examples: the --tls-cert/--tls-key flags every server takes, and --tls-ca /
+// Shared by the examples: the --tls-cert/--tls-key (and --tls-no-handoff) flags every server
+// takes, and --tls-ca /
 // --tls-insecure for the clients, turned into an nbio::tls::context.
 //
 //   tls_flags tls;
@@ -18,12 +19,17 @@
 struct tls_flags {
   std::string cert, key, ca;
   bool insecure = false;
+  bool no_handoff = false;
 
   void add_server(CLI::App& app) {
     auto* c = app.add_option("--tls-cert", cert, "serve TLS: certificate chain (PEM, leaf first)");
     auto* k = app.add_option("--tls-key", key, "serve TLS: the certificate's private key (PEM)");
     c->needs(k);
     k->needs(c);
+    app.add_flag("--tls-no-handoff", no_handoff,
+                 "keep TLS 1.3 connections on OpenSSL after the handshake instead of nbio's "
+                 "record layer (tls::server_config::handoff = false)")
+        ->needs(c);
   }
   void add_client(CLI::App& app) {
     auto* c = app.add_option("--tls-ca", ca,
@@ -38,7 +44,8 @@ struct tls_flags {
                                                      std::vector<std::string> alpn = {}) const {
     if (cert.empty()) return nullptr;
     try {
-      return nbio::tls::context::server({.cert = {cert, key}, .alpn = std::move(alpn)});
+      return nbio::tls::context::server(
+          {.cert = {cert, key}, .alpn = std::move(alpn), .handoff = !no_handoff});
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: %s\n", program, e.what());
       std::exit(2);

@@ -300,10 +300,13 @@ void blocking_runner::established(conn& c) {
 
 void blocking_runner::end_of_stream(conn& c) {
   c.flags_ |= conn::f_eof;
-  if (c.cls_->on_end)
+  if (c.cls_->on_end) {
     c.cls_->on_end(c.cls_->handler, c);
-  else
+  } else {
+    // As the loop's on_eof: close_notify (written now: nothing is queued in blocking mode).
+    if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_glue::close_notify(c, false);
     close(c, errc::eof);
+  }
 }
 
 // Through a transport: read 16 KiB (one TLS record) at a time and write it encrypted.

@@ -7,7 +7,7 @@
 
 namespace nbio::detail {
 
-void conn_core::received(conn& c, std::string_view bytes, std::uint32_t now) {
+void conn_core::received(conn& c, std::span<char> bytes, std::uint32_t now) {
   const conn_class& cls = *c.cls_;  // per delivery: on_data may rebind the connection
   const bool tls = c.has_transport();
   c.last_active_ = now;
@@ -22,7 +22,7 @@ void conn_core::received(conn& c, std::string_view bytes, std::uint32_t now) {
   if (tls)
     transport_glue::feed(c, bytes);
   else if (cls.on_data)
-    cls.on_data(cls.handler, c, bytes);
+    cls.on_data(cls.handler, c, {bytes.data(), bytes.size()});
 }
 
 std::error_code conn_core::read_deadline_passed(conn& c) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <system_error>
 
@@ -36,8 +37,9 @@ constexpr std::uint16_t clear(std::uint16_t flags, std::uint16_t bits) noexcept 
 
 struct conn_core {
   // Bytes arrived at `now`: the idle and read deadlines move (a handshake keeps its own), then
-  // the transport (TLS) or the handler's on_data gets them. The caller counts them.
-  static void received(conn& c, std::string_view bytes, std::uint32_t now);
+  // the transport (TLS) or the handler's on_data gets them. The caller counts them. The bytes
+  // are the caller's read buffer, which the transport may decrypt in place.
+  static void received(conn& c, std::span<char> bytes, std::uint32_t now);
   // The read deadline passed (its flag is cleared here): the error to close with, or none when
   // the handler's on_read_timeout kept the connection open.
   static std::error_code read_deadline_passed(conn& c);

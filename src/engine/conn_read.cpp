@@ -98,6 +98,9 @@ void loop_impl::on_eof(conn& c) {
     c.cls_->on_end(c.cls_->handler, c);
     return;
   }
+  // A TLS peer hears that our side ends too (RFC 8446 §6.1: close_notify before closing the
+  // write side), after what is queued.
+  if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_glue::close_notify(c, false);
   close_after_flush(c, errc::eof);
 }
 

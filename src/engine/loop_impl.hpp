@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -100,6 +101,8 @@ class loop_impl final : public loop {
   std::error_code out_of_memory(conn& c);
   // A transport connection finished its handshake.
   void established(conn& c);
+  // The transport's sweep in about a second (transport_glue::sweep_later).
+  void transport_sweep_later();
   void on_eof(conn& c);
   std::error_code send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length);
   void close(conn& c, std::error_code reason);
@@ -216,7 +219,7 @@ class loop_impl final : public loop {
   void accept_one(listen_socket& ls, int fd);
   // Received bytes for a connection: the same path for both back-ends (deadlines, the
   // transport or on_data).
-  void received(conn& c, std::string_view bytes);
+  void received(conn& c, std::span<char> bytes);
   void arm_recv(conn& c);
   void cancel_recv(conn& c);
   void arm_accept(listen_socket& ls);
@@ -282,6 +285,7 @@ class loop_impl final : public loop {
   std::atomic<bool> drain_requested_{false};
   bool stopping_ = false;
   bool draining_ = false;
+  bool transport_sweep_armed_ = false;
 
   std::deque<user_timer> timers_;
   std::vector<std::uint32_t> free_timers_;

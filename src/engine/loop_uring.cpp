@@ -158,7 +158,7 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
     c.timer_.owner_u16 = static_cast<std::uint16_t>(c.timer_.owner_u16 & ~conn::t_recv_armed);
   if (res > 0) {
     const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-    const std::string_view bytes(ring_->buffer(id), static_cast<std::size_t>(res));
+    const std::span<char> bytes(ring_->buffer(id), static_cast<std::size_t>(res));
     const bool handshaking = c.has_transport() && !(c.flags_ & conn::f_opened);
     if (c.flags_ & (conn::f_closing | conn::f_eof | conn::f_close_after_flush)) {
       // Not read any more (epoll would leave them in the socket): dropped.
@@ -168,13 +168,13 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
                 transport_glue::has_kept_input(c))) {
       // Input from before waits (held, or kept by the transport past a pause or a rebind):
       // these bytes go after it.
-      hold(c, bytes);
+      hold(c, {bytes.data(), bytes.size()});
       if (!(c.flags_ & conn::f_read_paused)) {
         c.flags_ |= conn::f_read_ready;
         defer_read(c);
       }
     } else if (handshaking && handshake_budget_ == 0) {
-      hold(c, bytes);
+      hold(c, {bytes.data(), bytes.size()});
       c.flags_ |= conn::f_read_ready;
       defer_read(c);  // this turn's handshakes are spent
     } else {
@@ -204,7 +204,7 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
   if (!(c.timer_.owner_u16 & conn::t_recv_armed) && !(c.flags_ & reading_stops)) arm_recv(c);
 }
 
-void loop_impl::received(conn& c, std::string_view bytes) {
+void loop_impl::received(conn& c, std::span<char> bytes) {
   bytes_in_.add(bytes.size());
   conn_core::received(c, bytes, now_);
 }

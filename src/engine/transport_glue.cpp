@@ -67,6 +67,11 @@ void transport_glue::fail(conn& c, std::error_code ec) {
   c.close(ec);
 }
 
+void transport_glue::fail_after_flush(conn& c, std::error_code ec) {
+  if (c.flags_ & conn::f_blocking) return blocking_runner::close(c, ec);  // written already
+  loop_impl::of(c).close_after_flush(c, ec);
+}
+
 std::error_code transport_glue::write(conn& c, std::string_view plain) {
   if (c.flags_ & (conn::f_closing | conn::f_close_after_flush | conn::f_write_shut |
                   conn::f_shutdown_pending | conn::f_connecting))
@@ -83,7 +88,7 @@ std::error_code transport_glue::write(conn& c, std::string_view plain) {
   return transport_hooks().write(c, slot(c).state, plain);
 }
 
-void transport_glue::feed(conn& c, std::string_view bytes) {
+void transport_glue::feed(conn& c, std::span<char> bytes) {
   transport_slot& s = slot(c);
   std::size_t used = transport_hooks().input(c, s.state, bytes);
   if (used >= bytes.size() || (c.flags_ & conn::f_closing)) return;
@@ -91,7 +96,7 @@ void transport_glue::feed(conn& c, std::string_view bytes) {
   // Rare (a pause mid-batch), so a heap string; the slot is back to null once replayed.
   auto* kept = static_cast<std::string*>(s.aux);
   if (!kept) s.aux = kept = new std::string;
-  kept->append(bytes.substr(used));
+  kept->append(bytes.data() + used, bytes.size() - used);
 }
 
 bool transport_glue::has_kept_input(conn& c) {
@@ -127,6 +132,12 @@ void transport_glue::close_notify(conn& c, bool best_effort) {
   transport_hooks().close_notify(c, slot(c).state, best_effort);
 }
 
+bool transport_glue::sweep_later(conn& c) {
+  if (c.flags_ & conn::f_blocking) return false;
+  loop_impl::of(c).transport_sweep_later();
+  return true;
+}
+
 void transport_glue::release(conn& c, std::error_code reason) {
   transport_slot& s = slot(c);
   if (!(c.flags_ & conn::f_opened)) {
@@ -154,6 +165,15 @@ bool transport_glue::open(conn& c, const conn_class& cls, bool server, std::stri
 }
 
 // --- the loop's side -------------------------------------------------------------------------
+
+void loop_impl::transport_sweep_later() {
+  if (transport_sweep_armed_) return;
+  transport_sweep_armed_ = true;
+  add_timer(1000, 0, [this] {
+    transport_sweep_armed_ = false;
+    if (transport_hooks().sweep()) transport_sweep_later();
+  });
+}
 
 void loop_impl::established(conn& c) {
   // The handshake finished while its last flight failed to go out (a TLS 1.3 server's session

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -36,8 +37,9 @@ struct transport_ops {
                 std::error_code& ec);
   // Bytes read from the socket: the handshake, then plaintext to deliver(). Returns how many
   // bytes it consumed: all of them unless the connection stopped reading (paused, closed,
-  // rebound onto a handler that paused) with some left.
-  std::size_t (*input)(conn& c, void* state, std::string_view bytes);
+  // rebound onto a handler that paused) with some left. The bytes are the caller's buffer: the
+  // transport may decrypt in place what it consumes (never what it leaves).
+  std::size_t (*input)(conn& c, void* state, std::span<char> bytes);
   // Whether the transport holds input already read from the socket but not yet delivered.
   bool (*pending)(void* state);
   // Plaintext from the handler: out through raw_write.
@@ -46,6 +48,9 @@ struct transport_ops {
   // straight to the socket with nothing queued and errors ignored (the connection is closing).
   void (*close_notify)(conn& c, void* state, bool best_effort);
   void (*free)(void* state);
+  // On a loop's thread, a while after transport_glue::sweep_later: lets go of what this
+  // thread's idle connections hold (TLS: their cipher contexts). True: call again later.
+  bool (*sweep)();
   // The transport's error category (close causes of category 3).
   const std::error_category* category;
 };
@@ -73,11 +78,13 @@ struct transport_glue {
   static bool stopped_reading(const conn& c) noexcept;
   // Closes the connection with the transport's error.
   static void fail(conn& c, std::error_code ec);
+  // The same once what is queued (the transport's last words: a TLS alert) has gone out.
+  static void fail_after_flush(conn& c, std::error_code ec);
 
   // Engine side: the transport's write path for conn::write().
   static std::error_code write(conn& c, std::string_view plain);
   // Feeds `bytes` to the transport and keeps what it left unread in the slot.
-  static void feed(conn& c, std::string_view bytes);
+  static void feed(conn& c, std::span<char> bytes);
   // Whether input kept from before a pause waits (the transport's, or the slot's string).
   static bool has_kept_input(conn& c);
   // Replays input kept from before (a pause or a rebind mid-batch). False: nothing was kept.
@@ -85,6 +92,10 @@ struct transport_glue {
   // Frees the transport's state (and a dial still waiting for its handshake: its on_error).
   static void release(conn& c, std::error_code reason);
   static void close_notify(conn& c, bool best_effort);
+  // Transport side, on a loop connection's thread: has the loop call the transport's sweep
+  // in about a second (once, however often asked meanwhile). Not for blocking-mode
+  // connections (false: nothing armed).
+  static bool sweep_later(conn& c);
 };
 
 }  // namespace nbio::detail

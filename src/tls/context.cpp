@@ -13,6 +13,7 @@
 
 #include "nbio/core/address.hpp"
 #include "tls/context_impl.hpp"
+#include "tls/handoff.hpp"
 #include "tls/ssl_error.hpp"
 #include "tls/stream.hpp"
 
@@ -148,6 +149,7 @@ SSL_CTX* make_server_ctx(const server_config& cfg, const certificate& cert, cont
       SSL_CTX_set_verify_depth(ctx, cfg.verify_depth);
     }
     if (!b.alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx, select_alpn, &b);
+    if (cfg.handoff && cfg.max_version == version::tls1_3) detail::capture_secrets(ctx);
   } catch (...) {
     SSL_CTX_free(ctx);
     throw;
@@ -317,7 +319,8 @@ void context::reload(const server_config& config) {
 context_stats context::stats() const noexcept {
   return {impl_->handshakes.load(std::memory_order_relaxed),
           impl_->resumed.load(std::memory_order_relaxed),
-          impl_->failed.load(std::memory_order_relaxed)};
+          impl_->failed.load(std::memory_order_relaxed),
+          impl_->handed_off.load(std::memory_order_relaxed)};
 }
 
 }  // namespace nbio::tls

@@ -55,7 +55,7 @@ struct context::impl {
   std::mutex sessions_mu;
   std::map<std::string, SSL_SESSION*, std::less<>> sessions;  // "host:port" -> last session
 
-  std::atomic<std::uint64_t> handshakes{0}, resumed{0}, failed{0};
+  std::atomic<std::uint64_t> handshakes{0}, resumed{0}, failed{0}, handed_off{0};
   // server_config::handshake_threads > 0. Last: its threads stop first.
   std::unique_ptr<detail::handshake_pool> pool;
 };

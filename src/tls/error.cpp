@@ -23,6 +23,8 @@ class category_impl final : public std::error_category {
     }
     if (ev == static_cast<int>(errc::library_error))
       return "TLS library error (OpenSSL, outside its SSL library)";
+    if (ev == static_cast<int>(errc::sequence_exhausted))
+      return "TLS record sequence number exhausted";
     const char* r = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, ev));
     return r ? std::string("TLS: ") + r : "TLS error " + std::to_string(ev);
   }

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <new>
 
 namespace nbio::tls::detail {
 
@@ -28,7 +29,45 @@ std::uint8_t unhex(std::string_view hex, std::uint8_t* out) noexcept {
   return static_cast<std::uint8_t>(hex.size() / 2);
 }
 
+void free_secrets(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<handoff_secrets*>(ptr);
+}
+
+int secrets_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_secrets);
+  return index;
+}
+
+// OpenSSL calls it with each secret of the handshake as it derives it (five for a TLS 1.3
+// server), on the thread running the handshake step.
+void key_log(const SSL* ssl, const char* line) {
+  auto* s = static_cast<handoff_secrets*>(SSL_get_ex_data(ssl, secrets_index()));
+  if (!s) {
+    s = new (std::nothrow) handoff_secrets;
+    if (!s) return;  // no hand-off for this connection (no_secrets): it stays with OpenSSL
+    if (SSL_set_ex_data(const_cast<SSL*>(ssl), secrets_index(), s) != 1) {
+      delete s;
+      return;
+    }
+  }
+  s->take(line);
+}
+
 }  // namespace
+
+void capture_secrets(SSL_CTX* ctx) noexcept {
+  secrets_index();  // registered before any SSL of the context exists
+  SSL_CTX_set_keylog_callback(ctx, key_log);
+}
+
+const handoff_secrets* secrets_of(const SSL* ssl) noexcept {
+  return static_cast<const handoff_secrets*>(SSL_get_ex_data(ssl, secrets_index()));
+}
+
+void drop_secrets(SSL* ssl) noexcept {
+  delete static_cast<handoff_secrets*>(SSL_get_ex_data(ssl, secrets_index()));
+  SSL_set_ex_data(ssl, secrets_index(), nullptr);
+}
 
 bool handoff_secrets::take(std::string_view line) noexcept {
   // "<LABEL> <client random> <secret>" (NSS key log format).

@@ -17,6 +17,7 @@
 #include "tls/record.hpp"
 
 typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace nbio::tls::detail {
 
@@ -31,6 +32,14 @@ struct handoff_secrets {
   bool complete() const noexcept { return client_size != 0 && client_size == server_size; }
   ~handoff_secrets();
 };
+
+// Has every SSL made from `ctx` collect its application secrets through the key-log callback,
+// into an object the SSL owns (freed with it, or by drop_secrets).
+void capture_secrets(SSL_CTX* ctx) noexcept;
+// What the key log gave `ssl` so far; null when nothing (a context without capture_secrets).
+const handoff_secrets* secrets_of(const SSL* ssl) noexcept;
+// Frees them (a connection that stays with OpenSSL needs them no more).
+void drop_secrets(SSL* ssl) noexcept;
 
 // Why a connection stays with OpenSSL.
 enum class handoff_refusal : std::uint8_t {

@@ -18,14 +18,19 @@ const EVP_MD* digest_of(suite s) noexcept {
   return s == suite::aes_256_gcm_sha384 ? EVP_sha384() : EVP_sha256();
 }
 
+// The AEADs from OpenSSL's default provider, each fetched once: a context rebuilt after an
+// idle spell (record_direction::keys) would otherwise fetch again, under a lock.
 const EVP_CIPHER* cipher_of(suite s) noexcept {
+  static EVP_CIPHER* const aes128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  static EVP_CIPHER* const aes256 = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  static EVP_CIPHER* const chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   switch (s) {
     case suite::aes_128_gcm_sha256:
-      return EVP_aes_128_gcm();
+      return aes128;
     case suite::aes_256_gcm_sha384:
-      return EVP_aes_256_gcm();
+      return aes256;
     case suite::chacha20_poly1305_sha256:
-      return EVP_chacha20_poly1305();
+      return chacha;
   }
   return nullptr;
 }
@@ -229,18 +234,27 @@ bool record_direction::crypt(std::uint8_t* record, int inner) noexcept {
 
 record_error record_direction::seal(content type, std::string_view plaintext,
                                     std::string& out) noexcept {
+  const std::size_t at = out.size();
+  try {
+    out.resize(at + plaintext.size() + record_overhead);
+  } catch (...) {
+    return record_error::internal_error;
+  }
+  std::size_t written = 0;
+  const record_error e = seal(type, plaintext, out.data() + at, written);
+  out.resize(at + written);
+  return e;
+}
+
+record_error record_direction::seal(content type, std::string_view plaintext, char* out,
+                                    std::size_t& written) noexcept {
+  written = 0;
   if (role_ != seals) return record_error::internal_error;
   if (plaintext.size() > max_plaintext) return record_error::record_overflow;
   if (seq_ == std::numeric_limits<std::uint64_t>::max()) return record_error::sequence_exhausted;
   if (!keys()) return record_error::internal_error;
   const std::size_t length = plaintext.size() + 1 + record_tag_size;
-  const std::size_t at = out.size();
-  try {
-    out.resize(at + record_header_size + length);
-  } catch (...) {
-    return record_error::internal_error;
-  }
-  auto* p = reinterpret_cast<std::uint8_t*>(out.data() + at);
+  auto* p = reinterpret_cast<std::uint8_t*>(out);
   p[0] = static_cast<std::uint8_t>(content::application_data);
   p[1] = 3;
   p[2] = 3;
@@ -248,13 +262,11 @@ record_error record_direction::seal(content type, std::string_view plaintext,
   p[4] = static_cast<std::uint8_t>(length);
   std::uint8_t* body = p + record_header_size;
   // TLSInnerPlaintext: the content, then its type (no padding), encrypted in place.
-  if (!plaintext.empty()) std::memmove(body, plaintext.data(), plaintext.size());
+  if (!plaintext.empty() && plaintext.data() != reinterpret_cast<const char*>(body))
+    std::memmove(body, plaintext.data(), plaintext.size());
   body[plaintext.size()] = static_cast<std::uint8_t>(type);
-  const int inner = static_cast<int>(plaintext.size() + 1);
-  if (!crypt(p, inner)) {
-    out.resize(at);
-    return record_error::internal_error;
-  }
+  if (!crypt(p, static_cast<int>(plaintext.size() + 1))) return record_error::internal_error;
+  written = record_header_size + length;
   return record_error::ok;
 }
 

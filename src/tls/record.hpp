@@ -103,6 +103,10 @@ class record_direction {
   // Appends to `out` one record carrying `plaintext` (at most max_plaintext bytes) as `type`,
   // with no padding.
   record_error seal(content type, std::string_view plaintext, std::string& out) noexcept;
+  // The same into `out`, which has room for plaintext.size() + record_overhead bytes (and may
+  // hold the plaintext itself, at out + record_header_size); `written` is the record's size.
+  record_error seal(content type, std::string_view plaintext, char* out,
+                    std::size_t& written) noexcept;
   // Opens one whole record (as record_size measured it), decrypting in place: on success
   // `type` is its inner content type and `plaintext` a view into `record`, padding removed.
   record_error open(std::span<char> record, content& type, std::string_view& plaintext) noexcept;

@@ -1,4 +1,7 @@
-// Private. The TLS transport: handshake, decrypt and deliver, encrypt and write, close_notify.
+// Private. The TLS transport: the hooks the engine calls, each for one of a connection's two
+// lives. While OpenSSL runs it (the handshake; for good on the OpenSSL path) through one BIO
+// per thread; after a TLS 1.3 server's hand-off (handoff.hpp), on nbio's record layer
+// (record_stream.hpp).
 #include "tls/stream.hpp"
 
 #include <openssl/err.h>
@@ -10,17 +13,24 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <span>
 
 #include "engine/transport_glue.hpp"
 #include "nbio/tls/context.hpp"
 #include "sys/socket.hpp"
+#include "tls/connection.hpp"
 #include "tls/context_impl.hpp"
+#include "tls/handoff.hpp"
 #include "tls/handshake_pool.hpp"
+#include "tls/record_stream.hpp"
 #include "tls/ssl_error.hpp"
 
 namespace nbio::tls {
 
+using detail::connection;
 using nbio::detail::transport_glue;
+namespace record_stream = detail::record_stream;
 
 namespace {
 
@@ -147,10 +157,22 @@ void attach_thread_bio(SSL* ssl) {
 
 // --- the hooks --------------------------------------------------------------------------------
 
+connection& state_of(void* state) {
+  return *static_cast<connection*>(state);
+}
+
 void* open(transport& t, conn& c, bool server, std::string_view remote, std::error_code& ec) {
   context::impl& im = *static_cast<context&>(t).impl_ptr();
-  SSL* ssl = im.new_ssl(server, remote, ec);
-  if (!ssl) return nullptr;
+  auto* state = new (std::nothrow) connection;
+  if (!state) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return nullptr;
+  }
+  SSL* ssl = state->ssl = im.new_ssl(server, remote, ec);
+  if (!ssl) {
+    delete state;
+    return nullptr;
+  }
   attach_thread_bio(ssl);
   c.set_read_deadline(im.handshake_timeout);
   if (!server) {  // the ClientHello goes out now
@@ -160,11 +182,36 @@ void* open(transport& t, conn& c, bool server, std::string_view remote, std::err
     const int e = SSL_get_error(ssl, r);
     if (r != 1 && e != SSL_ERROR_WANT_READ) {
       ec = detail::take_error(ssl);
-      SSL_free(ssl);
+      delete state;
       return nullptr;
     }
   }
-  return ssl;
+  return state;
+}
+
+// The handshake just finished, inside an io_scope of the connection: a TLS 1.3 server connection
+// leaves OpenSSL for nbio's record layer (its KeyUpdate goes out through the scope's BIO first),
+// then the handler's on_open runs. False: the connection failed.
+bool finish_handshake(conn& c, connection& t) {
+  SSL* ssl = t.ssl;
+  count_established(ssl);
+  if (SSL_is_server(ssl) == 1) {
+    if (const detail::handoff_secrets* secrets = detail::secrets_of(ssl)) {
+      const detail::handoff_refusal r = detail::hand_off(ssl, *secrets, t.tx, t.rx);
+      if (r == detail::handoff_refusal::none) {
+        if (context::impl* im = impl_of(ssl))
+          im->handed_off.fetch_add(1, std::memory_order_relaxed);
+        t.leave_openssl();
+      } else if (r == detail::handoff_refusal::key_update_failed) {
+        fail(c, ssl, ERR_peek_last_error() ? SSL_ERROR_SSL : SSL_ERROR_SYSCALL);
+        return false;
+      } else {
+        detail::drop_secrets(ssl);  // it stays with OpenSSL
+      }
+    }
+  }
+  transport_glue::established(c);
+  return true;
 }
 
 // On the connection's loop, when its offloaded handshake step is back.
@@ -178,38 +225,30 @@ void offload_done(conn& c, std::unique_ptr<detail::handshake_job> job) {
   }
   c.resume_read();
   if (job->result == 1) {
-    count_established(ssl);
-    transport_glue::established(c);
+    io_scope scope(c, {});
+    if (!finish_handshake(c, state_of(transport_glue::slot(c).state))) return;
   }
   if (!job->in.empty() && c.is_open()) transport_glue::feed(c, job->in);
 }
 
-std::size_t input(conn& c, void* state, std::string_view bytes) {
-  auto* ssl = static_cast<SSL*>(state);
-  if (SSL_in_before(ssl) && !bytes.empty() && !c.is_blocking()) {
-    context::impl* im = impl_of(ssl);
-    if (im && im->pool) {  // the ClientHello's step goes to a worker; reading waits for it
-      auto job = std::make_unique<detail::handshake_job>();
-      job->ssl = ssl;
-      job->conn = c.handle();
-      job->in.assign(bytes);
-      c.pause_read();
-      im->pool->submit(std::move(job), offload_done);
-      return bytes.size();
-    }
-  }
-  io_scope scope(c, bytes);
-  if (!SSL_is_init_finished(ssl)) {
-    ERR_clear_error();
-    const int r = SSL_do_handshake(ssl);
-    if (r != 1) {
-      const int e = SSL_get_error(ssl, r);
-      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) fail(c, ssl, e);
-      return bytes.size();
-    }
-    count_established(ssl);
-    transport_glue::established(c);
-  }
+// Hands the ClientHello's step to a worker (server_config::handshake_threads); reading waits
+// for it. False: it runs here.
+bool offload(conn& c, SSL* ssl, std::span<char> bytes) {
+  if (!SSL_in_before(ssl) || bytes.empty() || c.is_blocking()) return false;
+  context::impl* im = impl_of(ssl);
+  if (!im || !im->pool) return false;
+  auto job = std::make_unique<detail::handshake_job>();
+  job->ssl = ssl;
+  job->conn = c.handle();
+  job->in.assign(bytes.data(), bytes.size());
+  c.pause_read();
+  im->pool->submit(std::move(job), offload_done);
+  return true;
+}
+
+// Plaintext out of OpenSSL's records, delivered until the input is used up or the connection
+// stops reading.
+void read_openssl(conn& c, SSL* ssl) {
   char* plain = plaintext_buffer();
   while (!transport_glue::stopped_reading(c)) {
     ERR_clear_error();
@@ -230,15 +269,43 @@ std::size_t input(conn& c, void* state, std::string_view bytes) {
     fail(c, ssl, e);
     break;
   }
-  return bytes.size() - io.in.size();
+}
+
+std::size_t input(conn& c, void* state, std::span<char> bytes) {
+  connection& t = state_of(state);
+  if (t.handed_off()) return record_stream::input(c, t, bytes);
+  if (offload(c, t.ssl, bytes)) return bytes.size();
+  std::size_t used = 0;
+  {
+    io_scope scope(c, {bytes.data(), bytes.size()});
+    if (!SSL_is_init_finished(t.ssl)) {
+      ERR_clear_error();
+      const int r = SSL_do_handshake(t.ssl);
+      if (r != 1) {
+        const int e = SSL_get_error(t.ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) fail(c, t.ssl, e);
+        return bytes.size();
+      }
+      if (!finish_handshake(c, t)) return bytes.size();
+    }
+    if (!t.handed_off()) {
+      read_openssl(c, t.ssl);
+      return bytes.size() - io.in.size();
+    }
+    used = bytes.size() - io.in.size();  // what follows the handshake: records for nbio
+  }
+  return used + record_stream::input(c, t, bytes.subspan(used));
 }
 
 bool pending(void* state) {
-  return SSL_pending(static_cast<SSL*>(state)) > 0;
+  const connection& t = state_of(state);
+  return !t.handed_off() && SSL_pending(t.ssl) > 0;
 }
 
 std::error_code write(conn& c, void* state, std::string_view plain) {
-  auto* ssl = static_cast<SSL*>(state);
+  connection& t = state_of(state);
+  if (t.handed_off()) return record_stream::write(c, t, plain);
+  SSL* ssl = t.ssl;
   io_scope scope(c, {});
   while (!plain.empty()) {
     ERR_clear_error();
@@ -264,7 +331,9 @@ std::error_code write(conn& c, void* state, std::string_view plain) {
 }
 
 void close_notify(conn& c, void* state, bool best_effort) {
-  auto* ssl = static_cast<SSL*>(state);
+  connection& t = state_of(state);
+  if (t.handed_off()) return record_stream::close_notify(c, t, best_effort);
+  SSL* ssl = t.ssl;
   if (!SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) return;
   io_scope scope(c, {}, best_effort);
   ERR_clear_error();
@@ -273,22 +342,37 @@ void close_notify(conn& c, void* state, bool best_effort) {
 }
 
 void free_state(void* state) {
-  auto* ssl = static_cast<SSL*>(state);
-  context::impl* im = impl_of(ssl);
-  // Whatever ended it (an error, a timeout, the peer leaving, a stop), a connection freed
-  // before its handshake finished counts as a failed handshake.
-  if (im && !SSL_is_init_finished(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
-  if (im && im->pool && im->pool->orphan(ssl)) return;  // a worker has it and will free it
-  SSL_free(ssl);
+  auto* t = static_cast<connection*>(state);
+  record_stream::forget(*t);
+  if (SSL* ssl = t->ssl) {
+    context::impl* im = impl_of(ssl);
+    // Whatever ended it (an error, a timeout, the peer leaving, a stop), a connection freed
+    // before its handshake finished counts as a failed handshake.
+    if (im && !SSL_is_init_finished(ssl)) im->failed.fetch_add(1, std::memory_order_relaxed);
+    if (im && im->pool && im->pool->orphan(ssl)) t->ssl = nullptr;  // a worker has it, frees it
+  }
+  delete t;
 }
 
 const nbio::detail::transport_ops ops = {
-    open, input, pending, write, close_notify, free_state, &category(),
+    open, input, pending, write, close_notify, free_state, record_stream::sweep, &category(),
 };
 
-SSL* ssl_of(const conn& c) {
+const connection* state_of(const conn& c) {
   if (!c.has_transport()) return nullptr;
-  return static_cast<SSL*>(transport_glue::slot(const_cast<conn&>(c)).state);
+  return static_cast<const connection*>(transport_glue::slot(const_cast<conn&>(c)).state);
+}
+
+const char* suite_name(detail::suite s) {
+  switch (s) {
+    case detail::suite::aes_128_gcm_sha256:
+      return "TLS_AES_128_GCM_SHA256";
+    case detail::suite::aes_256_gcm_sha384:
+      return "TLS_AES_256_GCM_SHA384";
+    case detail::suite::chacha20_poly1305_sha256:
+      return "TLS_CHACHA20_POLY1305_SHA256";
+  }
+  return "";
 }
 
 }  // namespace
@@ -315,46 +399,65 @@ void run_offloaded(detail::handshake_job& job) {
 }  // namespace stream
 
 // --- per-connection details -----------------------------------------------------------------
+// From the SSL while OpenSSL has the connection, from what leave_openssl kept after.
 
 std::string_view alpn(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  if (!ssl) return {};
+  const connection* t = state_of(c);
+  if (!t) return {};
+  if (t->handed_off()) return t->alpn ? std::string_view(t->alpn) : std::string_view();
   const unsigned char* p = nullptr;
   unsigned len = 0;
-  SSL_get0_alpn_selected(ssl, &p, &len);
+  SSL_get0_alpn_selected(t->ssl, &p, &len);
   return {reinterpret_cast<const char*>(p), len};
 }
 
 std::string_view server_name(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  const char* name = ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
+  const connection* t = state_of(c);
+  if (!t) return {};
+  const char* name =
+      t->handed_off() ? t->server_name : SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
   return name ? std::string_view(name) : std::string_view();
 }
 
 std::string_view protocol_version(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  return ssl ? std::string_view(SSL_get_version(ssl)) : std::string_view();
+  const connection* t = state_of(c);
+  if (!t) return {};
+  return t->handed_off() ? std::string_view("TLSv1.3") : std::string_view(SSL_get_version(t->ssl));
 }
 
 std::string_view cipher(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  const char* name = ssl ? SSL_get_cipher_name(ssl) : nullptr;
+  const connection* t = state_of(c);
+  if (!t) return {};
+  if (t->handed_off()) return suite_name(t->tx.cipher_suite());
+  const char* name = SSL_get_cipher_name(t->ssl);
   return name ? std::string_view(name) : std::string_view();
 }
 
 bool resumed(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  return ssl && SSL_session_reused(ssl) == 1;
+  const connection* t = state_of(c);
+  if (!t) return false;
+  return t->handed_off() ? (t->flags & connection::resumed) != 0 : SSL_session_reused(t->ssl) == 1;
 }
 
+bool handed_off(const conn& c) {
+  const connection* t = state_of(c);
+  return t && t->handed_off();
+}
+
+namespace {
+X509* peer_of(const conn& c) {
+  const connection* t = state_of(c);
+  if (!t) return nullptr;
+  return t->handed_off() ? t->peer : SSL_get0_peer_certificate(t->ssl);
+}
+}  // namespace
+
 bool has_peer_certificate(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  return ssl && SSL_get0_peer_certificate(ssl) != nullptr;
+  return peer_of(c) != nullptr;
 }
 
 std::string peer_subject(const conn& c) {
-  SSL* ssl = ssl_of(c);
-  X509* peer = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  X509* peer = peer_of(c);
   if (!peer) return {};
   char buf[512];
   X509_NAME_oneline(X509_get_subject_name(peer), buf, sizeof buf);

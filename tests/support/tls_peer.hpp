@@ -227,6 +227,7 @@ struct tls_seen {
   std::string subject;  // the peer certificate's
   bool has_peer_certificate = false;
   bool resumed = false;
+  bool handed_off = false;  // on nbio's record layer since the handshake
 };
 
 inline tls_seen seen_of(const nbio::conn& c) {
@@ -236,7 +237,8 @@ inline tls_seen seen_of(const nbio::conn& c) {
           std::string(nbio::tls::cipher(c)),
           nbio::tls::peer_subject(c),
           nbio::tls::has_peer_certificate(c),
-          nbio::tls::resumed(c)};
+          nbio::tls::resumed(c),
+          nbio::tls::handed_off(c)};
 }
 
 // A TLS echo server's handler: records each connection's TLS details in on_open (when

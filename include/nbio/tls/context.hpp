@@ -11,10 +11,13 @@
 // reason text) goes to the dial's on_error on the client side and to the context's stats on
 // the server side.
 //
-// Memory: a TLS connection costs its slot 16 bytes and owns one SSL object. Buffers are
-// released whenever they are empty (SSL_MODE_RELEASE_BUFFERS), reads go through the thread's
-// one BIO and 16 KiB plaintext buffer, so an idle connection holds no I/O buffer; what OpenSSL
-// 3.0 keeps per connection regardless (the SSL object is 7.6 KB) is measured in docs/tls.md.
+// Memory: a TLS connection costs its slot 16 bytes. OpenSSL runs every handshake; once a TLS
+// 1.3 server connection is established it leaves OpenSSL for nbio's own record layer
+// (server_config::handoff), and an idle one then holds 224 bytes: its traffic secrets and
+// sequence numbers, no cipher context and no buffer. TLS 1.2 and client connections stay with
+// OpenSSL, which keeps ~13.7 KB per connection (its SSL object alone is 7.6 KB); their buffers
+// are released whenever empty. docs/tls.md has the measurements and the hand-off's safety
+// argument.
 //
 // Setup functions throw std::system_error with OpenSSL's reason on a bad file or setting.
 // Everything else is thread-safe: contexts are shared by all loops.
@@ -82,6 +85,10 @@ struct server_config {
   // established ones. 0: on the loop, under engine_config::handshakes_per_turn. Non-blocking
   // mode only (a blocking-mode connection has its own thread already).
   unsigned handshake_threads = 0;
+  // TLS 1.3 connections leave OpenSSL after the handshake for nbio's record layer: ~200 bytes
+  // per idle connection instead of ~13.7 KB, and no OpenSSL call per read or write. false
+  // keeps every connection on OpenSSL. (TLS 1.2 and the CCM suites always stay.)
+  bool handoff = true;
 };
 
 struct client_config {
@@ -112,6 +119,9 @@ struct context_stats {
   // Connections closed before their handshake finished: an error, a timeout, the peer leaving
   // (the cause is in the connection's close path).
   std::uint64_t failed = 0;
+  // Of the finished ones, connections that left OpenSSL for nbio's record layer
+  // (server_config::handoff).
+  std::uint64_t handed_off = 0;
 };
 
 class context final : public nbio::transport {
@@ -146,6 +156,7 @@ std::string_view server_name(const conn& c);       // the SNI the client sent (s
 std::string_view protocol_version(const conn& c);  // "TLSv1.3"
 std::string_view cipher(const conn& c);            // "TLS_AES_128_GCM_SHA256"
 bool resumed(const conn& c);                       // the handshake resumed a session
+bool handed_off(const conn& c);  // on nbio's record layer since its handshake (server_config)
 bool has_peer_certificate(const conn& c);
 std::string peer_subject(const conn& c);  // the verified peer certificate's subject, one line
 

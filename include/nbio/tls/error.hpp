@@ -7,7 +7,8 @@
 //     "tlsv1 alert unknown ca", ...;
 //   - 0x8000 | n is a certificate that failed verification, n being X509_V_ERR_*: "certificate
 //     verify failed: certificate has expired", "... Hostname mismatch";
-//   - errc::library_error: an error of another OpenSSL library (the reason is logged).
+//   - errc::library_error: an error of another OpenSSL library (the reason is logged);
+//   - errc::sequence_exhausted: nbio's record layer would have to wrap a sequence number.
 // The engine's errc::handshake_timeout reports a handshake that did not finish in time.
 #pragma once
 
@@ -17,7 +18,8 @@ namespace nbio::tls {
 
 enum class errc {
   library_error = 0x7fff,
-  verify_failed = 0x8000,  // | X509_V_ERR_*
+  sequence_exhausted = 0x7ffe,  // 2^64 - 1 records under one key: the connection ends
+  verify_failed = 0x8000,       // | X509_V_ERR_*
 };
 
 const std::error_category& category() noexcept;

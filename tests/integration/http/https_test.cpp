@@ -1,7 +1,8 @@
 // Integration: HTTPS. nbio::http::client against nbio::http::server over TLS (keep-alive reuse,
 // chunked uploads, a large response, certificates it must refuse, redirects between https://
 // and http://, pools kept apart by scheme), curl against our HTTPS server (keep-alive across
-// two URLs, a chunked upload), and Node's https server answering our client. Certificates come
+// two URLs, a chunked upload, each on nbio's TLS record layer), nginx proxying to our HTTPS
+// server, and Node's https server answering our client. Certificates come
 // from the run-time test PKI (support/test_certs.hpp). Every wait is bounded.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "nbio/tls/context.hpp"
 #include "support/child_process.hpp"
 #include "support/http_test_server.hpp"
+#include "support/nginx_server.hpp"
 #include "support/payload.hpp"
 #include "support/peer.hpp"
 #include "support/spawn.hpp"
@@ -354,6 +356,40 @@ TEST_F(https_curl, large_response_arrives_whole) {
   ASSERT_EQ(r.status, 0);
   EXPECT_EQ(r.output.size(), big_size);
   EXPECT_TRUE(r.output == big_body());
+  // curl's TLS 1.3 connection ran on nbio's record layer after the handshake.
+  EXPECT_EQ(tls_.ctx->stats().handed_off, 1u);
+}
+
+// --- nginx as the client: a proxy in front of our HTTPS server ---------------------------------
+
+TEST_F(https_client, nginx_proxies_to_it_over_tls_1_3_and_bodies_cross_both_ways) {
+  const std::string upstream = "https://127.0.0.1:" + std::to_string(tls_.srv.address().port());
+  nginx_server ngx("    location / {\n      proxy_pass " + upstream +
+                   ";\n      proxy_http_version 1.1;\n      proxy_ssl_protocols TLSv1.3;\n"
+                   "      proxy_ssl_server_name on;\n      proxy_ssl_name localhost;\n"
+                   "      proxy_ssl_verify on;\n      proxy_ssl_trusted_certificate " +
+                   test_pki::get().ca + ";\n      client_max_body_size 8m;\n    }");
+  if (!ngx.available()) NBIO_PEER_MISSING("nginx");
+  ASSERT_TRUE(ngx.start()) << ngx.error_log();
+  client_rig rig;
+  for (int i = 0; i < 3; ++i) {
+    std::error_code ec;
+    client_response r = rig.fetch({.url = ngx.url("/big")}, ec);
+    ASSERT_FALSE(ec) << ec.message() << "\n" << ngx.error_log();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.body == big_body()) << r.body.size();
+  }
+  const std::string up = random_payload(3u << 20, 9);
+  std::error_code ec;
+  client_response r = rig.fetch({.method = "POST", .url = ngx.url("/echo"), .body = up}, ec);
+  ASSERT_FALSE(ec) << ec.message() << "\n" << ngx.error_log();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == up) << r.body.size();
+  // nginx opens a connection per request (no upstream keepalive configured), resuming its
+  // session: every one of them TLS 1.3 and handed off.
+  const nbio::tls::context_stats s = tls_.ctx->stats();
+  EXPECT_GE(s.handshakes, 4u);
+  EXPECT_EQ(s.handed_off, s.handshakes);
 }
 
 // --- Node's https server answering our client --------------------------------------------------

@@ -1,4 +1,6 @@
-// Integration: the engine's connection paths with TLS underneath: send_file (read and
+// Integration: the engine's connection paths with TLS underneath, on nbio's record layer (the
+// server's TLS 1.3 connections after the hand-off) and, as `openssl`, with the hand-off off
+// (OpenSSL's record layer, as TLS 1.2 and clients always have): send_file (read and
 // encrypted record by record instead of sendfile) in order with writes around it, pause_read /
 // resume_read in the middle of a stream, rebind onto another handler in the middle of a read,
 // a handshake budget of one per loop turn under a burst of handshakes, and context::reload()
@@ -39,9 +41,10 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-std::shared_ptr<nbio::tls::context> server_tls() {
+std::shared_ptr<nbio::tls::context> server_tls(bool handoff = true) {
   const test_pki& pki = test_pki::get();
-  return nbio::tls::context::server({.cert = {pki.server.chain, pki.server.key}});
+  return nbio::tls::context::server(
+      {.cert = {pki.server.chain, pki.server.key}, .handoff = handoff});
 }
 
 std::shared_ptr<nbio::tls::context> client_tls() {
@@ -63,16 +66,19 @@ std::string first_difference(const std::string& got, const std::string& want) {
 }
 
 // The ways the listener serves its connections: event loops (edge- or level-triggered),
-// blocking threads, mixed (the first connection on a thread).
+// blocking threads, mixed (the first connection on a thread); and event loops with the server's
+// connections left on OpenSSL after the handshake (server_config::handoff off).
 struct path_mode {
   nbio::io_mode io;
   nbio::trigger_mode trigger;
   const char* name;
+  bool handoff = true;
 };
 constexpr path_mode edge{nbio::io_mode::nonblocking, nbio::trigger_mode::edge, "edge"};
 constexpr path_mode level{nbio::io_mode::nonblocking, nbio::trigger_mode::level, "level"};
 constexpr path_mode blocking{nbio::io_mode::blocking, nbio::trigger_mode::edge, "blocking"};
 constexpr path_mode mixed{nbio::io_mode::mixed, nbio::trigger_mode::edge, "mixed"};
+constexpr path_mode openssl{nbio::io_mode::nonblocking, nbio::trigger_mode::edge, "openssl", false};
 
 void PrintTo(const path_mode& m, std::ostream* os) {
   *os << m.name;
@@ -82,7 +88,7 @@ class tls_paths : public ::testing::TestWithParam<path_mode> {
  protected:
   nbio::listen_options listen() const {
     nbio::listen_options o = listen_for(GetParam().io);
-    o.tls = server_tls();
+    o.tls = server_tls(GetParam().handoff);
     return o;
   }
   nbio::engine_config engine() const { return {.loops = 2, .trigger = GetParam().trigger}; }
@@ -366,7 +372,7 @@ TEST_P(tls_paths, shutdown_write_sends_close_notify_and_the_other_direction_stay
   EXPECT_EQ(server_got.snapshot()[0], "done\nlate\n|eof");
 }
 
-INSTANTIATE_TEST_SUITE_P(modes, tls_paths, ::testing::Values(edge, level, blocking, mixed),
+INSTANTIATE_TEST_SUITE_P(modes, tls_paths, ::testing::Values(edge, level, blocking, mixed, openssl),
                          [](const ::testing::TestParamInfo<path_mode>& info) {
                            return std::string(info.param.name);
                          });

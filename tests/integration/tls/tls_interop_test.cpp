@@ -75,9 +75,13 @@ TEST(tls_openssl_client, tls12_and_tls13_echo_and_end_with_close_notify) {
     EXPECT_EQ(seen.server_name, "localhost");
     EXPECT_FALSE(seen.resumed);
     EXPECT_FALSE(seen.has_peer_certificate);
+    // TLS 1.3 connections leave OpenSSL after the handshake (server_config::handoff); the
+    // details above outlive its SSL object.
+    EXPECT_EQ(seen.handed_off, std::string(r.version) == "TLSv1.3");
   }
   EXPECT_TRUE(wait_until([&] { return l.tls->stats().handshakes == 4; }));
   EXPECT_EQ(l.tls->stats().failed, 0u);
+  EXPECT_EQ(l.tls->stats().handed_off, 2u);
 }
 
 TEST(tls_openssl_client, tls12_reconnect_resumes_and_the_context_counts_it) {

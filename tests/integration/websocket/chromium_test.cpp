@@ -19,11 +19,13 @@
 
 #include "nbio/http/serve_mux.hpp"
 #include "nbio/http/server.hpp"
+#include "nbio/tls/context.hpp"
 #include "nbio/websocket/server.hpp"
 #include "support/child_process.hpp"
 #include "support/event_log.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/peer.hpp"
+#include "support/test_certs.hpp"
 
 namespace {
 
@@ -48,7 +50,9 @@ struct echo final : handler {
 // stops first.
 class browser_rig {
  public:
-  browser_rig(nbio::io_mode mode, std::string page, server_options o)
+  // With `tls`, the page and its WebSocket are served over TLS (https://, wss://).
+  browser_rig(nbio::io_mode mode, std::string page, server_options o,
+              std::shared_ptr<nbio::tls::context> tls = nullptr)
       : page_(std::move(page)), eng_({.loops = 2}), ws_(eng_, echo_, std::move(o)) {
     // The upgrade, noting the extensions the browser offered (logged, never asserted: they are
     // the browser's choice).
@@ -69,6 +73,8 @@ class browser_rig {
     http_ = std::make_unique<nbio::http::server>(eng_, mux_.as_handler());
     nbio::listen_options lo = listen_for(mode);
     lo.conn.reserve_data = server::reserve_data;
+    lo.tls = tls;
+    scheme_ = tls ? "https" : "http";
     address_ = http_->listen("127.0.0.1:0", lo).local_address();
     eng_.start();
   }
@@ -77,7 +83,7 @@ class browser_rig {
   browser_rig& operator=(const browser_rig&) = delete;
 
   std::string url() const {
-    std::string u = "http://127.0.0.1:";
+    std::string u = scheme_ + "://127.0.0.1:";
     u.append(std::to_string(address_.port())).append("/page");
     return u;
   }
@@ -95,6 +101,7 @@ class browser_rig {
   nbio::http::serve_mux mux_;
   std::unique_ptr<nbio::http::server> http_;
   nbio::address address_;
+  std::string scheme_;
 };
 
 // Headless Chromium showing one URL, in its own process group with a fresh profile directory;
@@ -111,20 +118,12 @@ class headless_chromium {
     std::string user_data = "--user-data-dir=";
     user_data.append(profile);
     // Built before the fork: the child only redirects and execs.
-    args_ = {chromium_path,
-             "--headless=new",
-             "--no-sandbox",
-             "--disable-gpu",
-             "--disable-dev-shm-usage",
-             "--no-first-run",
-             "--no-default-browser-check",
-             "--disable-extensions",
-             "--disable-background-networking",
-             "--disable-component-update",
-             "--disable-sync",
-             "--mute-audio",
-             user_data,
-             url};
+    args_ = {chromium_path, "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+             "--disable-extensions", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--mute-audio",
+             // The test CA is not Chromium's: accept the test certificate (https:// runs only).
+             "--ignore-certificate-errors", user_data, url};
     std::vector<char*> argv;
     for (auto& a : args_)
       argv.push_back(a.data());
@@ -222,7 +221,7 @@ const msgs = [
 ];
 let next = 0;
 function progress() { return next + " of " + msgs.length + " echoes"; }
-const ws = new WebSocket("ws://" + location.host + "/ws", ["nbio-echo"]);
+const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws", ["nbio-echo"]);
 ws.binaryType = "arraybuffer";
 ws.onopen = () => { for (const m of msgs) ws.send(m); };
 ws.onmessage = (e) => {
@@ -263,7 +262,7 @@ constexpr std::string_view too_big_script = R"js(
 const atLimit = new Uint8Array(limit).fill(7);
 let stage = "open";
 function progress() { return "stage " + stage; }
-const ws = new WebSocket("ws://" + location.host + "/ws");
+const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
 ws.binaryType = "arraybuffer";
 ws.onopen = () => { stage = "at limit sent"; ws.send(atLimit.buffer); };
 ws.onmessage = (e) => {
@@ -386,6 +385,29 @@ TEST_P(ws_chromium, a_message_past_max_message_closes_with_1009_seen_by_the_brow
   log_verdict(rig, v);
   EXPECT_EQ(first_line(v.result), "ok")
       << v.result << "\n(a close 1006 here: the server reset the connection, see above)";
+}
+
+// The same page over TLS: Chromium's BoringSSL against the server's TLS 1.3 connections, which
+// leave OpenSSL for nbio's record layer after the handshake (issue 15).
+TEST(ws_chromium_tls, messages_echo_over_wss_on_nbios_record_layer) {
+  if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
+  const test_pki& pki = test_pki::get();
+  auto tls = nbio::tls::context::server(
+      {.cert = {pki.server.chain, pki.server.key}, .alpn = {"http/1.1"}});
+  server_options o;
+  o.subprotocols = "nbio-echo";
+  browser_rig rig(nbio::io_mode::nonblocking, page(echo_script), o, tls);
+  const verdict v = run_page(rig);
+  SCOPED_TRACE("chromium's output:\n" + v.chromium_log);
+  ASSERT_FALSE(v.result.empty()) << "no result from the page";
+  log_verdict(rig, v);
+  EXPECT_EQ(first_line(v.result), "ok") << v.result;
+  ASSERT_TRUE(rig.closes().wait_for_size(1, 5s));
+  EXPECT_EQ(rig.closes().snapshot()[0], 1000);
+  // The page's connection and the WebSocket's, at least: every one handed off.
+  const nbio::tls::context_stats s = tls->stats();
+  EXPECT_GE(s.handed_off, 2u);
+  EXPECT_EQ(s.handed_off, s.handshakes);
 }
 
 INSTANTIATE_TEST_SUITE_P(ws_chromium_loop, ws_chromium,
