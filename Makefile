@@ -62,12 +62,14 @@ bench-backends: deps-bench build
 	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
 	@bash bench/run_backends.sh $(BUILD)
 
-# TLS: handshakes/s and HTTPS keep-alive against nginx, memory per idle TLS connection
-# (bench/tls).
+# TLS: handshakes/s and HTTPS keep-alive against nginx (nbio on its record layer and on
+# OpenSSL's), memory per idle TLS connection, and nbio's record layer against OpenSSL's for WSS
+# echo and HTTPS (bench/tls, bench/backends.py with COMPARE=tls).
 bench-tls: deps-bench build
 	@$(MAKE) --no-print-directory configure
 	@cmake --build $(BUILD) -j $(JOBS) --target bench_tools
-	@bash bench/tls/run_tls.sh $(BUILD); s=$$?; bash bench/tls/run_tls_idle.sh $(BUILD) && exit $$s
+	@bash bench/tls/run_tls.sh $(BUILD); s=$$?; bash bench/tls/run_tls_idle.sh $(BUILD) || s=1; \
+	  COMPARE=tls bash bench/run_backends.sh $(BUILD) || s=1; exit $$s
 
 # A million connections held by tcp_echo workers, then 60 s of 1 KiB echoes (bench/million).
 bench-million: build

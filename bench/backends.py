@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""nbio on io_uring against nbio on epoll, in the same invocation (bench/run_backends.sh).
+"""nbio on io_uring against nbio on epoll, in the same invocation (bench/run_backends.sh); with
+COMPARE=tls, nbio's TLS 1.3 record layer against OpenSSL's (the same servers over TLS, with and
+without --tls-no-handoff).
 
 For every cell, a server pinned to SERVER_CPU is started once per back-end (--backend epoll,
 then io_uring, interleaved within each round) and loaded from LOAD_CPU by the same client:
@@ -16,9 +18,14 @@ alike: messages (requests) per second of server CPU, from /proc/PID/stat, compar
 
 Environment: DURATION (3 s), WARMUP (1 s, tcp-echo and http), ROUNDS (3), CELLS (all of
 "tcp-echo ws-echo http tcp-idle ws-idle"), CONNECTIONS ("100 5000 10000"), IDLE (15000),
-SERVER_CPU (0), LOAD_CPU (1), LOAD_BACKEND (epoll).
-Output: progress and a table of medians with the ratio io_uring / epoll per cell on stderr and
-stdout; every run and the medians in BUILD/bench/backends.json; logs in BUILD/bench/backends/.
+SERVER_CPU (0), LOAD_CPU (1), LOAD_BACKEND (epoll), COMPARE (backends, or tls).
+With COMPARE=tls the two variants are `openssl` (every connection on OpenSSL after the
+handshake) and `nbio` (TLS 1.3 connections on nbio's record layer), on epoll, with a
+self-signed ECDSA certificate made here; the cells default to "ws-echo http ws-idle" (the
+clients speak TLS: nbio-load --tls, wrk over https), CONNECTIONS to "100 1000".
+Output: progress and a table of medians with the ratio io_uring / epoll (nbio / openssl) per
+cell on stderr and stdout; every run and the medians in BUILD/bench/backends.json
+(tls_paths.json); logs in BUILD/bench/backends/ (tls_paths/).
 """
 import json
 import os
@@ -28,24 +35,40 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 BIN = os.path.join(BUILD, "bin")
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(BUILD, "bench")
-LOGS = os.path.join(OUT, "backends")
+COMPARE = os.environ.get("COMPARE", "backends")
+TLS = COMPARE == "tls"
+NAME = "tls_paths" if TLS else "backends"
+LOGS = os.path.join(OUT, NAME)
 DURATION = int(os.environ.get("DURATION", "3"))
 WARMUP = int(os.environ.get("WARMUP", "1"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
-CELLS = os.environ.get("CELLS", "tcp-echo ws-echo http tcp-idle ws-idle").split()
-CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "100 5000 10000").split()]
+CELLS = os.environ.get("CELLS", "ws-echo http ws-idle" if TLS else
+                       "tcp-echo ws-echo http tcp-idle ws-idle").split()
+CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "100 1000" if TLS else
+                                              "100 5000 10000").split()]
 IDLE = int(os.environ.get("IDLE", "15000"))
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 LOAD_CPU = os.environ.get("LOAD_CPU", "1")
 LOAD_BACKEND = os.environ.get("LOAD_BACKEND", "epoll")
-BACKENDS = ["epoll", "io_uring"]
 HOST = "127.0.0.1"
+CERT_DIR = tempfile.mkdtemp(prefix="nbio-bench-tls-") if TLS else None
+# The compared variants: their names (the baseline first) and the server's extra arguments.
+if TLS:
+    _cert = ["--tls-cert", os.path.join(CERT_DIR or "", "server.pem"),
+             "--tls-key", os.path.join(CERT_DIR or "", "server.key")]
+    VARIANTS = {"openssl": ["--backend", "epoll"] + _cert + ["--tls-no-handoff"],
+                "nbio": ["--backend", "epoll"] + _cert}
+else:
+    VARIANTS = {"epoll": ["--backend", "epoll"], "io_uring": ["--backend", "io_uring"]}
+BACKENDS = list(VARIANTS)
+TLS_LOAD = ["--tls", "--tls-insecure"] if TLS else []
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -110,7 +133,7 @@ def run_ws_echo(server, conns, name):
     js = os.path.join(LOGS, name + ".json")
     load([os.path.join(BIN, "nbio-load"), "--mode", "ws-echo", "--path", "/ws", "-p",
           str(server.port), "-c", str(conns), "-s", "64", "-d", str(DURATION), "--ramp-first",
-          "--backend", LOAD_BACKEND, "--server-pid", str(server.proc.pid), "--json", js],
+          "--backend", LOAD_BACKEND, "--server-pid", str(server.proc.pid), "--json", js] + TLS_LOAD,
          DURATION + 180)
     j = read_json(js)
     cpu = j["server"]["cpu_percent"]
@@ -120,7 +143,7 @@ def run_ws_echo(server, conns, name):
 
 def run_http(server, depth, name):
     args = ["wrk", "-t1", "-c100", "--latency", "-s", os.path.join(HERE, "http", "pipeline.lua"),
-            f"http://{HOST}:{server.port}/", "--", str(depth)]
+            f"{'https' if TLS else 'http'}://{HOST}:{server.port}/", "--", str(depth)]
     env = {"WRK_CONNECTIONS": "100"}  # pipeline.lua's latency correction needs it
     load(args[:3] + ["-d", f"{WARMUP}s"] + args[3:], WARMUP + 60, env)
     before, t0 = cpu_seconds(server.proc.pid), time.monotonic()
@@ -146,12 +169,15 @@ def run_ws_idle(server, conns, name):
     js = os.path.join(LOGS, name + ".json")
     load([os.path.join(BIN, "nbio-load"), "--mode", "ws-idle", "--path", "/ws", "-p",
           str(server.port), "-c", str(conns), "-d", "3", "--backend", LOAD_BACKEND,
-          "--server-pid", str(server.proc.pid), "--json", js], 300)
+          "--server-pid", str(server.proc.pid), "--json", js] + TLS_LOAD, 300)
     return {"bytes_per_conn": read_json(js)["server"]["rss_per_conn_bytes"]}
 
 
 def cells():
     for cell in CELLS:
+        if TLS and cell.startswith("tcp"):
+            log(f"  {cell}: skipped (its clients speak no TLS)")
+            continue
         if cell == "tcp-echo":
             for c in CONNECTIONS:
                 yield cell, f"{c} conns x 64 B", "tcp_echo", lambda s, n, c=c: run_tcp_echo(s, c, n)
@@ -171,19 +197,30 @@ def cells():
             yield cell, f"{IDLE} idle conns", "ws_echo", lambda s, n: run_ws_idle(s, IDLE, n)
 
 
+def make_cert():
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", os.path.join(CERT_DIR, "server.key"),
+                    "-out", os.path.join(CERT_DIR, "server.pem")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main():
     os.makedirs(LOGS, exist_ok=True)
+    if TLS:
+        make_cert()
     runs = []
     plan = list(cells())
-    log(f"backends: {ROUNDS} rounds x {len(plan)} cells x {len(BACKENDS)} back-ends, "
+    log(f"{NAME}: {ROUNDS} rounds x {len(plan)} cells x {len(BACKENDS)} variants, "
         f"{DURATION}s per run; server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU} ({LOAD_BACKEND})")
     failed = False
     for rnd in range(1, ROUNDS + 1):
         for cell, label, binary, fn in plan:
             for backend in BACKENDS:
                 name = f"{cell}-{label.split()[0]}-{label.split()[-1]}-{backend}-r{rnd}".replace(" ", "_")
-                argv = [os.path.join(BIN, binary), "--host", HOST, "--port", "0", "--loops", "1",
-                        "--backend", backend]
+                argv = [os.path.join(BIN, binary), "--host", HOST, "--port", "0", "--loops", "1"]
+                argv += VARIANTS[backend]
                 log(f"  round {rnd} {cell:8} {label:24} {backend:8} ...")
                 try:
                     server = Server(argv, name + ".server.log")
@@ -216,15 +253,16 @@ def main():
         row = {"cell": cell, "label": label, "median": med}
         if len(med) == 2:
             key = "bytes_per_conn" if cell.endswith("idle") else "per_cpu_s"
-            e, u = med["epoll"][key], med["io_uring"][key]
+            base, other = BACKENDS
+            e, u = med[base][key], med[other][key]
             row["ratio_key"] = key
             row["ratio"] = u / e if e else None
-            if "msgs_per_s" in med["epoll"]:
-                row["msgs_per_s_ratio"] = (med["io_uring"]["msgs_per_s"] / med["epoll"]["msgs_per_s"]
-                                           if med["epoll"]["msgs_per_s"] else None)
+            if "msgs_per_s" in med[base]:
+                row["msgs_per_s_ratio"] = (med[other]["msgs_per_s"] / med[base]["msgs_per_s"]
+                                           if med[base]["msgs_per_s"] else None)
         rows.append(row)
 
-    print(f"\n{'cell':9} {'':24} {'epoll':>12} {'io_uring':>12} {'ratio':>7}   {'msgs/s ratio':>12}")
+    print(f"\n{'cell':9} {'':24} {BACKENDS[0]:>12} {BACKENDS[1]:>12} {'ratio':>7}   {'msgs/s ratio':>12}")
     for row in rows:
         med = row["median"]
         if len(med) != 2:
@@ -233,14 +271,16 @@ def main():
         key = row["ratio_key"]
         unit = "B/conn" if key == "bytes_per_conn" else "per CPU-s"
         extra = f"{row['msgs_per_s_ratio']:12.2f}x" if row.get("msgs_per_s_ratio") else ""
-        print(f"{row['cell']:9} {row['label']:24} {med['epoll'][key]:12.0f} {med['io_uring'][key]:12.0f} "
+        print(f"{row['cell']:9} {row['label']:24} {med[BACKENDS[0]][key]:12.0f} {med[BACKENDS[1]][key]:12.0f} "
               f"{row['ratio']:6.2f}x   {extra}  ({unit})")
-    with open(os.path.join(OUT, "backends.json"), "w") as f:
-        json.dump({"benchmark": "backends", "duration_s": DURATION, "rounds": ROUNDS,
+    if CERT_DIR:
+        shutil.rmtree(CERT_DIR, ignore_errors=True)
+    with open(os.path.join(OUT, NAME + ".json"), "w") as f:
+        json.dump({"benchmark": NAME, "variants": BACKENDS, "duration_s": DURATION, "rounds": ROUNDS,
                    "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU, "load_backend": LOAD_BACKEND,
                    "nproc": os.cpu_count(), "kernel": os.uname().release, "runs": runs,
                    "cells": rows}, f, indent=1)
-    print(f"\nwrote {os.path.join(OUT, 'backends.json')}")
+    print(f"\nwrote {os.path.join(OUT, NAME + '.json')}")
     return 1 if failed else 0
 
 

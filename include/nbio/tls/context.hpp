@@ -13,7 +13,7 @@
 //
 // Memory: a TLS connection costs its slot 16 bytes. OpenSSL runs every handshake; once a TLS
 // 1.3 server connection is established it leaves OpenSSL for nbio's own record layer
-// (server_config::handoff), and an idle one then holds 224 bytes: its traffic secrets and
+// (server_config::handoff), and an idle one then holds 216 bytes: its traffic secrets and
 // sequence numbers, no cipher context and no buffer. TLS 1.2 and client connections stay with
 // OpenSSL, which keeps ~13.7 KB per connection (its SSL object alone is 7.6 KB); their buffers
 // are released whenever empty. docs/tls.md has the measurements and the hand-off's safety

@@ -7,6 +7,8 @@
 #include "tls/handoff.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 
 #include <cstdint>
@@ -73,6 +75,47 @@ TEST(tls_record, hkdf_expand_label_gives_rfc_8448s_application_keys) {
   ASSERT_TRUE(hkdf_expand_label(suite::aes_128_gcm_sha256, secret, "iv", {}, iv));
   EXPECT_EQ(hex(key), "9f02283b6c9c07efc26bb9f2ac92e356");
   EXPECT_EQ(hex(iv), "cf782b88dd83549aadf1e984");
+}
+
+// nbio's HKDF-Expand (HMAC blocks) against OpenSSL's HKDF, for each hash, past one block and
+// with a context: the RFC 8448 keys above are all one block long.
+TEST(tls_record, hkdf_expand_label_matches_openssls_hkdf_for_long_outputs) {
+  const std::string label = "test label", context = "some context";
+  for (suite s : {suite::aes_128_gcm_sha256, suite::aes_256_gcm_sha384}) {
+    const std::size_t hash = hash_size(s);
+    std::vector<std::uint8_t> secret(hash);
+    for (std::size_t i = 0; i < hash; ++i)
+      secret[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    for (std::size_t length : {std::size_t{1}, hash, hash + 1, 3 * hash + 5}) {
+      SCOPED_TRACE(std::to_string(hash) + " " + std::to_string(length));
+      std::vector<std::uint8_t> ours(length), theirs(length);
+      ASSERT_TRUE(hkdf_expand_label(
+          s, secret, label, {reinterpret_cast<const std::uint8_t*>(context.data()), context.size()},
+          ours));
+      std::string info;  // HkdfLabel (RFC 8446 §7.1)
+      info += static_cast<char>(length >> 8);
+      info += static_cast<char>(length & 0xff);
+      info += static_cast<char>(6 + label.size());
+      info += "tls13 " + label;
+      info += static_cast<char>(context.size());
+      info += context;
+      EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+      EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+      int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+      char* md = const_cast<char*>(hash == 48 ? "SHA384" : "SHA256");
+      const OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, md, 0),
+          OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+          OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, secret.data(), secret.size()),
+          OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+          OSSL_PARAM_construct_end(),
+      };
+      ASSERT_EQ(EVP_KDF_derive(ctx, theirs.data(), theirs.size(), params), 1);
+      EVP_KDF_CTX_free(ctx);
+      EVP_KDF_free(kdf);
+      EXPECT_EQ(ours, theirs);
+    }
+  }
 }
 
 TEST(tls_record, seals_rfc_8448s_records_byte_for_byte) {
