@@ -303,8 +303,9 @@ void blocking_runner::end_of_stream(conn& c) {
   if (c.cls_->on_end) {
     c.cls_->on_end(c.cls_->handler, c);
   } else {
-    // As the loop's on_eof: close_notify (written now: nothing is queued in blocking mode).
-    if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_glue::close_notify(c, false);
+    // As the loop's on_eof: close_notify, straight to the socket (nothing is queued in
+    // blocking mode), errors ignored.
+    if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_glue::close_notify(c, true);
     close(c, errc::eof);
   }
 }

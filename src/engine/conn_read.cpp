@@ -99,8 +99,10 @@ void loop_impl::on_eof(conn& c) {
     return;
   }
   // A TLS peer hears that our side ends too (RFC 8446 §6.1: close_notify before closing the
-  // write side), after what is queued.
-  if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_glue::close_notify(c, false);
+  // write side), after what is queued; with nothing queued straight to the socket, errors
+  // ignored (a peer that reset keeps the end of stream as the cause).
+  if (c.has_transport() && (c.flags_ & conn::f_opened))
+    transport_glue::close_notify(c, c.queued_bytes() == 0);
   close_after_flush(c, errc::eof);
 }
 

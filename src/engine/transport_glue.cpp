@@ -80,8 +80,8 @@ std::error_code transport_glue::write(conn& c, std::string_view plain) {
   if (plain.empty()) return {};
   const conn_options& o = c.cls_->opts;
   if (o.on_overflow == overflow_policy::reject && !(c.flags_ & conn::f_blocking) &&
-      c.queued_bytes() + plain.size() > o.max_write_queue)
-    return errc::write_queue_overflow;  // rejected whole, before any byte is sent
+      c.queued_bytes() + transport_hooks().sealed_size(plain.size()) > o.max_write_queue)
+    return errc::write_queue_overflow;  // rejected whole, before any byte is sealed or sent
   // Behind a queued file (or plaintext already waiting for it): sealed later, in order.
   if (!(c.flags_ & conn::f_blocking) && c.wq_ && write_pool::tail_deferred(*c.wq_))
     return loop_impl::of(c).write_deferred(c, plain);

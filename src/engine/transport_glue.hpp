@@ -53,6 +53,9 @@ struct transport_ops {
   bool (*sweep)();
   // The transport's error category (close causes of category 3).
   const std::error_category* category;
+  // The most bytes `plain` bytes of plaintext can take once sealed (TLS: record headers, tags,
+  // a KeyUpdate): what overflow_policy::reject compares with the write queue's room.
+  std::size_t (*sealed_size)(std::size_t plain);
 };
 
 // Once, by the transport layer, before any connection uses it.

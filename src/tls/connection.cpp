@@ -80,9 +80,10 @@ void connection::operator delete(void* p) noexcept {
   if (p) the_pool().give(p);
 }
 
-const char* intern(std::string_view name) noexcept {
+const char* intern(name_table table, std::string_view name) noexcept {
   static std::mutex mu;
-  static std::set<std::string, std::less<>> names;
+  static std::set<std::string, std::less<>> tables[2];
+  std::set<std::string, std::less<>>& names = tables[table == name_table::protocols ? 0 : 1];
   std::lock_guard lock(mu);
   if (auto it = names.find(name); it != names.end()) return it->c_str();
   if (names.size() >= 256) return nullptr;
@@ -93,10 +94,26 @@ const char* intern(std::string_view name) noexcept {
   }
 }
 
+namespace {
+
+// Interned, or else a copy of its own (`owned` set).
+const char* keep(name_table table, std::string_view name, bool& owned) noexcept {
+  if (const char* interned = intern(table, name)) return interned;
+  char* copy = new (std::nothrow) char[name.size() + 1];
+  if (!copy) return nullptr;
+  std::memcpy(copy, name.data(), name.size());
+  copy[name.size()] = '\0';
+  owned = true;
+  return copy;
+}
+
+}  // namespace
+
 connection::~connection() {
   if (ssl) SSL_free(ssl);
   std::free(partial);
   if (flags & name_owned) delete[] server_name;
+  if (flags & alpn_owned) delete[] alpn;
   if (peer) X509_free(peer);
 }
 
@@ -104,17 +121,15 @@ void connection::leave_openssl() noexcept {
   const unsigned char* p = nullptr;
   unsigned len = 0;
   SSL_get0_alpn_selected(ssl, &p, &len);
-  if (len) alpn = intern({reinterpret_cast<const char*>(p), len});
+  bool owned = false;
+  if (len) {
+    alpn = keep(name_table::protocols, {reinterpret_cast<const char*>(p), len}, owned);
+    if (owned) flags |= alpn_owned;
+  }
   if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
-    server_name = intern(name);
-    if (!server_name) {
-      const std::size_t n = std::strlen(name);
-      if (char* copy = new (std::nothrow) char[n + 1]) {
-        std::memcpy(copy, name, n + 1);
-        server_name = copy;
-        flags |= name_owned;
-      }
-    }
+    owned = false;
+    server_name = keep(name_table::server_names, name, owned);
+    if (owned) flags |= name_owned;
   }
   if (X509* cert = SSL_get0_peer_certificate(ssl)) {
     X509_up_ref(cert);

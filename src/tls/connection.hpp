@@ -29,6 +29,7 @@ struct connection {
     close_sent = 4,      // our close_notify (or a fatal alert) is out: nothing more is sealed
     resumed = 8,         // the handshake resumed a session
     name_owned = 16,     // server_name is our own copy, not an interned one
+    alpn_owned = 32,     // alpn is our own copy, not an interned one
   };
 
   SSL* ssl = nullptr;  // while OpenSSL runs the connection; null once handed off
@@ -46,7 +47,7 @@ struct connection {
   std::uint8_t quiet_records = 0;
   std::uint8_t flags = 0;
   // From the handshake, for tls::alpn, server_name and peer_subject after the SSL is gone.
-  const char* alpn = nullptr;         // interned (the server's own list), or null
+  const char* alpn = nullptr;         // interned, or owned (alpn_owned), or null
   const char* server_name = nullptr;  // interned, or owned (name_owned), or null
   X509* peer = nullptr;               // the verified client certificate (a reference), or null
 
@@ -66,9 +67,12 @@ struct connection {
   void leave_openssl() noexcept;
 };
 
-// A name for as long as the process lives: the same pointer for the same text. Null when the
-// table is full (a bound of 256 names: the server's ALPN protocols and its clients' SNI names
-// are a handful in practice; past that, callers keep their own copy).
-const char* intern(std::string_view name) noexcept;
+// A name for as long as the process lives: the same pointer for the same text, from one of two
+// tables: the ALPN protocols servers were configured with (interned when a context loads, so
+// the protocol a server selects is always there), and the SNI names clients sent. Null when the
+// table is full (256 names each: a handful in practice; past that, callers keep their own copy,
+// so clients that send many names cannot crowd out the protocols).
+enum class name_table : std::uint8_t { protocols, server_names };
+const char* intern(name_table table, std::string_view name) noexcept;
 
 }  // namespace nbio::tls::detail

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "nbio/core/address.hpp"
+#include "tls/connection.hpp"
 #include "tls/context_impl.hpp"
 #include "tls/handoff.hpp"
 #include "tls/ssl_error.hpp"
@@ -160,6 +161,8 @@ SSL_CTX* make_server_ctx(const server_config& cfg, const certificate& cert, cont
 std::shared_ptr<context::impl::bundle> load_server(const server_config& cfg, context::impl& owner) {
   auto b = std::make_shared<context::impl::bundle>();
   b->alpn = alpn_wire(cfg.alpn);
+  for (const std::string& p : cfg.alpn)  // what a handed-off connection's tls::alpn points at
+    detail::intern(detail::name_table::protocols, p);
   b->def = make_server_ctx(cfg, cfg.cert, owner, *b);
   for (const certificate& c : cfg.sni) {
     SSL_CTX* ctx = make_server_ctx(cfg, c, owner, *b);

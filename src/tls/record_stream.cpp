@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "engine/transport_glue.hpp"
@@ -200,36 +201,19 @@ bool measure(conn& c, connection& t, std::span<const char> bytes, std::size_t& t
 
 // --- writing ----------------------------------------------------------------------------------
 
-// Where records are sealed before they go to the socket: the thread's buffer of four full
-// records, or (when a write is already using it: a handler's write from inside another's) one
-// of its own.
+// Where records are sealed before they go to the socket: a buffer the caller provides. What it
+// writes out is final: a write that fails after records were sealed closes the connection (the
+// peer would never see those sequence numbers), as OpenSSL's path does.
 class sealer {
  public:
-  static constexpr std::size_t capacity = 4 * (max_plaintext + record_overhead);
-
-  explicit sealer(conn& c) : c_(c) {
-    thread_local std::unique_ptr<char[]> buffer;
-    thread_local bool busy = false;
-    if (!busy) {
-      if (!buffer) buffer.reset(new char[capacity]);
-      data_ = buffer.get();
-      busy_ = &busy;
-      busy = true;
-    } else {
-      own_.reset(new char[capacity]);
-      data_ = own_.get();
-    }
-  }
-  ~sealer() {
-    if (busy_) *busy_ = false;
-  }
+  sealer(conn& c, char* data, std::size_t capacity) : c_(c), data_(data), capacity_(capacity) {}
   sealer(const sealer&) = delete;
   sealer& operator=(const sealer&) = delete;
 
   // Room for a record of `plaintext` bytes at the end: what is sealed so far goes out first
   // when it is short of it.
   std::error_code make_room(std::size_t plaintext) {
-    if (size_ + plaintext + record_overhead <= capacity) return {};
+    if (size_ + plaintext + record_overhead <= capacity_) return {};
     return flush();
   }
   char* end() noexcept { return data_ + size_; }
@@ -238,15 +222,16 @@ class sealer {
     if (size_ == 0) return {};
     const std::string_view bytes(data_, size_);
     size_ = 0;
-    return transport_glue::raw_write(c_, bytes);
+    std::error_code ec = transport_glue::raw_write(c_, bytes);
+    if (ec && c_.is_open()) transport_glue::fail(c_, ec);  // e.g. a rejected write: sealed already
+    return ec;
   }
 
  private:
   conn& c_;
-  char* data_ = nullptr;
+  char* data_;
+  std::size_t capacity_;
   std::size_t size_ = 0;
-  bool* busy_ = nullptr;
-  std::unique_ptr<char[]> own_;
 };
 
 std::error_code seal(conn& c, connection& t, sealer& out, content type, std::string_view plain) {
@@ -254,6 +239,7 @@ std::error_code seal(conn& c, connection& t, sealer& out, content type, std::str
   std::size_t n = 0;
   if (record_error e = t.tx.seal(type, plain, out.end(), n); e != record_error::ok) {
     const std::error_code ec = cause_of(e);
+    out.flush();  // the records sealed before it go first: the alert follows them
     fatal(c, t, alert_for(e), ec);
     return ec;
   }
@@ -268,10 +254,25 @@ std::error_code key_update(conn& c, connection& t, sealer& out) {
   t.flags &= static_cast<std::uint8_t>(~connection::owe_key_update);
   if (!t.tx.update()) {
     const std::error_code ec = make_error_code(errc::library_error);
+    out.flush();
+    t.flags |= connection::close_sent;  // the peer has the new key: nothing sealed under the old
     transport_glue::fail(c, ec);
     return ec;
   }
   return {};
+}
+
+std::error_code write_records(conn& c, connection& t, std::string_view plain, sealer& out) {
+  while (!plain.empty()) {
+    // Before a data record: the KeyUpdate the peer asked for, or ours when this key sealed
+    // its share.
+    if ((t.flags & connection::owe_key_update) || t.tx.sequence() >= records_per_key)
+      if (auto ec = key_update(c, t, out)) return ec;
+    const std::size_t n = std::min(plain.size(), max_plaintext);
+    if (auto ec = seal(c, t, out, content::application_data, plain.substr(0, n))) return ec;
+    plain.remove_prefix(n);
+  }
+  return out.flush();
 }
 
 }  // namespace
@@ -332,17 +333,25 @@ std::size_t input(conn& c, connection& t, std::span<char> bytes) {
 std::error_code write(conn& c, connection& t, std::string_view plain) {
   if (t.flags & connection::close_sent) return nbio::errc::not_connected;
   touch(c, t);
-  sealer out(c);
-  while (!plain.empty()) {
-    // Before a data record: the KeyUpdate the peer asked for, or ours when this key sealed
-    // its share.
-    if ((t.flags & connection::owe_key_update) || t.tx.sequence() >= records_per_key)
-      if (auto ec = key_update(c, t, out)) return ec;
-    const std::size_t n = std::min(plain.size(), max_plaintext);
-    if (auto ec = seal(c, t, out, content::application_data, plain.substr(0, n))) return ec;
-    plain.remove_prefix(n);
+  // A loop thread seals into its buffer of four records (allocated once). A blocking-mode
+  // thread (its own connection's), or a write from inside another's, into one record on the
+  // stack: no allocation per connection or per write.
+  thread_local std::unique_ptr<char[]> buffer;
+  thread_local bool busy = false;
+  constexpr std::size_t loop_capacity = 4 * (max_plaintext + record_overhead);
+  if (!c.is_blocking() && !busy) {
+    if (!buffer) buffer.reset(new (std::nothrow) char[loop_capacity]);
+    if (buffer) {
+      busy = true;
+      sealer out(c, buffer.get(), loop_capacity);
+      const std::error_code ec = write_records(c, t, plain, out);
+      busy = false;
+      return ec;
+    }
   }
-  return out.flush();
+  char record[max_plaintext + record_overhead];
+  sealer out(c, record, sizeof record);
+  return write_records(c, t, plain, out);
 }
 
 void close_notify(conn& c, connection& t, bool best_effort) {

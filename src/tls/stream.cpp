@@ -354,8 +354,16 @@ void free_state(void* state) {
   delete t;
 }
 
+// TLS 1.2's AEAD records add 29 bytes (header, explicit nonce, tag), TLS 1.3's 22; a KeyUpdate
+// record of ours may go first.
+std::size_t sealed_size(std::size_t plain) {
+  const std::size_t records = (plain + detail::max_plaintext - 1) / detail::max_plaintext;
+  return plain + 29 * records + detail::record_overhead + 5;
+}
+
 const nbio::detail::transport_ops ops = {
-    open, input, pending, write, close_notify, free_state, record_stream::sweep, &category(),
+    open,        input,       pending, write, close_notify, free_state, record_stream::sweep,
+    &category(), sealed_size,
 };
 
 const connection* state_of(const conn& c) {

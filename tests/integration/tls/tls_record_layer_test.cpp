@@ -548,6 +548,80 @@ TEST(tls_record_layer, a_record_cut_off_by_the_end_of_the_stream_delivers_nothin
   EXPECT_EQ(r.delivered.load(), 0u);
 }
 
+// --- the write queue's reject policy ------------------------------------------------------------
+
+// A write rejected for the queue's room is rejected before anything is sealed: the sequence
+// numbers stay where the peer expects them, and the next write opens (found in review: the
+// check compared the plaintext's size, the ciphertext is larger).
+struct rejected_then_small {
+  event_log<std::error_code>* results;
+  void on_open(nbio::conn& c) {
+    results->push(c.write(std::string(19'990, 'x')));  // + 22 bytes of record: past 20,000
+    results->push(c.write("hello"));
+  }
+};
+
+TEST(tls_record_layer, a_write_rejected_for_the_queue_leaves_the_stream_intact) {
+  event_log<std::error_code> results;
+  auto tls = nbio::tls::context::server(
+      {.cert = {test_pki::get().server.chain, test_pki::get().server.key}});
+  nbio::listen_options o{.tls = tls};
+  o.conn.max_write_queue = 20'000;
+  o.conn.on_overflow = nbio::overflow_policy::reject;
+  test_server server(rejected_then_small{&results}, o);
+  raw_client cl(server.address().port());
+  ASSERT_TRUE(cl.ok()) << cl.error();
+  EXPECT_EQ(cl.read_data(5), "hello") << cl.error();
+  ASSERT_TRUE(results.wait_for_size(2, 10s));
+  EXPECT_EQ(results.snapshot()[0], nbio::errc::write_queue_overflow);
+  EXPECT_FALSE(results.snapshot()[1]);
+}
+
+// --- what the handler can still ask after the hand-off ------------------------------------------
+
+// tls::alpn and tls::server_name outlive the SSL object; clients sending many distinct SNI
+// names cannot crowd the server's protocols out of the names kept (found in review: one shared
+// table of 256 names filled with SNI left tls::alpn empty).
+TEST(tls_record_layer, alpn_and_sni_outlive_openssl_past_three_hundred_distinct_names) {
+  event_log<tls_seen> opened;
+  auto tls = nbio::tls::context::server(
+      {.cert = {test_pki::get().server.chain, test_pki::get().server.key},
+       .alpn = {"h2", "http/1.1"}});
+  test_server server(tls_echo_handler{&opened, nullptr}, {.tls = tls});
+  SSL_CTX* ctx = client_ctx("TLS_AES_128_GCM_SHA256");
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  // 300 names without ALPN (past the 256 the table keeps), then one offering h2.
+  constexpr int count = 301;
+  for (int i = 0; i < count; ++i) {
+    const int fd = connect_to(server.address().port());
+    ASSERT_GE(fd, 0);
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    const std::string name = "host-" + std::to_string(i) + ".example";
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+    static const unsigned char h2[] = "\x02h2";
+    if (i == count - 1) SSL_set_alpn_protos(ssl, h2, sizeof h2 - 1);
+    int r = 0;
+    do {
+      r = SSL_connect(ssl);
+    } while (r != 1 && wants_retry(ssl, r));
+    ASSERT_EQ(r, 1) << i;
+    ASSERT_TRUE(opened.wait_for_size(static_cast<std::size_t>(i) + 1, 10s)) << i;
+    SSL_free(ssl);
+    ::close(fd);
+  }
+  SSL_CTX_free(ctx);
+  const std::vector<tls_seen> seen = opened.snapshot();
+  for (int i = 0; i < count; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(seen[i].handed_off);
+    EXPECT_EQ(seen[i].alpn, i == count - 1 ? "h2" : "");
+    EXPECT_EQ(seen[i].server_name, "host-" + std::to_string(i) + ".example");
+    EXPECT_EQ(seen[i].cipher, "TLS_AES_128_GCM_SHA256");
+    EXPECT_EQ(seen[i].version, "TLSv1.3");
+  }
+}
+
 // --- closing ------------------------------------------------------------------------------------
 
 TEST(tls_record_layer, close_notify_ends_the_stream_and_is_answered) {
