@@ -131,8 +131,11 @@ TEST(nbio_load_app, ramp_first_opens_everything_then_runs_the_duration) {
   std::remove(json_path.c_str());
   const auto& r = report.at("result");
   EXPECT_EQ(r.at("established").get<int>(), connections);
+  // Traffic ran after the ramp; how much is a rate, which this shared machine does not promise
+  // (with `make test` compiling the sanitized tree beside it, 30 messages in flight once took
+  // 1.8 s to come back).
   const auto received = r.at("messages").get<std::uint64_t>();
-  EXPECT_GT(received, 100u) << output;
+  EXPECT_GT(received, 0u) << output;
   // The ramp (paced: at least about 1 s at 300 connects/s, longer on a busy machine) is not
   // part of the traffic time or the rate. (Each figure is the slowest worker's, so the ramp is
   // checked by itself, not as run - traffic: those two maxima may come from different workers.)
