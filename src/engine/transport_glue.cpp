@@ -132,10 +132,8 @@ void transport_glue::close_notify(conn& c, bool best_effort) {
   transport_hooks().close_notify(c, slot(c).state, best_effort);
 }
 
-bool transport_glue::sweep_later(conn& c) {
-  if (c.flags_ & conn::f_blocking) return false;
+void transport_glue::sweep_later(conn& c) {
   loop_impl::of(c).transport_sweep_later();
-  return true;
 }
 
 void transport_glue::release(conn& c, std::error_code reason) {

@@ -95,10 +95,9 @@ struct transport_glue {
   // Frees the transport's state (and a dial still waiting for its handshake: its on_error).
   static void release(conn& c, std::error_code reason);
   static void close_notify(conn& c, bool best_effort);
-  // Transport side, on a loop connection's thread: has the loop call the transport's sweep
-  // in about a second (once, however often asked meanwhile). Not for blocking-mode
-  // connections (false: nothing armed).
-  static bool sweep_later(conn& c);
+  // Transport side, on a loop connection's thread (not a blocking-mode one): has the loop call
+  // the transport's sweep in about a second (once, however often asked meanwhile).
+  static void sweep_later(conn& c);
 };
 
 }  // namespace nbio::detail

@@ -81,20 +81,20 @@ std::size_t hash_size(suite s) noexcept {
 std::uint8_t alert_for(record_error e) noexcept {
   switch (e) {
     case record_error::ok:
-      return 0;  // close_notify: unused
+      return close_notify_alert;  // unused
     case record_error::bad_record_mac:
-      return 20;
+      return bad_record_mac_alert;
     case record_error::record_overflow:
-      return 22;
+      return record_overflow_alert;
     case record_error::unexpected_message:
-      return 10;
+      return unexpected_message_alert;
     case record_error::decode_error:
-      return 50;
+      return decode_error_alert;
     case record_error::sequence_exhausted:
     case record_error::internal_error:
-      return 80;
+      return internal_error_alert;
   }
-  return 80;
+  return internal_error_alert;
 }
 
 const char* describe(record_error e) noexcept {

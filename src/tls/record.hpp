@@ -43,6 +43,18 @@ enum class content : std::uint8_t {
   application_data = 23,
 };
 
+// Alert descriptions (RFC 8446 §6) the record layer sends or reads by name.
+enum alert : std::uint8_t {
+  close_notify_alert = 0,
+  unexpected_message_alert = 10,
+  bad_record_mac_alert = 20,
+  record_overflow_alert = 22,
+  illegal_parameter_alert = 47,
+  decode_error_alert = 50,
+  internal_error_alert = 80,
+  user_canceled_alert = 90,
+};
+
 // Why a record could not be sealed or opened, each with the alert that says so to the peer
 // (alert_for). The connection ends after any of them.
 enum class record_error : std::uint8_t {

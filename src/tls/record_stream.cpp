@@ -20,15 +20,6 @@ using nbio::detail::transport_glue;
 
 namespace {
 
-// Alert descriptions (RFC 8446 §6) this file sends or reads by name.
-enum alert : std::uint8_t {
-  close_notify_alert = 0,
-  unexpected_message = 10,
-  illegal_parameter = 47,
-  decode_error = 50,
-  internal_error = 80,
-  user_canceled = 90,
-};
 constexpr std::uint8_t key_update_type = 24;  // HandshakeType key_update
 
 // --- the sweep: cipher contexts only while a connection moves bytes ---------------------------
@@ -120,13 +111,13 @@ bool fatal(conn& c, connection& t, record_error e) {
 // An alert from the peer (RFC 8446 §6): close_notify ends its stream, user_canceled announces
 // one, anything else is an error that ends the connection (its level is not looked at).
 bool on_alert(conn& c, connection& t, std::string_view body) {
-  if (body.size() != 2) return fatal(c, t, decode_error, reason_code(SSL_R_INVALID_ALERT));
+  if (body.size() != 2) return fatal(c, t, decode_error_alert, reason_code(SSL_R_INVALID_ALERT));
   const auto description = static_cast<std::uint8_t>(body[1]);
   if (description == close_notify_alert) {
     transport_glue::end_of_stream(c);
     return true;
   }
-  if (description == user_canceled) return true;
+  if (description == user_canceled_alert) return true;
   t.flags |= connection::close_sent;  // no alert answers an alert
   transport_glue::fail(c, reason_code(SSL_AD_REASON_OFFSET + description));
   return false;
@@ -136,26 +127,28 @@ bool on_alert(conn& c, connection& t, std::string_view body) {
 // (RFC 8446 §4.6.3): 4 bytes of header, 1 of body, and the last thing in its record (it
 // precedes a key change, §5.1).
 bool on_handshake(conn& c, connection& t, std::string_view body) {
-  if (body.empty()) return fatal(c, t, unexpected_message, reason_code(SSL_R_UNEXPECTED_MESSAGE));
+  if (body.empty())
+    return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_UNEXPECTED_MESSAGE));
   while (t.message_have < sizeof t.message && !body.empty()) {
     t.message[t.message_have++] = static_cast<std::uint8_t>(body.front());
     body.remove_prefix(1);
   }
   if (t.message[0] != key_update_type)
-    return fatal(c, t, unexpected_message, reason_code(SSL_R_UNEXPECTED_MESSAGE));
+    return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_UNEXPECTED_MESSAGE));
   if (t.message_have < sizeof t.message) return true;  // the rest in the next record
   if (t.message[1] != 0 || t.message[2] != 0 || t.message[3] != 1)
-    return fatal(c, t, decode_error, reason_code(SSL_R_BAD_LENGTH));
+    return fatal(c, t, decode_error_alert, reason_code(SSL_R_BAD_LENGTH));
   if (body.empty()) return true;  // its body in the next record
   const auto request = static_cast<std::uint8_t>(body.front());
   body.remove_prefix(1);
   t.message_have = 0;
-  if (request > 1) return fatal(c, t, illegal_parameter, reason_code(SSL_R_BAD_KEY_UPDATE));
+  if (request > 1) return fatal(c, t, illegal_parameter_alert, reason_code(SSL_R_BAD_KEY_UPDATE));
   if (!body.empty())
-    return fatal(c, t, unexpected_message, reason_code(SSL_R_NOT_ON_RECORD_BOUNDARY));
+    return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_NOT_ON_RECORD_BOUNDARY));
   if (++t.quiet_records > max_quiet_records)
-    return fatal(c, t, unexpected_message, reason_code(SSL_R_TOO_MANY_KEY_UPDATES));
-  if (!t.rx.update()) return fatal(c, t, internal_error, make_error_code(errc::library_error));
+    return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_TOO_MANY_KEY_UPDATES));
+  if (!t.rx.update())
+    return fatal(c, t, internal_error_alert, make_error_code(errc::library_error));
   if (request == 1) t.flags |= connection::owe_key_update;
   return true;
 }
@@ -168,12 +161,12 @@ bool on_record(conn& c, connection& t, std::span<char> record) {
   if (record_error e = t.rx.open(record, type, body); e != record_error::ok) return fatal(c, t, e);
   // Nothing may come between the pieces of a handshake message (RFC 8446 §5.1).
   if (t.message_have && type != content::handshake)
-    return fatal(c, t, unexpected_message, reason_code(SSL_R_UNEXPECTED_RECORD));
+    return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_UNEXPECTED_RECORD));
   switch (type) {
     case content::application_data:
       if (body.empty()) {
         if (++t.quiet_records > max_quiet_records)
-          return fatal(c, t, unexpected_message, reason_code(SSL_R_RECORD_TOO_SMALL));
+          return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_RECORD_TOO_SMALL));
         return true;
       }
       t.quiet_records = 0;
@@ -186,7 +179,7 @@ bool on_record(conn& c, connection& t, std::span<char> record) {
     case content::change_cipher_spec:
       break;
   }
-  return fatal(c, t, unexpected_message, reason_code(SSL_R_UNEXPECTED_RECORD));
+  return fatal(c, t, unexpected_message_alert, reason_code(SSL_R_UNEXPECTED_RECORD));
 }
 
 // The size of the record at the front of `bytes` (0 while its header is incomplete). False: the
@@ -292,7 +285,7 @@ std::size_t input(conn& c, connection& t, std::span<char> bytes) {
         if (!measure(c, t, {t.partial, record_header_size}, total)) return bytes.size();
         char* grown = static_cast<char*>(std::realloc(t.partial, total));
         if (!grown) {
-          fatal(c, t, internal_error, std::make_error_code(std::errc::not_enough_memory));
+          fatal(c, t, internal_error_alert, std::make_error_code(std::errc::not_enough_memory));
           return bytes.size();
         }
         t.partial = grown;
@@ -316,7 +309,7 @@ std::size_t input(conn& c, connection& t, std::span<char> bytes) {
       const std::size_t size = total ? total : record_header_size;
       t.partial = static_cast<char*>(std::malloc(size));
       if (!t.partial) {
-        fatal(c, t, internal_error, std::make_error_code(std::errc::not_enough_memory));
+        fatal(c, t, internal_error_alert, std::make_error_code(std::errc::not_enough_memory));
         return bytes.size();
       }
       std::memcpy(t.partial, rest.data(), rest.size());

@@ -111,6 +111,15 @@ bool wants_retry(SSL* ssl, int r) {
          (e == SSL_ERROR_SYSCALL && errno == EINTR);
 }
 
+// SSL_connect on a blocking socket, called again while a signal interrupts it; 1 on success.
+int connect_retrying(SSL* ssl) {
+  int r = 0;
+  do {
+    r = SSL_connect(ssl);
+  } while (r != 1 && wants_retry(ssl, r));
+  return r;
+}
+
 SSL_CTX* client_ctx(const char* suite) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
@@ -144,11 +153,7 @@ class raw_client {
     SSL_set_app_data(ssl, this);
     SSL_set_fd(ssl, fd_);
     SSL_set_tlsext_host_name(ssl, "localhost");
-    int r = 0;
-    do {  // a signal (EINTR) has OpenSSL return and ask for the read or write again
-      r = SSL_connect(ssl);
-    } while (r != 1 && wants_retry(ssl, r));
-    if (r == 1) {
+    if (connect_retrying(ssl) == 1) {
       const handoff_refusal r = nbio::tls::detail::hand_off(ssl, secrets_, tx_, rx_);
       ok_ = r == handoff_refusal::none;
       if (!ok_) error_ = nbio::tls::detail::describe(r);
@@ -601,11 +606,7 @@ TEST(tls_record_layer, alpn_and_sni_outlive_openssl_past_three_hundred_distinct_
     SSL_set_tlsext_host_name(ssl, name.c_str());
     static const unsigned char h2[] = "\x02h2";
     if (i == count - 1) SSL_set_alpn_protos(ssl, h2, sizeof h2 - 1);
-    int r = 0;
-    do {
-      r = SSL_connect(ssl);
-    } while (r != 1 && wants_retry(ssl, r));
-    ASSERT_EQ(r, 1) << i;
+    ASSERT_EQ(connect_retrying(ssl), 1) << i;
     ASSERT_TRUE(opened.wait_for_size(static_cast<std::size_t>(i) + 1, 10s)) << i;
     SSL_free(ssl);
     ::close(fd);
@@ -682,11 +683,7 @@ TEST(tls_record_layer, an_openssl_client_echoes_megabytes_across_key_updates_in_
     SSL_set_tlsext_host_name(ssl, "localhost");
     SSL_set1_host(ssl, "localhost");
     SSL_set_msg_callback(ssl, count_key_updates);
-    int r = 0;
-    do {
-      r = SSL_connect(ssl);
-    } while (r != 1 && wants_retry(ssl, r));
-    ASSERT_EQ(r, 1);
+    ASSERT_EQ(connect_retrying(ssl), 1);
     std::string echoed;
     constexpr std::size_t chunk = 64 * 1024;
     for (std::size_t at = 0, round = 0; at < payload.size(); at += chunk, ++round) {
