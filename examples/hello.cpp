@@ -5,6 +5,5 @@ struct echo {
 int main() {
   nbio::engine eng;
   eng.listen("127.0.0.1:8080", echo{});
-  eng.start();
-  eng.wait();
+  eng.run();
 }

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   std::string bound;
   try {
     mux.handle("GET " + prefix, nbio::http::file_server(root, files));
-    nbio::http::server srv(eng, mux.as_handler());
+    nbio::http::server srv(eng, mux);
     const bool bare_v6 = host.find(':') != std::string::npos && host.front() != '[';
     const std::string addr = (bare_v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
     bound = srv.listen(addr, options).local_address().to_string();

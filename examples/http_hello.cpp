@@ -89,7 +89,7 @@ int serve(const std::string& addr, const nbio::engine_config& config,
   nbio::http::worker_pool pool(4);
   nbio::http::serve_mux mux;
   add_routes(mux, pool);
-  nbio::http::server srv(eng, mux.as_handler(), http);
+  nbio::http::server srv(eng, mux, http);
   std::string bound;
   try {
     bound = srv.listen(addr, options).local_address().to_string();

@@ -167,9 +167,10 @@ int main(int argc, char** argv) {
   nbio::dialer& targets = eng.make_dialer(
       tunnel_end{},
       {.connect_timeout = std::chrono::milliseconds(connect_timeout_ms), .conn = tunnel_opts});
-  nbio::http::server srv(eng, proxy{&client_side, &targets});
+  // The handler carries the room a hijacked connection needs, so the listener reserves it.
+  nbio::http::server srv(
+      eng, nbio::http::handler(proxy{&client_side, &targets}, client_side.slot_bytes()));
   nbio::listen_options options;
-  options.conn.reserve_data = sizeof(tunnel_end::conn_data);  // room for the hijack
   options.tls = tls.server_context("http_proxy", {"http/1.1"});
   std::string bound;
   try {

@@ -24,11 +24,7 @@
 #include <cstdio>
 #include <string>
 
-#include <nbio/http/serve_mux.hpp>
-#include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
-#include <nbio/websocket/server.hpp>
-#include <nbio/websocket/topics.hpp>
 
 #include "backend_flag.hpp"
 #include "tls_flags.hpp"
@@ -37,42 +33,38 @@ namespace {
 
 namespace ws = nbio::websocket;
 
-// A member's room and name, kept in the connection's user data.
-struct member {
-  std::string room = "lobby";
-  std::string name;
-};
+struct chat {
+  // A member's room and name: typed state in the connection's own slot (no allocation).
+  struct conn_data {
+    std::string room = "lobby";
+    std::string name;
+  };
+  ws::topics* rooms;
+  std::atomic<std::uint64_t>* next_id;  // the handler is copied: shared state lives outside
 
-struct chat final : ws::handler {
-  ws::topics* rooms = nullptr;
-  std::atomic<std::uint64_t> next_id{1};
-
-  void on_open(ws::connection& c) override {
-    auto* m = new member;
-    m->name = "user" + std::to_string(next_id.fetch_add(1));
-    c.set_user_data(m);
-    rooms->subscribe(c, m->room);
-    c.send("welcome " + m->name + ", you are in " + m->room);
+  void on_open(ws::connection& c) {
+    conn_data& m = c.data<conn_data>();
+    m.name = "user" + std::to_string(next_id->fetch_add(1));
+    rooms->subscribe(c, m.room);
+    c.send("welcome " + m.name + ", you are in " + m.room);
   }
-  void on_message(ws::connection& c, std::string_view text, bool binary) override {
-    auto* m = static_cast<member*>(c.user_data());
+  void on_message(ws::connection& c, std::string_view text, bool binary) {
+    conn_data& m = c.data<conn_data>();
     if (binary) return;
     if (text.starts_with("/join ") && text.size() > 6) {
-      rooms->unsubscribe(c, m->room);
-      m->room = std::string(text.substr(6));
-      rooms->subscribe(c, m->room);
-      c.send("you are in " + m->room);
+      rooms->unsubscribe(c, m.room);
+      m.room = std::string(text.substr(6));
+      rooms->subscribe(c, m.room);
+      c.send("you are in " + m.room);
       return;
     }
-    std::string line = m->name;
+    std::string line = m.name;
     line += ": ";
     line += text;
-    rooms->publish(m->room, line);
+    rooms->publish(m.room, line);
   }
-  void on_close(ws::connection& c, std::uint16_t, std::string_view) override {
-    delete static_cast<member*>(c.user_data());  // its topics drop it at their next publish
-    c.set_user_data(nullptr);
-  }
+  // No on_close: conn_data is destroyed by itself, and topics drop a closed connection at
+  // their next publish.
 };
 
 }  // namespace
@@ -100,17 +92,15 @@ int main(int argc, char** argv) {
 
   nbio::engine eng(config);
   ws::topics rooms(eng, {.max_queued = 256 * 1024, .on_slow = ws::slow_policy::drop});
-  chat handler;
-  handler.rooms = &rooms;
-  ws::server endpoint(eng, handler);
+  std::atomic<std::uint64_t> next_id{1};
+  ws::server endpoint(eng, chat{&rooms, &next_id});
   nbio::http::serve_mux mux;
   mux.handle("GET /ws", endpoint.upgrade());
   mux.handle("GET /{$}", [](nbio::http::response_writer& w, nbio::http::request&) {
     w.write("nbio ws_chat: connect a WebSocket to /ws\n");
   });
-  nbio::http::server srv(eng, mux.as_handler());
+  nbio::http::server srv(eng, mux);
   nbio::listen_options options;
-  options.conn.reserve_data = ws::server::reserve_data;
   options.tls = tls_context;
   std::string bound;
   try {

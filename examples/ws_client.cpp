@@ -25,7 +25,7 @@ namespace {
 
 namespace ws = nbio::websocket;
 
-struct printer final : ws::handler {
+struct printer {
   std::vector<std::string> to_send;
   bool binary = false;
   std::size_t wait_for = 0;
@@ -35,14 +35,14 @@ struct printer final : ws::handler {
   bool closed = false;
   std::uint16_t close_code = 0;
 
-  void on_open(ws::connection& c) override {
+  void on_open(ws::connection& c) {
     std::fprintf(stderr, "connected%s%.*s\n", c.subprotocol().empty() ? "" : ", subprotocol ",
                  static_cast<int>(c.subprotocol().size()), c.subprotocol().data());
     for (const auto& m : to_send)
       c.send(m, binary);
     if (wait_for == 0) c.close();
   }
-  void on_message(ws::connection& c, std::string_view data, bool is_binary) override {
+  void on_message(ws::connection& c, std::string_view data, bool is_binary) {
     if (is_binary)
       std::printf("[binary, %zu bytes]\n", data.size());
     else
@@ -51,7 +51,7 @@ struct printer final : ws::handler {
     std::lock_guard lock(mutex);
     if (++received == wait_for) c.close();
   }
-  void on_close(ws::connection&, std::uint16_t code, std::string_view reason) override {
+  void on_close(ws::connection&, std::uint16_t code, std::string_view reason) {
     std::fprintf(stderr, "closed: %u%s%.*s\n", code, reason.empty() ? "" : " ",
                  static_cast<int>(reason.size()), reason.data());
     std::lock_guard lock(mutex);
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   p.wait_for = wait_for >= 0 ? static_cast<std::size_t>(wait_for) : p.to_send.size();
 
   nbio::engine eng({.loops = 1});
-  ws::client cl(eng, p, options);
+  ws::client cl(eng, std::ref(p), options);  // p is read after the run
   eng.start();
   std::error_code failure;
   cl.connect(url, [&](std::error_code ec) {

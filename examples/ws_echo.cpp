@@ -24,22 +24,17 @@
 #include <map>
 #include <string>
 
-#include <nbio/http/serve_mux.hpp>
-#include <nbio/http/server.hpp>
 #include <nbio/nbio.hpp>
-#include <nbio/websocket/server.hpp>
 
 #include "backend_flag.hpp"
 #include "tls_flags.hpp"
 
 namespace {
 
-struct echo final : nbio::websocket::handler {
-  std::atomic<std::uint64_t> opened{0};
-  void on_open(nbio::websocket::connection&) override {
-    opened.fetch_add(1, std::memory_order_relaxed);
-  }
-  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) override {
+struct echo {
+  std::atomic<std::uint64_t>* opened;  // the handler is copied: counters live outside it
+  void on_open(nbio::websocket::connection&) { opened->fetch_add(1, std::memory_order_relaxed); }
+  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) {
     ws.send(data, binary);
   }
 };
@@ -52,15 +47,14 @@ int serve(const std::string& addr, const std::string& path, const nbio::engine_c
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   nbio::engine eng(config);
-  echo handler;
-  nbio::websocket::server ws(eng, handler, ws_options);
+  std::atomic<std::uint64_t> opened{0};
+  nbio::websocket::server ws(eng, echo{&opened}, ws_options);
   nbio::http::serve_mux mux;
   mux.handle("GET " + path, ws.upgrade());
   mux.handle("GET /{$}", [](nbio::http::response_writer& w, nbio::http::request&) {
     w.write("nbio ws_echo: WebSocket echo\n");
   });
-  nbio::http::server srv(eng, mux.as_handler());
-  options.conn.reserve_data = nbio::websocket::server::reserve_data;  // room for the upgrade
+  nbio::http::server srv(eng, mux);
   std::string bound;
   try {
     bound = srv.listen(addr, options).local_address().to_string();
@@ -79,7 +73,7 @@ int serve(const std::string& addr, const std::string& path, const nbio::engine_c
   const std::string who = index < 0 ? "ws_echo" : "ws_echo worker " + std::to_string(index);
   // Two lines: scripts read the number before "connections upgraded" as the line's third last.
   std::fprintf(stderr, "%s: %s: %llu connections upgraded\n", who.c_str(), strsignal(signal_number),
-               static_cast<unsigned long long>(handler.opened.load()));
+               static_cast<unsigned long long>(opened.load()));
   std::fprintf(stderr, "%s: %llu connections closed by the write budget\n", who.c_str(),
                static_cast<unsigned long long>(eng.stats().total.write_budget_closes));
   return 0;

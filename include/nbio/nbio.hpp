@@ -1,4 +1,5 @@
-// Public. The umbrella header: everything a hello world needs.
+// Public. The umbrella header: the whole public API, engine to WebSocket, in one include.
+// (Each header also compiles alone, for a program that wants to include less.)
 #pragma once
 
 #include "nbio/core/address.hpp"
@@ -8,11 +9,26 @@
 #include "nbio/engine/conn_handle.hpp"
 #include "nbio/engine/dialer.hpp"
 #include "nbio/engine/engine.hpp"
+#include "nbio/engine/handler.hpp"
 #include "nbio/engine/listener.hpp"
 #include "nbio/engine/loop.hpp"
 #include "nbio/engine/timer_wheel.hpp"
 #include "nbio/engine/transport.hpp"
 #include "nbio/engine/udp.hpp"
 #include "nbio/engine/workers.hpp"
+#include "nbio/http/client.hpp"
+#include "nbio/http/error.hpp"
+#include "nbio/http/file_server.hpp"
+#include "nbio/http/request.hpp"
+#include "nbio/http/response_writer.hpp"
+#include "nbio/http/serve_mux.hpp"
+#include "nbio/http/server.hpp"
+#include "nbio/http/worker_pool.hpp"
 #include "nbio/tls/context.hpp"
 #include "nbio/tls/error.hpp"
+#include "nbio/websocket/client.hpp"
+#include "nbio/websocket/connection.hpp"
+#include "nbio/websocket/error.hpp"
+#include "nbio/websocket/handler.hpp"
+#include "nbio/websocket/server.hpp"
+#include "nbio/websocket/topics.hpp"

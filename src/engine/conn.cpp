@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstdio>
@@ -102,7 +103,8 @@ std::error_code conn::rebind_with(const binding& to, std::string_view already_re
                                   void (*init)(conn&, void*), void* init_arg) {
   if (flags_ & f_closing) return errc::not_connected;
   const detail::conn_class& next = to.cls();
-  if (next.data_size > data_capacity()) return errc::slot_too_small;
+  if (std::max<std::size_t>(next.data_size, next.opts.reserve_data) > data_capacity())
+    return errc::slot_too_small;
   const detail::conn_class& prev = *cls_;
   if (prev.destroy_data) prev.destroy_data(reinterpret_cast<char*>(this) + sizeof(conn));
   if (flags_ & f_listener_counted) {

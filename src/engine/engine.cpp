@@ -16,6 +16,9 @@ namespace nbio {
 
 binding::binding(detail::conn_class* cls) noexcept : cls_(cls) {}
 binding::~binding() = default;
+std::uint32_t binding::slot_bytes() const noexcept {
+  return std::max(cls_->data_size, cls_->opts.reserve_data);
+}
 
 engine::engine(engine_config config)
     : impl_(std::make_unique<detail::engine_impl>(*this, config)) {}
@@ -46,6 +49,10 @@ void engine::start() {
   impl_->start();
 }
 void engine::wait() {
+  impl_->wait();
+}
+void engine::run() {
+  impl_->start();
   impl_->wait();
 }
 void engine::stop() {

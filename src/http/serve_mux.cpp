@@ -452,6 +452,7 @@ std::unique_ptr<serve_mux::route> serve_mux::parse(std::string_view s) {
 void serve_mux::handle(std::string_view pattern, handler h) {
   if (!h) bad_pattern(pattern, "empty handler");
   std::unique_ptr<route> rt = parse(pattern);
+  const std::uint32_t takeover = h.takeover_bytes();
   rt->h = std::move(h);
 
   // The new route goes before every route it is more specific than, and host routes before
@@ -492,6 +493,7 @@ void serve_mux::handle(std::string_view pattern, handler h) {
                            "\" conflicts with pattern \"" + q.str + "\": " + why);
   }
   routes_.insert(routes_.begin() + static_cast<std::ptrdiff_t>(pos), std::move(rt));
+  takeover_bytes_ = std::max(takeover_bytes_, takeover);
 }
 
 const serve_mux::route* serve_mux::find(std::string_view host, std::string_view method,
@@ -582,7 +584,7 @@ void serve_mux::not_found(response_writer& w, std::string_view host, std::string
 }
 
 handler serve_mux::as_handler() const {
-  return [this](response_writer& w, request& r) { serve(w, r); };
+  return handler([this](response_writer& w, request& r) { serve(w, r); }, takeover_bytes_);
 }
 
 }  // namespace nbio::http

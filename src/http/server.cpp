@@ -840,6 +840,11 @@ server::server(nbio::engine& eng, handler h, server_config config)
     shared_->parse_limits.max_body = std::max(config.limits.max_body, config.max_streamed_body);
 }
 
+server::server(nbio::engine& eng, const serve_mux& mux, server_config config)
+    : server(eng, mux.as_handler(), std::move(config)) {
+  mux_ = &mux;
+}
+
 server::~server() {
   // From now on deferred responses finishing elsewhere are dropped (the engine goes next).
   std::lock_guard lock(shared_->deferred_mutex);
@@ -851,6 +856,8 @@ nbio::listener& server::listen(std::string_view addr, nbio::listen_options optio
   // A response cut short by a rejected write would desync the connection: close it instead.
   options.conn.on_overflow = nbio::overflow_policy::close;
   options.conn.max_write_queue = shared_->config.max_write_queue;
+  const std::uint32_t takeover = mux_ ? mux_->takeover_bytes() : shared_->h.takeover_bytes();
+  options.conn.reserve_data = std::max(options.conn.reserve_data, takeover);
   return eng_.listen(addr, server_conn{shared_}, options);
 }
 

@@ -162,9 +162,9 @@ bool split_url(std::string_view url, std::string& host_port, std::string& host, 
 
 }  // namespace
 
-client::client(nbio::engine& eng, handler& h, client_options options)
+client::client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, client_options options)
     : shared_(std::make_shared<shared>()) {
-  shared_->h = &h;
+  shared_->cb = std::move(cb);
   shared_->options = std::move(options);
   shared_->close_timeout = shared_->options.close_timeout;
   shared_->pong_timeout = shared_->options.pong_timeout;
@@ -181,7 +181,7 @@ client::client(nbio::engine& eng, handler& h, client_options options)
   dial.connect_timeout = shared_->options.connect_timeout;
   dial.conn.max_write_queue = co.max_write_queue;
   // The handshake's slot keeps room for the session's state (the rebind happens in place).
-  dial.conn.reserve_data = server::reserve_data;
+  dial.conn.reserve_data = shared_->cb->slot_bytes;
   shared_->eng = &eng;
   shared_->dialer = &eng.make_dialer(handshaking{}, dial);
   if (shared_->options.tls) (void)shared_->tls_dialer_ready();

@@ -18,11 +18,9 @@ struct server::shared : detail::session_shared {
   server_options options;
 };
 
-const std::uint32_t server::reserve_data = sizeof(detail::ws_state);
-
-server::server(nbio::engine& eng, handler& h, server_options options)
+server::server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_options options)
     : shared_(std::make_shared<shared>()) {
-  shared_->h = &h;
+  shared_->cb = std::move(cb);
   shared_->options = std::move(options);
   shared_->protocols = split_list(shared_->options.subprotocols);
   if (shared_->protocols.size() > 254) shared_->protocols.resize(254);  // indexed by a byte
@@ -51,58 +49,62 @@ server_stats server::stats() const noexcept {
 }
 
 http::handler server::upgrade() {
-  return [this](http::response_writer& w, http::request& r) {
-    const upgrade_check check = check_upgrade(r);
-    auto refuse = [&w](int status, std::string_view why) {
-      if (status == 426) w.set_header("Sec-WebSocket-Version", "13");
-      w.write_header(status);
-      w.write(why);
-      w.write("\n");
-    };
-    if (check.status != 0) return refuse(check.status, check.reason);
-    const server_options& o = options();
-    if (o.check_origin && !o.check_origin(r.header("Origin")))
-      return refuse(403, "origin not allowed");
-    std::string answer =
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: ";
-    answer += accept_key(check.key);
-    answer += "\r\n";
-    std::uint8_t protocol = 0;
-    const std::string_view chosen = choose_protocol(check.protocols, options().subprotocols);
-    for (std::size_t i = 0; i < shared_->protocols.size() && !chosen.empty(); ++i) {
-      if (shared_->protocols[i] != chosen) continue;
-      protocol = static_cast<std::uint8_t>(i + 1);
-      answer += "Sec-WebSocket-Protocol: ";
-      answer += chosen;
-      answer += "\r\n";
-      break;
-    }
-    const std::string offers = joined_fields(r.headers(), "Sec-WebSocket-Extensions");
-    deflate_params dp;
-    std::string extension;
-    const bool keep = detail::may_keep_context(*shared_);
-    const bool deflate =
-        !offers.empty() && negotiate_deflate(offers, o.deflate, keep, dp, extension);
-    if (deflate) {
-      answer += "Sec-WebSocket-Extensions: ";
-      answer += extension;
-      answer += "\r\n";
-    }
-    answer += "\r\n";
-    const frame_limits limits = o.limits;
-    w.hijack(*binding_, [answer = std::move(answer), limits, protocol, deflate, dp,
-                         s = shared_.get()](nbio::conn& c) {
-      c.write(answer);
-      detail::ws_state& st = detail::state(c);
-      st.parser = frame_parser(role::server, limits, deflate);
-      st.protocol = protocol;
-      if (deflate && detail::init_deflate(st, dp) && s->deflate.memory == deflate_memory::sliding) {
-        st.z |= detail::z_counted;
-        s->dedicated.fetch_add(1, std::memory_order_relaxed);
-      }
-    });
-  };
+  const std::uint32_t slot = shared_->cb->slot_bytes;
+  return http::handler(
+      [this](http::response_writer& w, http::request& r) {
+        const upgrade_check check = check_upgrade(r);
+        auto refuse = [&w](int status, std::string_view why) {
+          if (status == 426) w.set_header("Sec-WebSocket-Version", "13");
+          w.write_header(status);
+          w.write(why);
+          w.write("\n");
+        };
+        if (check.status != 0) return refuse(check.status, check.reason);
+        const server_options& o = options();
+        if (o.check_origin && !o.check_origin(r.header("Origin")))
+          return refuse(403, "origin not allowed");
+        std::string answer =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: ";
+        answer += accept_key(check.key);
+        answer += "\r\n";
+        std::uint8_t protocol = 0;
+        const std::string_view chosen = choose_protocol(check.protocols, options().subprotocols);
+        for (std::size_t i = 0; i < shared_->protocols.size() && !chosen.empty(); ++i) {
+          if (shared_->protocols[i] != chosen) continue;
+          protocol = static_cast<std::uint8_t>(i + 1);
+          answer += "Sec-WebSocket-Protocol: ";
+          answer += chosen;
+          answer += "\r\n";
+          break;
+        }
+        const std::string offers = joined_fields(r.headers(), "Sec-WebSocket-Extensions");
+        deflate_params dp;
+        std::string extension;
+        const bool keep = detail::may_keep_context(*shared_);
+        const bool deflate =
+            !offers.empty() && negotiate_deflate(offers, o.deflate, keep, dp, extension);
+        if (deflate) {
+          answer += "Sec-WebSocket-Extensions: ";
+          answer += extension;
+          answer += "\r\n";
+        }
+        answer += "\r\n";
+        const frame_limits limits = o.limits;
+        w.hijack(*binding_, [answer = std::move(answer), limits, protocol, deflate, dp,
+                             s = shared_.get()](nbio::conn& c) {
+          c.write(answer);
+          detail::ws_state& st = detail::state(c);
+          st.parser = frame_parser(role::server, limits, deflate);
+          st.protocol = protocol;
+          if (deflate && detail::init_deflate(st, dp) &&
+              s->deflate.memory == deflate_memory::sliding) {
+            st.z |= detail::z_counted;
+            s->dedicated.fetch_add(1, std::memory_order_relaxed);
+          }
+        });
+      },
+      slot);
 }
 
 }  // namespace nbio::websocket

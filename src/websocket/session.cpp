@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 
 namespace nbio::websocket {
 
@@ -166,9 +168,15 @@ struct ws_conn {
   std::shared_ptr<const session_shared> s;
 
   void on_open(nbio::conn& c) {
-    state(c).s = s.get();
+    ws_state& st = state(c);
+    st.s = s.get();
+    const callbacks& cb = *s->cb;
+    if (cb.construct_data) {
+      cb.construct_data(static_cast<char*>(c.slot()) + cb.data_offset);
+      st.flags |= f_data;
+    }
     connection ws(c);
-    s->h->on_open(ws);
+    if (cb.on_open) cb.on_open(cb.handler, ws);
   }
 
   void on_data(nbio::conn& c, std::string_view bytes) {
@@ -228,7 +236,7 @@ struct ws_conn {
 
   void on_drained(nbio::conn& c) {
     connection ws(c);
-    s->h->on_drained(ws);
+    if (s->cb->on_drained) s->cb->on_drained(s->cb->handler, ws);
   }
 
   void on_close(nbio::conn& c, std::error_code) {
@@ -237,7 +245,11 @@ struct ws_conn {
     const bool got = st.flags & f_close_received;
     const std::uint16_t code =
         got ? st.close_code : static_cast<std::uint16_t>(close_code::abnormal);
-    s->h->on_close(ws, code, got && st.more ? std::string_view(st.more->reason) : "");
+    const callbacks& cb = *s->cb;
+    if (cb.on_close)
+      cb.on_close(cb.handler, ws, code, got && st.more ? std::string_view(st.more->reason) : "");
+    if (st.flags & f_data) cb.destroy_data(static_cast<char*>(c.slot()) + cb.data_offset);
+    st.flags &= static_cast<std::uint8_t>(~f_data);
     delete st.more;
     st.more = nullptr;
     if (st.z & z_counted) s->dedicated.fetch_sub(1, std::memory_order_relaxed);
@@ -308,7 +320,7 @@ struct ws_conn {
       give_back(std::move(borrowed));
       if (ec) return fail(c, ec);
       connection ws(c);
-      s->h->on_message(ws, out, binary);
+      s->message(ws, out, binary);
       return;
     }
     pending& p = more(st);
@@ -330,7 +342,7 @@ struct ws_conn {
     std::string message = std::move(p.message);
     p.message = std::string();
     connection ws(c);
-    s->h->on_message(ws, message, binary);
+    s->message(ws, message, binary);
   }
 
   void on_piece(nbio::conn& c, ws_state& st, const frame_event& e) {
@@ -339,7 +351,7 @@ struct ws_conn {
     const bool binary = e.op == opcode::binary;
     if (e.message_begin && e.message_end) {  // whole in this read: no copy
       connection ws(c);
-      s->h->on_message(ws, e.payload, binary);
+      s->message(ws, e.payload, binary);
       return;
     }
     if (!st.more) st.more = new pending;
@@ -352,7 +364,7 @@ struct ws_conn {
     std::string message = std::move(st.more->message);
     st.more->message = std::string();
     connection ws(c);
-    s->h->on_message(ws, message, (st.flags & f_binary) != 0);
+    s->message(ws, message, (st.flags & f_binary) != 0);
   }
 
   void on_control(nbio::conn& c, ws_state& st, const frame_event& e) {
@@ -378,7 +390,9 @@ struct ws_conn {
 
 nbio::binding& make_session_binding(nbio::engine& eng, std::shared_ptr<const session_shared> s,
                                     const nbio::conn_options& options) {
-  return eng.make_binding(ws_conn{std::move(s)}, options);
+  nbio::conn_options co = options;
+  co.reserve_data = s->cb->slot_bytes;  // the handler's conn_data follows the state
+  return eng.make_binding(ws_conn{std::move(s)}, co);
 }
 
 }  // namespace detail
@@ -404,12 +418,14 @@ void connection::close(close_code code, std::string_view reason) {
   c_->set_read_deadline(timeout);
 }
 
-void* connection::user_data() const noexcept {
-  return state(*c_).user;
-}
-
-void connection::set_user_data(void* p) noexcept {
-  state(*c_).user = p;
+void connection::check_data_type(const void* tag) const noexcept {
+  const ws_state& st = state(*c_);
+  if (!st.s || st.s->cb->data_type != tag) {
+    std::fprintf(stderr,
+                 "nbio: websocket::connection::data<T>() with a T other than the "
+                 "handler's conn_data\n");
+    std::abort();
+  }
 }
 
 std::string_view connection::subprotocol() const noexcept {

@@ -16,13 +16,14 @@
 #include "nbio/websocket/connection.hpp"
 #include "nbio/websocket/deflate.hpp"
 #include "nbio/websocket/frame_parser.hpp"
+#include "nbio/websocket/handler.hpp"
 #include "nbio/websocket/server.hpp"
 
 namespace nbio::websocket::detail {
 
 // What an endpoint's (a server's or a client's) connections share.
 struct session_shared {
-  handler* h = nullptr;
+  std::unique_ptr<callbacks> cb;  // the handler's calls (handler.hpp)
   std::chrono::milliseconds close_timeout{5'000};
   std::chrono::milliseconds pong_timeout{10'000};  // keepalive: after a ping, wait this long
   std::vector<std::string> protocols;              // the subprotocols named by index in ws_state
@@ -33,6 +34,10 @@ struct session_shared {
   // The bytes of messages being assembled (server_options::max_buffered_bytes; clients: no
   // limit).
   mutable http::detail::buffer_budget budget;
+
+  void message(connection& ws, std::string_view data, bool binary) const {
+    if (cb->on_message) cb->on_message(cb->handler, ws, data, binary);
+  }
 };
 
 // What a connection holds only while it needs it: bytes of a frame that is not whole yet, a
@@ -66,14 +71,15 @@ enum : std::uint8_t {
   f_client = 1 << 3,    // the client role: frames sent are masked
   f_ping_out = 1 << 4,  // keepalive: a ping went out after a silence, nothing came back yet
   f_failed = 1 << 5,    // failed with a close frame: reads are discarded until the peer's FIN
+  f_data = 1 << 6,      // the handler's conn_data is built (on_open) and not yet destroyed
 };
 
-// Per connection, in the engine's slot (sizeof: what server::reserve_data asks a listener for).
+// Per connection, at the start of the engine's slot; the handler's conn_data follows it
+// (handler.hpp: state_bytes, data_offset).
 struct ws_state {
   frame_parser parser{role::server};
   pending* more = nullptr;
   const session_shared* s = nullptr;
-  void* user = nullptr;
   std::uint32_t close_by = 0;    // after our close frame: when to stop waiting (ms_now())
   std::uint16_t close_code = 0;  // the peer's, once its close frame came
   std::uint8_t flags = 0;
@@ -81,6 +87,8 @@ struct ws_state {
   std::uint8_t z = 0;         // z_* flags
   std::uint8_t z_bits = 0;    // window bits: ours (low nibble), the peer's (high nibble)
 };
+
+static_assert(sizeof(ws_state) == state_bytes, "handler.hpp's state_bytes is sizeof(ws_state)");
 
 // Sets up permessage-deflate on a connection that agreed `p` (in the role given by
 // f_client): the flags and the window bits. Returns whether the connection keeps a compression

@@ -49,12 +49,12 @@ constexpr std::string_view agent = "nbio";
 // The testee's application: echoes each message with its opcode and records how the
 // connection ended (one connection at a time). Loop thread; the harness waits on the test
 // thread.
-class echo_client final : public nbio::websocket::handler {
+class echo_client {
  public:
-  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) override {
+  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) {
     ws.send(data, binary);
   }
-  void on_close(nbio::websocket::connection&, std::uint16_t code, std::string_view) override {
+  void on_close(nbio::websocket::connection&, std::uint16_t code, std::string_view) {
     end("on_close " + std::to_string(code));
   }
   void on_error(std::error_code ec) { end("on_error: " + ec.message()); }
@@ -320,7 +320,7 @@ void run_client_cases(const std::string& group, bool tls) {
   o.handshake_timeout = std::chrono::seconds(5);
   o.deflate.enabled = true;  // 12.x/13.x; the default policy: shared (no context takeover)
   if (tls) o.tls = nbio::tls::context::client({.ca_file = nbio_test::test_pki::get().ca});
-  nbio::websocket::client cl(eng, h, o);
+  nbio::websocket::client cl(eng, std::ref(h), o);
   eng.start();
 
   const auto start = std::chrono::steady_clock::now();

@@ -40,8 +40,8 @@ namespace {
 using namespace nbio_test;
 using namespace nbio_test::autobahn;
 
-struct echo final : nbio::websocket::handler {
-  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) override {
+struct echo {
+  void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) {
     ws.send(data, binary);
   }
 };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,17 +20,16 @@ namespace nbio_test {
 
 class ws_test_server {
  public:
-  // `h` outlives the server (declare it before).
+  // `h` (a WebSocket handler, held by reference) outlives the server (declare it before).
   // `tls`: serve WSS (a tls::context::server), null: plain.
-  ws_test_server(nbio::websocket::handler& h, nbio::io_mode mode,
-                 nbio::websocket::server_options o = {},
+  template <class Handler>
+  ws_test_server(Handler& h, nbio::io_mode mode, nbio::websocket::server_options o = {},
                  std::shared_ptr<nbio::transport> tls = nullptr)
-      : eng_({.loops = 2}), ws_(eng_, h, o) {
+      : eng_({.loops = 2}), ws_(eng_, std::ref(h), o) {
     mux_.handle("GET /ws", ws_.upgrade());
-    http_ = std::make_unique<nbio::http::server>(eng_, mux_.as_handler());
+    http_ = std::make_unique<nbio::http::server>(eng_, mux_);
     nbio::listen_options lo = listen_for(mode);
     lo.tls = std::move(tls);
-    lo.conn.reserve_data = nbio::websocket::server::reserve_data;
     address_ = http_->listen("127.0.0.1:0", lo).local_address();
     eng_.start();
   }

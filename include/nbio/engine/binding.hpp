@@ -10,6 +10,7 @@
 // live. conn::rebind() says what moving onto it does.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 namespace nbio {
@@ -26,6 +27,10 @@ class binding {
   binding& operator=(const binding&) = delete;
 
   const detail::conn_class& cls() const noexcept { return *cls_; }
+  // The slot room a connection needs to move onto it: its handler's conn_data, or the
+  // binding's conn_options::reserve_data when larger. An HTTP route that hijacks onto it
+  // carries this (http::handler's takeover_bytes), so the listener reserves it.
+  std::uint32_t slot_bytes() const noexcept;
 
  private:
   std::unique_ptr<detail::conn_class> cls_;

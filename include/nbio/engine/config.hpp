@@ -67,7 +67,11 @@ struct conn_options {
   overflow_policy on_overflow = overflow_policy::close;
   // Bytes of conn_data room every connection's slot keeps beyond what its own handler needs,
   // so that conn::rebind() can move it onto a handler with larger conn_data (an HTTP listener
-  // whose connections become WebSocket ones). Slots are rounded to 16 bytes.
+  // whose connections become WebSocket ones: http::server reserves this by itself from its
+  // handlers' takeover_bytes). On a binding (engine::make_binding): the room a connection
+  // must have to move onto it, when its handler keeps more than its conn_data there (the
+  // WebSocket layer keeps its handler's conn_data after its own). Slots are rounded to 16
+  // bytes.
   std::uint32_t reserve_data = 0;
 };
 

@@ -93,8 +93,9 @@ class conn {
   // count, so a listener's max_connections caps connections not yet upgraded.
   // Call it last in a handler of the old class (or in a task posted to the connection): the
   // old handler must not touch its conn_data after. Errors: errc::not_connected once closing;
-  // errc::slot_too_small when `to`'s conn_data is larger than data_capacity() (reserve room
-  // with conn_options::reserve_data on the listener or dialer).
+  // errc::slot_too_small when `to` needs more than data_capacity() (its conn_data, or its
+  // conn_options::reserve_data; reserve room with conn_options::reserve_data on the listener
+  // or dialer).
   std::error_code rebind(const binding& to, std::string_view already_read = {}) {
     return rebind_with(to, already_read, nullptr, nullptr);
   }
@@ -127,8 +128,11 @@ class conn {
   template <class T>
   T& data() noexcept {
     if constexpr (debug_checks) check_data_type(&detail::type_tag<T>::id);
-    return *std::launder(reinterpret_cast<T*>(reinterpret_cast<char*>(this) + sizeof(conn)));
+    return *std::launder(reinterpret_cast<T*>(slot()));
   }
+  // The slot's bytes, unchecked: where conn_data starts (data_capacity() of them). For a layer
+  // that keeps its own state there and its handler's after it (nbio/websocket/handler.hpp).
+  void* slot() noexcept { return reinterpret_cast<char*>(this) + sizeof(conn); }
 
  private:
   friend class detail::loop_impl;

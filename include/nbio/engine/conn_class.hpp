@@ -1,16 +1,6 @@
-// Public (detail). How a handler type becomes the per-listener table a connection points at.
+// Public (detail). How a handler type (handler.hpp) becomes the per-listener table a
+// connection points at.
 //
-// A handler is any class with some of these members (all optional):
-//   void on_open(nbio::conn&);
-//   void on_data(nbio::conn&, std::string_view bytes);  // view valid during the call only
-//   void on_close(nbio::conn&, std::error_code first_cause);
-//   void on_drained(nbio::conn&);   // the write queue just became empty
-//   void on_end(nbio::conn&);       // the peer half-closed; absent: close after flushing
-//   void on_shutdown(nbio::conn&);  // graceful shutdown began; absent: close after flushing
-//   bool on_read_timeout(nbio::conn&);  // the read deadline passed: true keeps the connection
-//                                   // (the handler acts: sends a ping, sets a new deadline);
-//                                   // absent or false: close with errc::read_timeout
-//   using conn_data = T;            // per-connection state, in the connection's own slot
 // The handler object is stored once per listener or dialer; every connection of it holds one
 // pointer to this table. Calls go through plain function pointers made from the handler's
 // type: one indirect call per event, no std::function and no virtual call.
@@ -18,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string_view>
@@ -25,6 +16,7 @@
 #include <type_traits>
 
 #include "nbio/engine/config.hpp"
+#include "nbio/engine/handler.hpp"
 #include "nbio/engine/timer_wheel.hpp"
 #include "nbio/engine/transport.hpp"
 
@@ -80,30 +72,34 @@ struct conn_class {
   }
 };
 
-template <class H>
-conn_class* make_conn_class(H handler, const conn_options& opts) {
+template <class W>
+conn_class* make_conn_class(W handler, const conn_options& opts) {
+  using H = nbio::detail::handler_type<W>;
   auto* cls = new conn_class;
-  cls->handler = new H(std::move(handler));
-  cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
-  if constexpr (requires(H & h, conn & c) { h.on_open(c); })
+  if constexpr (std::is_same_v<W, H>) {
+    cls->handler = new H(std::move(handler));
+    cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
+  } else {
+    cls->handler = &handler.get();  // std::ref(h): the caller's object
+  }
+  if constexpr (takes_on_open<H, conn>)
     cls->on_open = [](void* h, conn& c) { static_cast<H*>(h)->on_open(c); };
-  if constexpr (requires(H & h, conn & c, std::string_view d) { h.on_data(c, d); })
+  if constexpr (takes_on_data<H, conn>)
     cls->on_data = [](void* h, conn& c, std::string_view d) { static_cast<H*>(h)->on_data(c, d); };
-  if constexpr (requires(H & h, conn & c, std::error_code e) { h.on_close(c, e); })
+  if constexpr (takes_on_close<H, conn>)
     cls->on_close = [](void* h, conn& c, std::error_code e) { static_cast<H*>(h)->on_close(c, e); };
-  if constexpr (requires(H & h, conn & c) { h.on_drained(c); })
+  if constexpr (takes_on_drained<H>)
     cls->on_drained = [](void* h, conn& c) { static_cast<H*>(h)->on_drained(c); };
-  if constexpr (requires(H & h, conn & c) { h.on_end(c); })
+  if constexpr (takes_on_end<H>)
     cls->on_end = [](void* h, conn& c) { static_cast<H*>(h)->on_end(c); };
-  if constexpr (requires(H & h, conn & c) { h.on_shutdown(c); })
+  if constexpr (takes_on_shutdown<H>)
     cls->on_shutdown = [](void* h, conn& c) { static_cast<H*>(h)->on_shutdown(c); };
-  if constexpr (requires(H & h, conn & c) { h.on_read_timeout(c); })
+  if constexpr (takes_on_read_timeout<H>)
     cls->on_read_timeout = [](void* h, conn& c) -> bool {
       return static_cast<H*>(h)->on_read_timeout(c);
     };
   using data_t = typename conn_data_of<H>::type;
   if constexpr (!std::is_void_v<data_t>) {
-    static_assert(alignof(data_t) <= 16, "conn_data must not need more than 16-byte alignment");
     cls->data_size = sizeof(data_t);
     cls->data_type = &type_tag<data_t>::id;
     cls->construct_data = [](void* p) { ::new (p) data_t(); };

@@ -2,7 +2,7 @@
 //
 //   nbio::engine eng;                                   // one loop per core
 //   eng.listen("127.0.0.1:8080", echo_handler{});       // before or after start()
-//   eng.start();                                        // loop threads run
+//   eng.start();                                        // loop threads run (run(): and wait)
 //   ...
 //   eng.shutdown(5s);                                   // graceful: drain, then close
 //
@@ -21,6 +21,7 @@
 #include "nbio/engine/conn.hpp"
 #include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/dialer.hpp"
+#include "nbio/engine/handler.hpp"
 #include "nbio/engine/listener.hpp"
 #include "nbio/engine/loop.hpp"
 #include "nbio/engine/udp.hpp"
@@ -51,11 +52,13 @@ class engine {
   // port 0 picks a free port: see listener::local_address()). The handler is copied once.
   template <class Handler>
   listener& listen(std::string_view addr, Handler handler, listen_options options = {}) {
+    detail::check_conn_handler<Handler>();  // handler.hpp: what a handler is
     return listen_class(addr, detail::make_conn_class(std::move(handler), options.conn), options);
   }
   // Setup, any thread. A dialer for outgoing connections served by `handler`.
   template <class Handler>
   dialer& make_dialer(Handler handler, dial_options options = {}) {
+    detail::check_conn_handler<Handler>();
     return make_dialer_class(detail::make_conn_class(std::move(handler), options.conn), options);
   }
   // Any thread. A handler that connections can move onto with conn::rebind() (a protocol
@@ -63,17 +66,20 @@ class engine {
   // per connection.
   template <class Handler>
   binding& make_binding(Handler handler, conn_options options = {}) {
+    detail::check_conn_handler<Handler>();
     return make_binding_class(detail::make_conn_class(std::move(handler), options));
   }
   // Setup, any thread. One UDP socket on loop `loop_index` with a datagram handler.
   template <class Handler>
   udp_socket& udp_bind(std::string_view addr, Handler handler, std::size_t loop_index = 0) {
+    detail::check_datagram_handler<Handler>();
     return udp_bind_class(addr, detail::make_udp_class(std::move(handler), udp_options{}),
                           loop_index);
   }
   // Setup, any thread. UDP virtual connections: one socket per loop. Returns the bound address.
   template <class Handler>
   address udp_listen(std::string_view addr, Handler handler, udp_options options = {}) {
+    detail::check_peer_handler<Handler>();
     return udp_listen_class(addr, detail::make_udp_class(std::move(handler), options));
   }
 
@@ -81,6 +87,8 @@ class engine {
   void start();
   // Blocks until stop() or shutdown() is called from another thread or a handler.
   void wait();
+  // start(), then wait(): for a main() that has nothing else to do.
+  void run();
   // Closes every connection now with errc::shutdown (on_close runs on each connection's
   // thread), closes the listeners and joins all threads. Idempotent. From a handler (a loop or
   // blocking-mode connection thread) it only asks the loops to stop; wait() or the destructor

@@ -16,13 +16,16 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <new>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 #include "nbio/core/address.hpp"
 #include "nbio/core/error.hpp"
 #include "nbio/engine/conn_class.hpp"
+#include "nbio/engine/handler.hpp"
 #include "nbio/engine/timer_wheel.hpp"
 
 namespace nbio {
@@ -75,31 +78,33 @@ struct peer_data_of<H> {
   using type = typename H::peer_data;
 };
 
-template <class H>
-udp_class* make_udp_class(H handler, const udp_options& opts) {
+template <class W>
+udp_class* make_udp_class(W handler, const udp_options& opts) {
+  using H = nbio::detail::handler_type<W>;
   auto* cls = new udp_class;
-  cls->handler = new H(std::move(handler));
-  cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
+  if constexpr (std::is_same_v<W, H>) {
+    cls->handler = new H(std::move(handler));
+    cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
+  } else {
+    cls->handler = &handler.get();  // std::ref(h): the caller's object
+  }
   cls->opts = opts;
-  if constexpr (requires(H & h, udp_socket & s, std::string_view d, const address& a) {
-                  h.on_datagram(s, d, a);
-                })
+  if constexpr (takes_on_datagram<H>)
     cls->on_datagram = [](void* h, udp_socket& s, std::string_view d, const address& a) {
       static_cast<H*>(h)->on_datagram(s, d, a);
     };
-  if constexpr (requires(H & h, udp_peer & p) { h.on_open(p); })
+  if constexpr (takes_on_open<H, udp_peer>)
     cls->on_open = [](void* h, udp_peer& p) { static_cast<H*>(h)->on_open(p); };
-  if constexpr (requires(H & h, udp_peer & p, std::string_view d) { h.on_data(p, d); })
+  if constexpr (takes_on_data<H, udp_peer>)
     cls->on_data = [](void* h, udp_peer& p, std::string_view d) {
       static_cast<H*>(h)->on_data(p, d);
     };
-  if constexpr (requires(H & h, udp_peer & p, std::error_code e) { h.on_close(p, e); })
+  if constexpr (takes_on_close<H, udp_peer>)
     cls->on_close = [](void* h, udp_peer& p, std::error_code e) {
       static_cast<H*>(h)->on_close(p, e);
     };
   using data_t = typename peer_data_of<H>::type;
   if constexpr (!std::is_void_v<data_t>) {
-    static_assert(alignof(data_t) <= 16, "peer_data must not need more than 16-byte alignment");
     cls->data_size = sizeof(data_t);
     cls->data_type = &type_tag<data_t>::id;
     cls->construct_data = [](void* p) { ::new (p) data_t(); };

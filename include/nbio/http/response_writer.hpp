@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace nbio {
@@ -37,8 +38,29 @@ class response_writer;
 class deferred_response;
 class deferred_target;
 
-// A handler (Go's http.Handler): called once per request.
-using handler = std::function<void(response_writer&, request&)>;
+// A handler (Go's http.Handler): anything callable as f(response_writer&, request&), called
+// once per request; it keeps Go's shape since it is one function. It carries one more fact,
+// which a server needs before the first request: takeover_bytes, the slot room (bytes of
+// per-connection state) a protocol it hands connections over to keeps there (hijack onto a
+// binding: websocket::server::upgrade() sets it). A listener reserves the largest of its
+// handler's, or of its serve_mux's routes', so a user never sizes that by hand.
+class handler {
+ public:
+  handler() = default;
+  template <class F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, handler> &&
+           std::is_invocable_v<F&, response_writer&, request&>)
+      handler(F f, std::uint32_t takeover_bytes = 0)  // NOLINT: implicit, as std::function
+      : fn_(std::move(f)), takeover_bytes_(takeover_bytes) {}
+
+  void operator()(response_writer& w, request& r) const { fn_(w, r); }
+  explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+  std::uint32_t takeover_bytes() const noexcept { return takeover_bytes_; }
+
+ private:
+  std::function<void(response_writer&, request&)> fn_;
+  std::uint32_t takeover_bytes_ = 0;
+};
 
 class response_writer {
  public:

@@ -55,6 +55,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -87,8 +88,12 @@ class serve_mux {
   // handler's propagate).
   void serve(response_writer& w, request& r) const;
 
-  // A handler that calls serve() on this mux, which must outlive it.
+  // A handler that calls serve() on this mux, which must outlive it; its takeover_bytes() is
+  // the routes' at this call (http::server(eng, mux) reads them at each listen instead).
   handler as_handler() const;
+
+  // The largest takeover_bytes() of the routes' handlers (an upgrade route's slot room).
+  std::uint32_t takeover_bytes() const noexcept { return takeover_bytes_; }
 
   // The number of patterns registered.
   std::size_t size() const noexcept { return routes_.size(); }
@@ -106,6 +111,7 @@ class serve_mux {
   // it is more specific than, so the first match is the winner. Pointers, so the strings a
   // request views stay put when the vector grows.
   std::vector<std::unique_ptr<route>> routes_;
+  std::uint32_t takeover_bytes_ = 0;
 };
 
 }  // namespace nbio::http

@@ -53,6 +53,7 @@
 #include "nbio/http/parser.hpp"
 #include "nbio/http/request.hpp"
 #include "nbio/http/response_writer.hpp"
+#include "nbio/http/serve_mux.hpp"
 
 namespace nbio::http {
 
@@ -103,12 +104,16 @@ struct server_stats {
 class server {
  public:
   server(nbio::engine& eng, handler h, server_config config = {});
+  // Serves `mux` (which outlives the server); each listen() reserves the room its upgrade
+  // routes need as they are then (add routes before listening).
+  server(nbio::engine& eng, const serve_mux& mux, server_config config = {});
   server(const server&) = delete;
   server& operator=(const server&) = delete;
   ~server();
 
   // Setup, any thread: serves HTTP on `addr` ("127.0.0.1:8080", "[::1]:0", "unix:/path").
-  // options.conn's write_timeout and max_write_queue are taken from the server_config. Throws
+  // options.conn's write_timeout and max_write_queue are taken from the server_config, and
+  // its reserve_data is raised to the handler's takeover_bytes() (an upgrade's room). Throws
   // std::system_error as engine::listen does.
   nbio::listener& listen(std::string_view addr, nbio::listen_options options = {});
 
@@ -123,6 +128,7 @@ class server {
  private:
   nbio::engine& eng_;
   std::shared_ptr<shared> shared_;
+  const serve_mux* mux_ = nullptr;
 };
 
 }  // namespace nbio::http

@@ -1,19 +1,20 @@
 // Public. WebSocket client connections (RFC 6455 4.1) with the server's handler API.
 //
-//   struct printer : nbio::websocket::handler {
-//     void on_open(nbio::websocket::connection& ws) override { ws.send("hello"); }
-//     void on_message(nbio::websocket::connection& ws, std::string_view d, bool) override {
+//   struct printer {
+//     void on_open(nbio::websocket::connection& ws) { ws.send("hello"); }
+//     void on_message(nbio::websocket::connection& ws, std::string_view d, bool) {
 //       std::printf("%.*s\n", int(d.size()), d.data());
 //       ws.close();
 //     }
-//   } h;
-//   nbio::websocket::client cl(eng, h);
+//   };
+//   nbio::websocket::client cl(eng, printer{});
 //   cl.connect("ws://127.0.0.1:8080/ws", [](std::error_code ec) { /* failed: ec */ });
 //
 // wss:// URLs (port 443 by default) connect through TLS (nbio/tls) first, with
 // client_options::tls as the context, or, when that is null, a default one made on the first
 // wss:// connect: the system's trust store, host-name checking, ALPN "http/1.1":
-//   nbio::websocket::client cl(eng, h, {.tls = nbio::tls::context::client({.ca_file = "ca.pem"})});
+//   nbio::websocket::client cl(eng, printer{},
+//                              {.tls = nbio::tls::context::client({.ca_file = "ca.pem"})});
 //   cl.connect("wss://example.com/chat");
 // The URL's host is the SNI, the name checked against the certificate (unless the context
 // names one) and, with the port when the URL has one, the Host field. A refused certificate or
@@ -31,7 +32,8 @@
 // handler hears nothing of that connection.
 //
 // Thread affinity: connect() from any thread; the handler and on_error on loop threads.
-// Lifetime: the handler and the client outlive the engine's run.
+// Lifetime: the client outlives the engine's run. The handler (handler.hpp) is checked and
+// copied once, as for the server.
 #pragma once
 
 #include <chrono>
@@ -46,6 +48,7 @@
 #include "nbio/engine/engine.hpp"
 #include "nbio/tls/context.hpp"
 #include "nbio/websocket/frame_parser.hpp"
+#include "nbio/websocket/handler.hpp"
 #include "nbio/websocket/server.hpp"
 
 namespace nbio::websocket {
@@ -61,7 +64,7 @@ struct client_options {
   std::chrono::milliseconds ping_interval{0};
   std::chrono::milliseconds pong_timeout{10'000};
   std::chrono::milliseconds idle_timeout{0};
-  std::size_t max_write_queue = 4u << 20;
+  std::size_t max_write_queue = (16u << 20) + 64;  // as server_options::max_write_queue
   // Subprotocols to offer ("chat, superchat"); connection::subprotocol() says which one won.
   std::string subprotocols;
   // permessage-deflate (deflate.hpp): offered when enabled; the server's answer is checked
@@ -77,7 +80,9 @@ struct client_options {
 
 class client {
  public:
-  client(nbio::engine& eng, handler& h, client_options options = {});
+  template <class Handler>
+  client(nbio::engine& eng, Handler h, client_options options = {})
+      : client(eng, detail::make_callbacks(std::move(h)), std::move(options)) {}
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
@@ -88,6 +93,8 @@ class client {
   struct shared;  // private
 
  private:
+  client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, client_options options);
+
   std::shared_ptr<shared> shared_;
 };
 

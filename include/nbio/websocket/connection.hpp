@@ -1,9 +1,9 @@
-// Public. One WebSocket connection as its handler sees it: send, ping, close, per-connection
-// user data. A connection is a small view made for each handler call, on the connection's thread
-// (a loop, or the connection's own thread in blocking mode); other threads use send() with the
-// connection's handle.
+// Public. One WebSocket connection as its handler sees it: send, ping, close, its handler's
+// per-connection state (conn_data). A connection is a small view made for each handler call, on the
+// connection's thread (a loop, or the connection's own thread in blocking mode); other threads use
+// send() with the connection's handle.
 //
-//   void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) override {
+//   void on_message(nbio::websocket::connection& ws, std::string_view data, bool binary) {
 //     ws.send(data, binary);   // echo
 //   }
 //
@@ -13,12 +13,14 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <string_view>
 #include <system_error>
 
 #include "nbio/engine/conn.hpp"
 #include "nbio/websocket/error.hpp"
 #include "nbio/websocket/frame.hpp"
+#include "nbio/websocket/handler.hpp"
 
 namespace nbio::websocket {
 
@@ -38,19 +40,32 @@ class connection {
   // server_options::close_timeout. Messages received meanwhile are dropped. Idempotent.
   void close(close_code code = close_code::normal, std::string_view reason = {});
 
-  // Any value the application wants to keep with the connection (nullptr at first).
-  void* user_data() const noexcept;
-  void set_user_data(void* p) noexcept;
+  // The handler's conn_data (handler.hpp): built in the connection's slot before on_open,
+  // destroyed after on_close. T must be the handler's conn_data (debug builds check it).
+  template <class T>
+  T& data() noexcept {
+#ifndef NDEBUG
+    check_data_type(&nbio::detail::type_tag<T>::id);
+#endif
+    return *std::launder(
+        reinterpret_cast<T*>(static_cast<char*>(c_->slot()) + detail::data_offset<T>));
+  }
   // The negotiated subprotocol ("" when none).
   std::string_view subprotocol() const noexcept;
   // Whether permessage-deflate was negotiated (messages from `threshold` bytes up are sent
   // compressed; compressed messages arrive inflated).
   bool permessage_deflate() const noexcept;
 
-  nbio::conn& raw() const noexcept { return *c_; }
-  nbio::conn_handle handle() const noexcept { return c_->handle(); }
+  nbio::conn& raw() const noexcept {
+    return *c_;
+  }
+  nbio::conn_handle handle() const noexcept {
+    return c_->handle();
+  }
 
  private:
+  void check_data_type(const void* tag) const noexcept;
+
   nbio::conn* c_;
 };
 

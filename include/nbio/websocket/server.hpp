@@ -1,17 +1,18 @@
 // Public. WebSocket endpoints on the HTTP server: a route upgrades, and from then on the
 // connection carries only its WebSocket state (RFC 6455).
 //
-//   struct echo : nbio::websocket::handler {
-//     void on_message(nbio::websocket::connection& ws, std::string_view d, bool binary) override {
+//   struct echo {
+//     void on_message(nbio::websocket::connection& ws, std::string_view d, bool binary) {
 //       ws.send(d, binary);
 //     }
-//   } h;
-//   nbio::websocket::server ws(eng, h);
+//   };
+//   nbio::websocket::server ws(eng, echo{});
 //   mux.handle("GET /ws", ws.upgrade());
-//   nbio::listen_options lo;
-//   lo.conn.reserve_data = nbio::websocket::server::reserve_data;  // room for the upgrade
-//   http_server.listen("127.0.0.1:8080", lo);
+//   nbio::http::server srv(eng, mux);
+//   srv.listen("127.0.0.1:8080");  // reserves the room an upgrade needs by itself
 //
+// The handler (handler.hpp: on_open, on_message, on_close, on_drained, conn_data) is copied
+// once, like the engine's.
 // upgrade() answers a bad handshake with 400 (426 with Sec-WebSocket-Version: 13 for another
 // version, 403 when check_origin refuses) and a reason; a good one with 101, after which the
 // HTTP layer lets go of the connection (response_writer::hijack) and this layer reads frames in
@@ -22,8 +23,8 @@
 // of messages being assembled are bounded per message (limits.max_message: 1009) and over all
 // connections (max_buffered_bytes: the largest holders get 1008).
 //
-// Thread affinity: handlers run on the connection's thread. Lifetime: the handler object and
-// the server outlive the engine's run (stop the engine first), as for http::server.
+// Thread affinity: handlers run on the connection's thread. Lifetime: the server outlives the
+// engine's run (stop the engine first), as http::server does.
 #pragma once
 
 #include <chrono>
@@ -38,24 +39,9 @@
 #include "nbio/websocket/connection.hpp"
 #include "nbio/websocket/deflate.hpp"
 #include "nbio/websocket/frame_parser.hpp"
+#include "nbio/websocket/handler.hpp"
 
 namespace nbio::websocket {
-
-class handler {
- public:
-  virtual ~handler() = default;
-  virtual void on_open(connection&) {}
-  // A whole message: `data` is valid during the call (text is valid UTF-8).
-  virtual void on_message(connection& ws, std::string_view data, bool binary) = 0;
-  // Once, when the connection is gone: the code and reason of the peer's close frame, or
-  // 1006 (abnormal) when none came.
-  virtual void on_close(connection&, std::uint16_t code, std::string_view reason) {
-    (void)code;
-    (void)reason;
-  }
-  // The write queue just emptied (a slow client caught up).
-  virtual void on_drained(connection&) {}
-};
 
 struct server_options {
   frame_limits limits{};  // max_message: 1009 past it
@@ -67,8 +53,11 @@ struct server_options {
   std::chrono::milliseconds pong_timeout{10'000};
   // Closes a connection that received nothing for this long (0: never).
   std::chrono::milliseconds idle_timeout{0};
-  // Bytes queued for a client that does not read before it is closed (1006 to it).
-  std::size_t max_write_queue = 4u << 20;
+  // Bytes queued for a client that does not read before it is closed (1006 to it). The
+  // default holds one message of the default limits.max_message (16 MiB) with its frame
+  // header, so an echo can send back whatever it accepted (Autobahn 9.1.6 and 9.2.6); the
+  // engine's max_write_queue_total (256 MiB) bounds all connections together.
+  std::size_t max_write_queue = (16u << 20) + 64;
   // Subprotocols this server speaks, in order of preference ("chat, superchat"); the first one
   // the client offers is chosen.
   std::string subprotocols;
@@ -94,15 +83,16 @@ struct server_stats {
 
 class server {
  public:
-  // The conn_data a WebSocket connection needs: a listener whose HTTP routes upgrade reserves
-  // it (listen_options::conn.reserve_data).
-  static const std::uint32_t reserve_data;
-
-  server(nbio::engine& eng, handler& h, server_options options = {});
+  // Setup, any thread. The handler is checked (handler.hpp) and copied once.
+  template <class Handler>
+  server(nbio::engine& eng, Handler h, server_options options = {})
+      : server(eng, detail::make_callbacks(std::move(h)), std::move(options)) {}
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // The HTTP handler that upgrades (a route of a serve_mux, or a whole server's handler).
+  // The HTTP handler that upgrades (a route of a serve_mux, or a whole server's handler). Its
+  // takeover_bytes() is the slot a WebSocket connection of this handler needs: the listener
+  // that serves it reserves that much.
   http::handler upgrade();
 
   const server_options& options() const noexcept;
@@ -112,6 +102,8 @@ class server {
   struct shared;  // what the server's connections share (private)
 
  private:
+  server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_options options);
+
   std::shared_ptr<shared> shared_;
   nbio::binding* binding_;
 };

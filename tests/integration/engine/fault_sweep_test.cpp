@@ -320,11 +320,12 @@ result run_http(nbio::trigger_mode trigger, const std::function<void()>& start, 
 
 // --- WebSocket echo: nbio's server and client ---------------------------------------------------
 
-struct ws_echo final : nbio::websocket::handler {
+struct ws_echo {
+  using conn_data = bool;  // held once
   outcome* o = nullptr;
-  void on_message(nbio::websocket::connection& ws, std::string_view d, bool binary) override {
-    if (!ws.user_data()) {
-      ws.set_user_data(this);  // held once
+  void on_message(nbio::websocket::connection& ws, std::string_view d, bool binary) {
+    if (!ws.data<bool>()) {
+      ws.data<bool>() = true;
       o->held.hold(ws.raw());
     }
     ws.send(d, binary);
@@ -332,21 +333,20 @@ struct ws_echo final : nbio::websocket::handler {
 };
 
 // Sends each message once the echo of the one before came back, then closes (1000).
-struct ws_client final : nbio::websocket::handler {
+struct ws_client {
   outcome* o = nullptr;
   std::vector<std::string> messages;
-  struct state {
+  struct conn_data {
     std::size_t step = 0;
     bool done = false;
     bool wrong = false;
   };
-  void on_open(nbio::websocket::connection& ws) override {
+  void on_open(nbio::websocket::connection& ws) {
     small_send_buffer(ws.raw());
-    ws.set_user_data(new state);
     ws.send(messages[0], true);
   }
-  void on_message(nbio::websocket::connection& ws, std::string_view d, bool) override {
-    auto& s = *static_cast<state*>(ws.user_data());
+  void on_message(nbio::websocket::connection& ws, std::string_view d, bool) {
+    auto& s = ws.data<conn_data>();
     if (s.done || s.wrong) return;
     if (d != messages[s.step]) {
       s.wrong = true;
@@ -361,13 +361,12 @@ struct ws_client final : nbio::websocket::handler {
     ws.send(messages[s.step], true);
     if (s.step == 1) o->held.release(ws.raw());
   }
-  void on_close(nbio::websocket::connection& ws, std::uint16_t code, std::string_view) override {
+  void on_close(nbio::websocket::connection& ws, std::uint16_t code, std::string_view) {
     o->held.release(ws.raw());
-    std::unique_ptr<state> s(static_cast<state*>(ws.user_data()));
-    ws.set_user_data(nullptr);
+    const conn_data& s = ws.data<conn_data>();
     // The handler API reports 1006 (no close frame came), not the errno: count it as a cause.
     o->client_end(
-        s && s->done, s && s->wrong,
+        s.done, s.wrong,
         code == 1006 ? std::make_error_code(std::errc::connection_aborted) : std::error_code());
   }
 };
@@ -380,16 +379,14 @@ result run_ws(nbio::trigger_mode trigger, const std::function<void()>& start) {
   client_handler.o = &o;
   client_handler.messages = {"hello", random_payload(100'000, 2), "bye"};
   nbio::engine server({.loops = 2, .trigger = trigger});
-  nbio::websocket::server ws(server, server_handler);
+  nbio::websocket::server ws(server, std::ref(server_handler));
   nbio::http::serve_mux mux;
   mux.handle("GET /ws", ws.upgrade());
-  nbio::http::server http(server, mux.as_handler());
-  nbio::listen_options lo;
-  lo.conn.reserve_data = nbio::websocket::server::reserve_data;
-  auto& l = http.listen("127.0.0.1:0", lo);
+  nbio::http::server http(server, mux);
+  auto& l = http.listen("127.0.0.1:0");
   server.start();
   nbio::engine client({.loops = 2, .trigger = trigger});
-  nbio::websocket::client cl(client, client_handler);
+  nbio::websocket::client cl(client, std::ref(client_handler));
   client.start();
   start();
   const std::string url = "ws://127.0.0.1:" + std::to_string(l.local_address().port()) + "/ws";

@@ -160,8 +160,8 @@ TEST(http_canned_responses, host_values_outside_uri_host_get_400_and_valid_ones_
   EXPECT_EQ(srv.server().stats().requests_served, std::size(good));
 }
 
-struct refusing_handler : nbio::websocket::handler {
-  void on_message(nbio::websocket::connection&, std::string_view, bool) override {}
+struct refusing_handler {
+  void on_message(nbio::websocket::connection&, std::string_view, bool) {}
 };
 
 TEST(http_canned_responses, websocket_upgrade_refusals_carry_date) {

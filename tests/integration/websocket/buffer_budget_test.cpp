@@ -19,8 +19,8 @@ using namespace nbio_test;
 using namespace nbio::websocket;
 
 // Answers each message with its size.
-struct size_handler final : handler {
-  void on_message(connection& ws, std::string_view data, bool) override {
+struct size_handler {
+  void on_message(connection& ws, std::string_view data, bool) {
     ws.send(std::to_string(data.size()), false);
   }
 };

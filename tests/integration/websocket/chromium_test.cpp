@@ -39,10 +39,10 @@ constexpr const char* chromium_path = "/usr/bin/chromium";
 // timeout so a hang fails with Chromium's log rather than being killed without it.
 constexpr auto result_timeout = 45s;
 
-struct echo final : handler {
+struct echo {
   event_log<int> closes;
-  void on_message(connection& ws, std::string_view d, bool binary) override { ws.send(d, binary); }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_message(connection& ws, std::string_view d, bool binary) { ws.send(d, binary); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 // The server a page talks to: GET /page serves `page`, POST /result records its body, GET /ws
@@ -53,14 +53,17 @@ class browser_rig {
   // With `tls`, the page and its WebSocket are served over TLS (https://, wss://).
   browser_rig(nbio::io_mode mode, std::string page, server_options o,
               std::shared_ptr<nbio::tls::context> tls = nullptr)
-      : page_(std::move(page)), eng_({.loops = 2}), ws_(eng_, echo_, std::move(o)) {
+      : page_(std::move(page)), eng_({.loops = 2}), ws_(eng_, std::ref(echo_), std::move(o)) {
     // The upgrade, noting the extensions the browser offered (logged, never asserted: they are
-    // the browser's choice).
-    mux_.handle("GET /ws",
-                [this, up = ws_.upgrade()](nbio::http::response_writer& w, nbio::http::request& r) {
-                  offered_.push(std::string(r.header("Sec-WebSocket-Extensions")));
-                  up(w, r);
-                });
+    // the browser's choice). The wrapper passes the upgrade's takeover_bytes on, so the
+    // listener still reserves the room.
+    const nbio::http::handler up = ws_.upgrade();
+    mux_.handle("GET /ws", nbio::http::handler(
+                               [this, up](nbio::http::response_writer& w, nbio::http::request& r) {
+                                 offered_.push(std::string(r.header("Sec-WebSocket-Extensions")));
+                                 up(w, r);
+                               },
+                               up.takeover_bytes()));
     mux_.handle("GET /page", [this](nbio::http::response_writer& w, nbio::http::request&) {
       w.set_header("Content-Type", "text/html; charset=utf-8");
       w.set_header("Cache-Control", "no-store");
@@ -70,9 +73,8 @@ class browser_rig {
       results_.push(std::string(r.body()));
       w.write("recorded\n");
     });
-    http_ = std::make_unique<nbio::http::server>(eng_, mux_.as_handler());
+    http_ = std::make_unique<nbio::http::server>(eng_, mux_);
     nbio::listen_options lo = listen_for(mode);
-    lo.conn.reserve_data = server::reserve_data;
     lo.tls = tls;
     scheme_ = tls ? "https" : "http";
     address_ = http_->listen("127.0.0.1:0", lo).local_address();

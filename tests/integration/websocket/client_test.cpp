@@ -27,18 +27,18 @@ using namespace nbio::websocket;
 using namespace std::chrono_literals;
 
 // Echoes on the server side.
-struct echo final : handler {
-  void on_message(connection& ws, std::string_view d, bool binary) override { ws.send(d, binary); }
+struct echo {
+  void on_message(connection& ws, std::string_view d, bool binary) { ws.send(d, binary); }
 };
 
 // The client side: sends `messages` on open, records what comes back, closes after the last.
-struct recorder final : handler {
+struct recorder {
   std::vector<std::pair<std::string, bool>> messages;
   event_log<std::string> received;
   event_log<int> closes;
   std::mutex mutex;
   std::string protocol;
-  void on_open(connection& ws) override {
+  void on_open(connection& ws) {
     {
       std::lock_guard lock(mutex);
       protocol = std::string(ws.subprotocol());
@@ -46,15 +46,16 @@ struct recorder final : handler {
     for (const auto& [m, binary] : messages)
       ws.send(m, binary);
   }
-  void on_message(connection& ws, std::string_view d, bool binary) override {
+  void on_message(connection& ws, std::string_view d, bool binary) {
     received.push((binary ? "b:" : "t:") + std::string(d));
     if (received.size() == messages.size()) ws.close(close_code::normal, "done");
   }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 struct client_rig {
-  explicit client_rig(recorder& r, client_options o = {}) : eng({.loops = 2}), cl(eng, r, o) {
+  explicit client_rig(recorder& r, client_options o = {})
+      : eng({.loops = 2}), cl(eng, std::ref(r), o) {
     eng.start();
   }
   ~client_rig() { eng.stop(); }

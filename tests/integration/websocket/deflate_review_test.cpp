@@ -31,10 +31,10 @@ using namespace nbio_test;
 using namespace nbio::websocket;
 using namespace std::chrono_literals;
 
-struct echo final : handler {
+struct echo {
   event_log<int> closes;
-  void on_message(connection& ws, std::string_view d, bool binary) override { ws.send(d, binary); }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_message(connection& ws, std::string_view d, bool binary) { ws.send(d, binary); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 // A masked client frame, RSV1 set when `rsv1` (the first frame of a compressed message).
@@ -226,10 +226,10 @@ class silent_listener {
   std::vector<unique_fd> accepted_;
 };
 
-struct quiet final : handler {
+struct quiet {
   std::atomic<int> opened{0};
-  void on_open(connection&) override { opened.fetch_add(1); }
-  void on_message(connection&, std::string_view, bool) override {}
+  void on_open(connection&) { opened.fetch_add(1); }
+  void on_message(connection&, std::string_view, bool) {}
 };
 
 // Found by review and fixed: src/websocket/client.cpp:186-188 decides at connect() whether a
@@ -250,7 +250,7 @@ TEST(ws_deflate_review_client, sliding_counts_connections_still_in_their_handsha
   co.deflate.max_dedicated = 1;
   co.handshake_timeout = 10s;
   nbio::engine eng({.loops = 1});
-  client cl(eng, h, co);
+  client cl(eng, std::ref(h), co);
   eng.start();
   const std::string url = "ws://127.0.0.1:" + std::to_string(srv.port()) + "/";
   for (int i = 0; i < 3; ++i)
@@ -279,7 +279,7 @@ TEST(ws_deflate_review_client, every_extensions_field_of_the_answer_is_checked) 
   co.deflate.enabled = true;
   co.deflate.memory = deflate_memory::dedicated;
   nbio::engine eng({.loops = 1});
-  client cl(eng, h, co);
+  client cl(eng, std::ref(h), co);
   eng.start();
   event_log<std::error_code> errors;
   cl.connect("ws://127.0.0.1:" + std::to_string(srv.port()) + "/",

@@ -30,36 +30,34 @@ using namespace nbio_test;
 using namespace nbio::websocket;
 using namespace std::chrono_literals;
 
-struct echo final : handler {
+struct echo {
   event_log<int> closes;
   std::atomic<int> compressed{0};  // connections that negotiated the extension
-  void on_open(connection& ws) override {
+  void on_open(connection& ws) {
     if (ws.permessage_deflate()) compressed.fetch_add(1);
   }
-  void on_message(connection& ws, std::string_view d, bool binary) override { ws.send(d, binary); }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_message(connection& ws, std::string_view d, bool binary) { ws.send(d, binary); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 // Sends `messages` one at a time, each after the previous one's echo; closes after the last.
-struct pinger final : handler {
+struct pinger {
   std::vector<std::pair<std::string, bool>> messages;
   event_log<std::string> mismatches;
   event_log<int> done;  // the number of echoes checked, once all came back or at the close
   std::atomic<bool> compressed{false};
   std::size_t next = 0;  // the connection's thread only
-  void on_open(connection& ws) override {
+  void on_open(connection& ws) {
     compressed = ws.permessage_deflate();
     send(ws);
   }
-  void on_message(connection& ws, std::string_view d, bool binary) override {
+  void on_message(connection& ws, std::string_view d, bool binary) {
     const auto& [want, want_binary] = messages[next - 1];
     if (d != want || binary != want_binary) mismatches.push(std::to_string(next - 1));
     if (next < messages.size()) return send(ws);
     ws.close(close_code::normal, "done");
   }
-  void on_close(connection&, std::uint16_t, std::string_view) override {
-    done.push(static_cast<int>(next));
-  }
+  void on_close(connection&, std::uint16_t, std::string_view) { done.push(static_cast<int>(next)); }
 
  private:
   void send(connection& ws) {
@@ -130,7 +128,7 @@ TEST_P(ws_deflate, nbio_client_and_server_echo_under_each_memory_policy) {
       co.deflate.threshold = 0;  // the client compresses even "" and "hi"; the server does not
       event_log<std::error_code> errors;
       nbio::engine eng({.loops = 1});
-      client cl(eng, p, co);
+      client cl(eng, std::ref(p), co);
       eng.start();
       cl.connect("ws://127.0.0.1:" + std::to_string(server.address().port()) + "/ws",
                  [&](std::error_code ec) { errors.push(ec); });
@@ -300,19 +298,19 @@ TEST_P(ws_deflate, sliding_gives_contexts_to_the_first_connections_only) {
 }
 
 // "sub:T" subscribes to T and answers "ok".
-struct subscribing final : handler {
+struct subscribing {
   topics* hub = nullptr;
-  void on_message(connection& ws, std::string_view d, bool) override {
+  void on_message(connection& ws, std::string_view d, bool) {
     if (d.starts_with("sub:")) hub->subscribe(ws, d.substr(4));
     ws.send("ok");
   }
 };
 
 // A client that subscribes on open and records what is published.
-struct listener final : handler {
+struct listener {
   event_log<std::string> got;
-  void on_open(connection& ws) override { ws.send("sub:news"); }
-  void on_message(connection&, std::string_view d, bool) override { got.push(std::string(d)); }
+  void on_open(connection& ws) { ws.send("sub:news"); }
+  void on_message(connection&, std::string_view d, bool) { got.push(std::string(d)); }
 };
 
 // One whole frame from a raw socket: its first byte and its payload.
@@ -342,7 +340,7 @@ TEST_P(ws_deflate, a_publish_is_compressed_once_for_subscribers_without_context)
   client_options co;
   co.deflate = deflate(deflate_memory::dedicated);
   nbio::engine eng({.loops = 1});
-  client cl(eng, first, co);
+  client cl(eng, std::ref(first), co);
   eng.start();
   cl.connect("ws://127.0.0.1:" + std::to_string(server.address().port()) + "/ws");
   ASSERT_TRUE(first.got.wait_for_size(1, 5s));  // "ok": subscribed
@@ -504,7 +502,7 @@ setTimeout(() => process.exit(0), 60000);
       co.deflate = deflate(memory);
       event_log<std::error_code> errors;
       nbio::engine eng({.loops = 1});
-      client cl(eng, p, co);
+      client cl(eng, std::ref(p), co);
       eng.start();
       cl.connect("ws://127.0.0.1:" + *port + "/", [&](std::error_code ec) { errors.push(ec); });
       ASSERT_TRUE(p.done.wait_for_size(1, 20s))

@@ -30,10 +30,10 @@ std::string node() {
   return "env NODE_PATH=" NBIO_TEST_NODE_MODULES " /usr/bin/node ";
 }
 
-struct echo final : handler {
+struct echo {
   event_log<int> closes;
-  void on_message(connection& ws, std::string_view d, bool binary) override { ws.send(d, binary); }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_message(connection& ws, std::string_view d, bool binary) { ws.send(d, binary); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 class ws_node : public ::testing::TestWithParam<nbio::io_mode> {};
@@ -74,18 +74,18 @@ INSTANTIATE_TEST_SUITE_P(ws_threading_node_blocking, ws_node,
                          ::testing::Values(nbio::io_mode::blocking), io_mode_name);
 
 // Records what comes back to the client.
-struct recorder final : handler {
+struct recorder {
   event_log<std::string> received;
   event_log<int> closes;
-  void on_open(connection& ws) override {
+  void on_open(connection& ws) {
     ws.send("ping?");
     ws.send(std::string(50'000, 'z'), true);
   }
-  void on_message(connection& ws, std::string_view d, bool binary) override {
+  void on_message(connection& ws, std::string_view d, bool binary) {
     received.push((binary ? "b:" : "t:") + std::string(d));
     if (received.size() == 2) ws.close(close_code::normal);
   }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 TEST(ws_node_server, nbio_client_messages_echo_from_a_node_ws_server) {
@@ -104,7 +104,7 @@ setTimeout(() => process.exit(0), 30000);
   recorder r;
   event_log<std::error_code> errors;  // before the engine: it stops first
   nbio::engine eng({.loops = 1});
-  client cl(eng, r);
+  client cl(eng, std::ref(r));
   eng.start();
   cl.connect("ws://127.0.0.1:" + *port + "/", [&](std::error_code ec) { errors.push(ec); });
   EXPECT_TRUE(r.received.wait_for_size(2, 10s)) << "errors: " << errors.size();

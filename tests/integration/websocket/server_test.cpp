@@ -25,19 +25,19 @@ using namespace nbio_test;
 using namespace nbio::websocket;
 using namespace std::chrono_literals;
 
-struct echo_handler final : handler {
+struct echo_handler {
   std::atomic<int> opened{0};
   std::atomic<int> closed{0};
   std::atomic<int> last_close_code{0};
-  void on_open(connection&) override { opened.fetch_add(1); }
-  void on_message(connection& ws, std::string_view data, bool binary) override {
+  void on_open(connection&) { opened.fetch_add(1); }
+  void on_message(connection& ws, std::string_view data, bool binary) {
     if (data == "please close") {
       ws.close(close_code::going_away, "asked to");
       return;
     }
     ws.send(data, binary);
   }
-  void on_close(connection&, std::uint16_t code, std::string_view) override {
+  void on_close(connection&, std::uint16_t code, std::string_view) {
     last_close_code = code;
     closed.fetch_add(1);
   }

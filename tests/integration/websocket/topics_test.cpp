@@ -19,13 +19,13 @@ using namespace nbio::websocket;
 using namespace std::chrono_literals;
 
 // "sub:T" subscribes to T, "unsub:T" leaves it; answers "ok" after either.
-struct subscriber_handler final : handler {
+struct subscriber_handler {
   // Set by the test thread once the server runs; read by the connections' threads. The
   // ordering is real (set before the client connects) but goes through the kernel, which TSan
   // does not see: an atomic says it.
   std::atomic<topics*> hub{nullptr};
   std::atomic<int> subscribed{0};
-  void on_message(connection& ws, std::string_view d, bool) override {
+  void on_message(connection& ws, std::string_view d, bool) {
     if (d.starts_with("sub:")) {
       hub.load()->subscribe(ws, d.substr(4));
       subscribed.fetch_add(1);

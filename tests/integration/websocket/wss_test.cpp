@@ -33,10 +33,10 @@ using namespace nbio_test;
 using namespace nbio::websocket;
 using namespace std::chrono_literals;
 
-struct echo final : handler {
+struct echo {
   event_log<int> closes;
-  void on_message(connection& ws, std::string_view d, bool binary) override { ws.send(d, binary); }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_message(connection& ws, std::string_view d, bool binary) { ws.send(d, binary); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 std::shared_ptr<nbio::tls::context> server_context(const cert_files& cert) {
@@ -47,17 +47,17 @@ std::shared_ptr<nbio::tls::context> server_context(const cert_files& cert) {
 // runs TLS, on its own engine; started on construction, stopped on destruction.
 class wss_server {
  public:
-  wss_server(handler& h, nbio::io_mode mode, const cert_files& cert,
+  template <class Handler>
+  wss_server(Handler& h, nbio::io_mode mode, const cert_files& cert,
              std::string_view addr = "127.0.0.1:0",
              nbio::accept_strategy accept = nbio::accept_strategy::reuseport,
              server_options options = {})
-      : eng_({.loops = 2}), ws_(eng_, h, options), ctx_(server_context(cert)) {
+      : eng_({.loops = 2}), ws_(eng_, std::ref(h), options), ctx_(server_context(cert)) {
     mux_.handle("GET /ws", ws_.upgrade());
-    http_ = std::make_unique<nbio::http::server>(eng_, mux_.as_handler());
+    http_ = std::make_unique<nbio::http::server>(eng_, mux_);
     nbio::listen_options lo = listen_for(mode);
     lo.accept = accept;
     lo.tls = ctx_;
-    lo.conn.reserve_data = server::reserve_data;
     address_ = http_->listen(addr, lo).local_address();
     eng_.start();
   }
@@ -81,23 +81,23 @@ class wss_server {
 
 // The client side: sends `messages` on open, records what comes back, closes once
 // `close_after` messages came (0: as many as it sent).
-struct recorder final : handler {
+struct recorder {
   std::vector<std::pair<std::string, bool>> messages;
   std::size_t close_after = 0;
   std::atomic<bool> deflate{false};
   event_log<std::string> received;
   event_log<int> closes;
-  void on_open(connection& ws) override {
+  void on_open(connection& ws) {
     deflate = ws.permessage_deflate();
     for (const auto& [m, binary] : messages)
       ws.send(m, binary);
   }
-  void on_message(connection& ws, std::string_view d, bool binary) override {
+  void on_message(connection& ws, std::string_view d, bool binary) {
     received.push((binary ? "b:" : "t:") + std::string(d));
     if (received.size() == (close_after ? close_after : messages.size()))
       ws.close(close_code::normal, "done");
   }
-  void on_close(connection&, std::uint16_t code, std::string_view) override { closes.push(code); }
+  void on_close(connection&, std::uint16_t code, std::string_view) { closes.push(code); }
 };
 
 // Our client, trusting the test CA unless `o` brings its own context.
@@ -107,8 +107,9 @@ struct client_rig {
       o.tls = nbio::tls::context::client({.ca_file = test_pki::get().ca, .alpn = {"http/1.1"}});
     return o;
   }
-  explicit client_rig(handler& h, client_options o = {})
-      : eng({.loops = 2}), cl(eng, h, trusting(std::move(o))) {
+  template <class Handler>
+  explicit client_rig(Handler& h, client_options o = {})
+      : eng({.loops = 2}), cl(eng, std::ref(h), trusting(std::move(o))) {
     eng.start();
   }
   ~client_rig() { eng.stop(); }
@@ -203,7 +204,7 @@ TEST(wss_client, the_default_context_trusts_the_system_store_not_the_test_ca) {
   recorder r;
   event_log<std::error_code> errors;
   nbio::engine eng({.loops = 1});
-  client cl(eng, r);  // client_options::tls null: the default context
+  client cl(eng, std::ref(r));  // client_options::tls null: the default context
   eng.start();
   cl.connect(server.url(), [&](std::error_code ec) { errors.push(ec); });
   ASSERT_TRUE(errors.wait_for_size(1, 10s));
@@ -222,7 +223,7 @@ TEST(wss_client, the_default_context_verifies_with_the_system_store) {
   r.messages = {{"trusted", false}};
   event_log<std::error_code> errors;
   nbio::engine eng({.loops = 1});
-  client cl(eng, r);  // client_options::tls null: the default context
+  client cl(eng, std::ref(r));  // client_options::tls null: the default context
   eng.start();
   ::setenv("SSL_CERT_FILE", test_pki::get().ca.c_str(), 1);
   cl.connect(server.url(), [&](std::error_code ec) { errors.push(ec); });
