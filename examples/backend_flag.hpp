@@ -1,5 +1,5 @@
 // Shared by the examples: --backend epoll|io_uring|auto, the engine's kernel interface
-// (engine_config::backend, docs/backends.md), and --uring-buffers (engine_config::uring_buffers).
+// (engine_options::backend, docs/backends.md), and --uring-buffers (engine_options::uring_buffers).
 //
 //   add_backend_flag(app, config);  // before CLI11_PARSE
 #pragma once
@@ -10,7 +10,7 @@
 
 #include <nbio/engine/config.hpp>
 
-inline void add_backend_flag(CLI::App& app, nbio::engine_config& config) {
+inline void add_backend_flag(CLI::App& app, nbio::engine_options& config) {
   static const std::map<std::string, nbio::io_backend> names{
       {"epoll", nbio::io_backend::epoll},
       {"io_uring", nbio::io_backend::io_uring},

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   CLI::App app{"nbio static file server"};
   std::string host = "127.0.0.1", root, prefix = "/", mode = "nonblocking";
   std::uint16_t port = 0;
-  nbio::engine_config config;
+  nbio::engine_options config;
   nbio::http::file_server_options files;
   app.add_option("--host", host, "address to listen on")->capture_default_str();
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();

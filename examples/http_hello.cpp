@@ -44,7 +44,7 @@ void add_routes(nbio::http::serve_mux& mux, nbio::http::worker_pool& pool) {
     w.set_header("Content-Type", "application/octet-stream");
     w.write(r.body());
   });
-  // A streamed body (server_config::stream_body picks this route): the handler runs at the
+  // A streamed body (server_options::stream_body picks this route): the handler runs at the
   // head, defers its answer and reads the body piece by piece.
   mux.handle("POST /upload", [](nbio::http::response_writer& w, nbio::http::request& r) {
     struct upload {
@@ -79,8 +79,8 @@ std::string host_port(const std::string& host, std::uint16_t port) {
   return (bare_v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-int serve(const std::string& addr, const nbio::engine_config& config,
-          const nbio::listen_options& options, const nbio::http::server_config& http, int index) {
+int serve(const std::string& addr, const nbio::engine_options& config,
+          const nbio::listen_options& options, const nbio::http::server_options& http, int index) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   CLI::App app{"nbio HTTP hello server"};
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  nbio::engine_config config;
+  nbio::engine_options config;
   nbio::listen_options options;
   std::string mode = "nonblocking";
   unsigned workers = 0;
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--workers", workers, "worker processes sharing the port (0: this process)")
       ->capture_default_str();
-  nbio::http::server_config http;
+  nbio::http::server_options http;
   unsigned header_timeout_ms = 10'000, idle_timeout_ms = 60'000;
   app.add_option("--read-header-timeout-ms", header_timeout_ms,
                  "close a connection whose request head takes longer (slowloris)")

@@ -106,7 +106,7 @@ void tunnel_up(nbio::conn& target, nbio::conn_handle client) {
 }
 
 struct proxy {
-  nbio::binding* client_side;
+  nbio::upgrade_target* client_side;
   nbio::dialer* targets;
 
   void operator()(nbio::http::response_writer& w, nbio::http::request& r) const {
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   CLI::App app{"nbio CONNECT proxy"};
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  nbio::engine_config config;
+  nbio::engine_options config;
   unsigned connect_timeout_ms = 10'000;
   app.add_option("--host", host, "address to listen on")->capture_default_str();
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   nbio::engine eng(config);
   // Tunnels idle for 5 minutes are closed, as nginx's proxy_timeout does by default (10 min).
   const nbio::conn_options tunnel_opts{.idle_timeout = std::chrono::minutes(5)};
-  nbio::binding& client_side = eng.make_binding(tunnel_end{}, tunnel_opts);
+  nbio::upgrade_target& client_side = eng.make_upgrade_target(tunnel_end{}, tunnel_opts);
   nbio::dialer& targets = eng.make_dialer(
       tunnel_end{},
       {.connect_timeout = std::chrono::milliseconds(connect_timeout_ms), .conn = tunnel_opts});

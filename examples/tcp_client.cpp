@@ -10,8 +10,9 @@
 // a memory reading of idle connections): F of the connections each keep
 // one message in flight (send, wait for the echo, send again), and the summary reports msgs/s
 // and the round trip under that load.
-// A progress line goes to stderr once a second. scripts/demo.sh runs it against tcp_echo and
-// waits for the "holding" line on stdout; SIGINT or SIGTERM skips to the close.
+// A progress line goes to stderr once a second; a script can wait for the "holding" line on
+// stdout (the demo and the benchmarks use apps/nbio-load instead). SIGINT or SIGTERM skips to
+// the close.
 //
 // Both phases are paced: at most W connects and E echoes in flight. Unpaced, 15,000 echoes sent
 // at once would measure the time to echo all of them (queueing), not one round trip.
@@ -313,7 +314,7 @@ int main(int argc, char** argv) {
   std::uint64_t echo_window = 64;
   double traffic_seconds = 0;
   std::uint64_t traffic_window = 1000;
-  nbio::engine_config config;
+  nbio::engine_options config;
   app.add_option("--host", host, "server address or name")->capture_default_str();
   app.add_option("--port", port, "server port")->required();
   app.add_option("--connections", connections, "connections to open")

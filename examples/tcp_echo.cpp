@@ -77,7 +77,7 @@ bool parse_port_range(const std::string& text, std::uint16_t& first, std::uint16
 struct server_settings {
   std::string host;
   std::uint16_t first_port = 0, last_port = 0;
-  nbio::engine_config config;
+  nbio::engine_options config;
   nbio::listen_options options;
 };
 
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   CLI::App app{"nbio TCP echo server"};
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  nbio::engine_config config;
+  nbio::engine_options config;
   nbio::listen_options options;
   unsigned idle_timeout_ms = 0;
   app.add_option("--host", host, "address to listen on (numeric IPv4 or IPv6)")

@@ -28,7 +28,7 @@ struct tls_flags {
     k->needs(c);
     app.add_flag("--tls-no-handoff", no_handoff,
                  "keep TLS 1.3 connections on OpenSSL after the handshake instead of nbio's "
-                 "record layer (tls::server_config::handoff = false)")
+                 "record layer (tls::server_options::handoff = false)")
         ->needs(c);
   }
   void add_client(CLI::App& app) {

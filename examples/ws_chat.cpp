@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   CLI::App app{"nbio WebSocket chat (pub/sub)"};
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  nbio::engine_config config;
+  nbio::engine_options config;
   app.add_option("--host", host, "address to listen on")->capture_default_str();
   app.add_option("--port", port, "port; 0 picks a free one")->capture_default_str();
   app.add_option("--loops", config.loops, "event loop threads; 0 is one per core")

@@ -14,7 +14,7 @@
 // SO_REUSEPORT port (needs a fixed --port). A port another server already listens on is refused
 // ("Address already in use", exit 1) unless --join-existing asks to share it (a blue/green start
 // beside the old server). --write-budget bounds the bytes queued for all clients together
-// (engine_config::max_write_queue_total): past it the clients that read least are closed (1006).
+// (engine_options::max_write_queue_total): past it the clients that read least are closed (1006).
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -39,7 +39,7 @@ struct echo {
   }
 };
 
-int serve(const std::string& addr, const std::string& path, const nbio::engine_config& config,
+int serve(const std::string& addr, const std::string& path, const nbio::engine_options& config,
           nbio::listen_options options, const nbio::websocket::server_options& ws_options,
           int index) {
   sigset_t stop_signals;
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::string path = "/ws";
-  nbio::engine_config config;
+  nbio::engine_options config;
   std::string mode = "nonblocking";
   unsigned workers = 0;
   std::uint64_t max_message = 16u << 20;

@@ -46,7 +46,7 @@ struct load_options {
   bool tls = false;
   std::string tls_ca;         // verify the server against this CA file (PEM); empty: system store
   bool tls_insecure = false;  // no verification at all
-  bool tls_resume = false;    // resume the last session per server (tls::client_config)
+  bool tls_resume = false;    // resume the last session per server (tls::client_options)
   std::string json_path;      // the JSON result goes here; empty: stdout
   std::string plot_path;      // an SVG of the run (gnuplot) goes here; empty: none
 

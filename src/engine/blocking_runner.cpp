@@ -16,7 +16,7 @@
 #include "engine/blocking_state.hpp"
 #include "engine/conn_core.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
@@ -36,7 +36,7 @@ bool blocking_runner::start(loop_impl& loop, conn& c) {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   std::size_t stack =
-      std::max<std::size_t>(PTHREAD_STACK_MIN, loop.engine().config().blocking_stack_size);
+      std::max<std::size_t>(PTHREAD_STACK_MIN, loop.engine().options().blocking_stack_size);
   pthread_attr_setstacksize(&attr, stack);
   pthread_t thread;
   int err = pthread_create(&thread, &attr, &blocking_runner::thread_main, &c);
@@ -139,7 +139,7 @@ void blocking_runner::run(conn& c) {
   // 15,000 connections with 64 of them blocking: 15 KiB per blocking thread with a heap
   // buffer, docs/io_modes.md has the figure with this one.
   const std::size_t buf_size =
-      std::min(eng.config().read_buffer_size, eng.config().blocking_stack_size / 4);
+      std::min(eng.options().read_buffer_size, eng.options().blocking_stack_size / 4);
   char* buf = static_cast<char*>(alloca(buf_size));
 
   c.last_active_ = eng.clock_ms();
@@ -151,7 +151,7 @@ void blocking_runner::run(conn& c) {
   if (tls) {
     // The handshake runs on this thread, as the reads come; on_open waits for it.
     std::error_code ec;
-    transport_glue::slot(c).state = transport_hooks().open(*c.cls_->tls, c, true, {}, ec);
+    transport_conn::slot(c).state = transport_hooks().open(*c.cls_->tls, c, true, {}, ec);
     if (ec) close(c, ec);
   } else {
     c.flags_ |= conn::f_opened;
@@ -162,7 +162,7 @@ void blocking_runner::run(conn& c) {
   while (c.is_open()) {
     if (!run_tasks(c)) break;
     // Input a transport kept while the handler was paused, now that it reads again.
-    if (tls && !(c.flags_ & (conn::f_read_paused | conn::f_eof)) && transport_glue::replay(c))
+    if (tls && !(c.flags_ & (conn::f_read_paused | conn::f_eof)) && transport_conn::replay(c))
       continue;
     if (bs.stop) {
       close(c, errc::shutdown);
@@ -221,7 +221,7 @@ void blocking_runner::run(conn& c) {
 
   if (c.cls_->on_close && (c.flags_ & conn::f_opened))
     c.cls_->on_close(c.cls_->handler, c, c.cause());
-  if (tls) transport_glue::release(c, c.cause());
+  if (tls) transport_conn::release(c, c.cause());
   if (c.cls_->destroy_data) c.cls_->destroy_data(reinterpret_cast<char*>(&c) + sizeof(conn));
   {
     std::lock_guard lock(bs.mu);
@@ -305,7 +305,7 @@ void blocking_runner::end_of_stream(conn& c) {
   } else {
     // As the loop's on_eof: close_notify, straight to the socket (nothing is queued in
     // blocking mode), errors ignored.
-    if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_glue::close_notify(c, true);
+    if (c.has_transport() && (c.flags_ & conn::f_opened)) transport_conn::close_notify(c, true);
     close(c, errc::eof);
   }
 }
@@ -323,7 +323,7 @@ std::error_code blocking_runner::send_file_transport(conn& c, int fd, std::uint6
       close(c, ec);
       return ec;
     }
-    if (auto ec = transport_hooks().write(c, transport_glue::slot(c).state,
+    if (auto ec = transport_hooks().write(c, transport_conn::slot(c).state,
                                           {piece, static_cast<std::size_t>(n)}))
       return ec;
     offset += static_cast<std::uint64_t>(n);

@@ -15,17 +15,17 @@
 #include "engine/blocking_state.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio {
 
 using detail::blocking_runner;
 using detail::loop_impl;
-using detail::transport_glue;
+using detail::transport_conn;
 
 std::error_code conn::write(std::string_view data) {
-  if (has_transport()) return transport_glue::write(*this, data);
+  if (has_transport()) return transport_conn::write(*this, data);
   if (flags_ & f_blocking) return blocking_runner::write(*this, data);
   return loop_impl::of(*this).write(*this, data);
 }
@@ -37,21 +37,21 @@ std::error_code conn::send_file(int fd, std::uint64_t offset, std::uint64_t leng
 
 void conn::close(std::error_code reason) {
   // The handler ends the stream: tell a TLS peer so (best effort: what is queued is dropped).
-  if (has_transport() && is_open()) transport_glue::close_notify(*this, true);
+  if (has_transport() && is_open()) transport_conn::close_notify(*this, true);
   if (flags_ & f_blocking) return blocking_runner::close(*this, reason);
   loop_impl::of(*this).close(*this, reason);
 }
 
 void conn::close_after_flush() {
   if (has_transport() && is_open() && !(flags_ & f_close_after_flush))
-    transport_glue::close_notify(*this, (flags_ & f_blocking) != 0);
+    transport_conn::close_notify(*this, (flags_ & f_blocking) != 0);
   if (flags_ & f_blocking) return blocking_runner::close(*this, errc::local_close);
   loop_impl::of(*this).close_after_flush(*this, errc::local_close);
 }
 
 void conn::shutdown_write() {
   if (has_transport() && is_open() && !(flags_ & (f_write_shut | f_shutdown_pending)))
-    transport_glue::close_notify(*this, false);
+    transport_conn::close_notify(*this, false);
   if (flags_ & f_blocking) return blocking_runner::shutdown_write(*this);
   loop_impl::of(*this).shutdown_write(*this);
 }
@@ -99,13 +99,13 @@ loop& conn::owner_loop() const noexcept {
   return loop_impl::of(*this);
 }
 
-std::error_code conn::rebind_with(const binding& to, std::string_view already_read,
+std::error_code conn::rebind_with(const upgrade_target& to, std::string_view already_read,
                                   void (*init)(conn&, void*), void* init_arg) {
   if (flags_ & f_closing) return errc::not_connected;
-  const detail::conn_class& next = to.cls();
+  const detail::handler_table& next = to.cls();
   if (std::max<std::size_t>(next.data_size, next.opts.reserve_data) > data_capacity())
     return errc::slot_too_small;
-  const detail::conn_class& prev = *cls_;
+  const detail::handler_table& prev = *cls_;
   if (prev.destroy_data) prev.destroy_data(reinterpret_cast<char*>(this) + sizeof(conn));
   if (flags_ & f_listener_counted) {
     static_cast<detail::listener_impl*>(prev.owner)->closed();

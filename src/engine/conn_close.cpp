@@ -11,7 +11,7 @@
 #include "engine/conn_core.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
@@ -52,7 +52,7 @@ void loop_impl::reap() {
   // Index loop: on_close may close further connections, which land at the end of the list.
   for (std::size_t i = 0; i < closing_.size(); ++i) {
     conn& c = *closing_[i];
-    const conn_class& cls = *c.cls_;
+    const handler_table& cls = *c.cls_;
     std::error_code reason = c.cause();
     if (c.flags_ & conn::f_connecting) {
       dial_state* ds = c.ds_;
@@ -65,7 +65,7 @@ void loop_impl::reap() {
       closed_.add(1);
       if (c.flags_ & conn::f_listener_counted) static_cast<listener_impl*>(cls.owner)->closed();
     }
-    if (c.has_transport()) transport_glue::release(c, reason);
+    if (c.has_transport()) transport_conn::release(c, reason);
     if (cls.destroy_data) cls.destroy_data(data_of(c));
     // Still on the ready list: run_ready skips an entry whose flag is clear (a freed slot, or one
     // reused by a connection that is not on the list itself).

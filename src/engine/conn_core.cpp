@@ -2,13 +2,13 @@
 // (see conn_core.hpp).
 #include "engine/conn_core.hpp"
 
-#include "engine/transport_glue.hpp"
-#include "nbio/engine/conn_class.hpp"
+#include "engine/transport_conn.hpp"
+#include "nbio/engine/handler_table.hpp"
 
 namespace nbio::detail {
 
 void conn_core::received(conn& c, std::span<char> bytes, std::uint32_t now) {
-  const conn_class& cls = *c.cls_;  // per delivery: on_data may rebind the connection
+  const handler_table& cls = *c.cls_;  // per delivery: on_data may rebind the connection
   const bool tls = c.has_transport();
   c.last_active_ = now;
   if (tls && !(c.flags_ & conn::f_opened)) {
@@ -20,7 +20,7 @@ void conn_core::received(conn& c, std::span<char> bytes, std::uint32_t now) {
     c.flags_ = clear(c.flags_, conn::f_read_deadline);
   }
   if (tls)
-    transport_glue::feed(c, bytes);
+    transport_conn::feed(c, bytes);
   else if (cls.on_data)
     cls.on_data(cls.handler, c, {bytes.data(), bytes.size()});
 }
@@ -28,13 +28,13 @@ void conn_core::received(conn& c, std::span<char> bytes, std::uint32_t now) {
 std::error_code conn_core::read_deadline_passed(conn& c) {
   c.flags_ = clear(c.flags_, conn::f_read_deadline);
   if (c.has_transport() && !(c.flags_ & conn::f_opened)) return errc::handshake_timeout;
-  const conn_class& cls = *c.cls_;
+  const handler_table& cls = *c.cls_;
   if (!cls.on_read_timeout || !cls.on_read_timeout(cls.handler, c)) return errc::read_timeout;
   return {};
 }
 
 std::error_code conn_core::idle_passed(conn& c) {
-  if (c.has_transport()) transport_glue::close_notify(c, true);
+  if (c.has_transport()) transport_conn::close_notify(c, true);
   return errc::idle_timeout;
 }
 

@@ -11,7 +11,7 @@
 #include "engine/conn_core.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {

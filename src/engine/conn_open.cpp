@@ -11,7 +11,7 @@
 #include "engine/conn_core.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
@@ -24,7 +24,7 @@ conn_pool& loop_impl::pool_for(std::uint32_t slot_size) {
   return *pools_.emplace_back(std::make_unique<conn_pool>(*this, slot_size));
 }
 
-conn* loop_impl::allocate(const conn_class& cls) {
+conn* loop_impl::allocate(const handler_table& cls) {
   const std::size_t data = std::max<std::size_t>(cls.data_size, cls.opts.reserve_data) +
                            (cls.tls ? transport_slot_size : 0);
   auto slot = static_cast<std::uint32_t>((sizeof(conn) + data + 15) & ~std::size_t{15});
@@ -40,12 +40,12 @@ conn* loop_impl::allocate(const conn_class& cls) {
   if (cls.construct_data) cls.construct_data(data_of(*c));
   if (cls.tls) {
     c->timer_.owner_u16 |= conn::t_transport;
-    transport_glue::slot(*c) = transport_slot{};
+    transport_conn::slot(*c) = transport_slot{};
   }
   return c;
 }
 
-conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
+conn* loop_impl::adopt(int fd, const handler_table& cls, listener_impl* owner) {
   if (stopping_) {
     sys::close(fd);
     if (owner) owner->closed();
@@ -82,7 +82,7 @@ conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
   }
   arm_timer(*c);
   if (c->has_transport()) {
-    transport_glue::open(*c, cls, true, {});
+    transport_conn::open(*c, cls, true, {});
     return c;
   }
   c->flags_ |= conn::f_opened;
@@ -93,7 +93,7 @@ conn* loop_impl::adopt(int fd, const conn_class& cls, listener_impl* owner) {
 
 // --- dialing --------------------------------------------------------------------------------
 
-void loop_impl::start_dial(const address& remote, const address& local, const conn_class& cls,
+void loop_impl::start_dial(const address& remote, const address& local, const handler_table& cls,
                            dial_state&& dial) {
   auto ds = std::make_unique<dial_state>(std::move(dial));
   std::error_code ec;
@@ -149,7 +149,7 @@ void loop_impl::finish_connect(conn& c, std::uint32_t flags) {
   delete c.ds_;
   c.wq_ = nullptr;
   c.flags_ = clear(c.flags_, conn::f_connecting | conn::f_write_deadline);
-  const conn_class& cls = *c.cls_;
+  const handler_table& cls = *c.cls_;
   sys::apply_conn_options(c.fd_, family, cls.opts);
   dialed_.add(1);
   online_.add(1);

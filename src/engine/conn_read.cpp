@@ -11,7 +11,7 @@
 #include "engine/conn_core.hpp"
 #include "engine/dialer_impl.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::detail {
@@ -50,13 +50,13 @@ void loop_impl::do_read(conn& c) {
   if (ring_) return deliver_held(c);
   const bool tls = c.has_transport();
   if (tls) {
-    if (transport_glue::replay(c) && (c.flags_ & stop_bits)) return;
+    if (transport_conn::replay(c) && (c.flags_ & stop_bits)) return;
     if (!(c.flags_ & conn::f_opened)) {
       if (handshake_budget_ == 0) return defer_read(c);  // this turn's handshakes are spent
       --handshake_budget_;
     }
   }
-  const unsigned budget = eng_.config().reads_per_turn;
+  const unsigned budget = eng_.options().reads_per_turn;
   for (unsigned i = 0; i < budget; ++i) {
     std::error_code ec;
     ssize_t n = sys::recv(c.fd_, rbuf_.get(), rbuf_size_, ec);
@@ -102,7 +102,7 @@ void loop_impl::on_eof(conn& c) {
   // write side), after what is queued; with nothing queued straight to the socket, errors
   // ignored (a peer that reset keeps the end of stream as the cause).
   if (c.has_transport() && (c.flags_ & conn::f_opened))
-    transport_glue::close_notify(c, c.queued_bytes() == 0);
+    transport_conn::close_notify(c, c.queued_bytes() == 0);
   close_after_flush(c, errc::eof);
 }
 
@@ -122,7 +122,7 @@ void loop_impl::resume_read(conn& c) {
   c.flags_ = clear(c.flags_, conn::f_read_paused);
   // Input a transport kept from before the pause is not on the socket: no event will say so
   // (in either trigger mode), so the connection reads on the next turn.
-  if (c.has_transport() && transport_glue::has_kept_input(c)) c.flags_ |= conn::f_read_ready;
+  if (c.has_transport() && transport_conn::has_kept_input(c)) c.flags_ |= conn::f_read_ready;
   if (ring_) c.flags_ |= conn::f_read_ready;  // held input, and the receive to arm again
   if (!edge()) {
     set_write_interest(c, c.wq_ != nullptr);

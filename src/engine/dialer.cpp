@@ -41,7 +41,7 @@ void dialer_impl::dial(std::string_view remote, connect_handler on_connect, erro
     if (!parsed) return fail(std::make_error_code(std::errc::invalid_argument));
     source = *parsed;
   }
-  const conn_class* cls = cls_.get();
+  const handler_table* cls = cls_.get();
   if (auto target = address::parse(remote)) {
     loop.post([&loop, ds, target = *target, source, cls] {
       loop.start_dial(target, source, *cls, std::move(*ds));

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "nbio/engine/config.hpp"
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/dialer.hpp"
+#include "nbio/engine/handler_table.hpp"
 
 namespace nbio::detail {
 
@@ -25,17 +25,17 @@ struct dial_state {
 
 class dialer_impl final : public dialer {
  public:
-  dialer_impl(engine_impl& eng, std::unique_ptr<conn_class> cls, dial_options options)
+  dialer_impl(engine_impl& eng, std::unique_ptr<handler_table> cls, dial_options options)
       : eng_(eng), cls_(std::move(cls)), options_(options) {}
 
   void dial(std::string_view remote, connect_handler on_connect, error_handler on_error,
             std::string_view local, int loop_index);
-  const conn_class& cls() const noexcept { return *cls_; }
+  const handler_table& cls() const noexcept { return *cls_; }
   const dial_options& options() const noexcept { return options_; }
 
  private:
   engine_impl& eng_;
-  std::unique_ptr<conn_class> cls_;
+  std::unique_ptr<handler_table> cls_;
   dial_options options_;
   std::atomic<std::size_t> rr_{0};
 };

@@ -14,36 +14,51 @@
 
 namespace nbio {
 
-binding::binding(detail::conn_class* cls) noexcept : cls_(cls) {}
-binding::~binding() = default;
-std::uint32_t binding::slot_bytes() const noexcept {
-  return std::max(cls_->data_size, cls_->opts.reserve_data);
-}
+upgrade_target::upgrade_target(detail::handler_table* cls) noexcept : cls_(cls) {}
+upgrade_target::~upgrade_target() = default;
 
-engine::engine(engine_config config)
+engine::engine(engine_options config)
     : impl_(std::make_unique<detail::engine_impl>(*this, config)) {}
 engine::~engine() {
   impl_->stop();
 }
 
-listener& engine::listen_class(std::string_view addr, detail::conn_class* cls,
+namespace {
+
+// A slot lives in a 64 KiB chunk of slots: state larger than max_slot_data belongs on the heap,
+// with a pointer to it in conn_data.
+void check_slot(const detail::handler_table* cls, std::string_view where) {
+  const std::size_t need = std::max<std::size_t>(cls->data_size, cls->opts.reserve_data);
+  if (need <= max_slot_data) return;
+  delete cls;
+  throw std::invalid_argument("nbio::engine::" + std::string(where) + ": conn_data or " +
+                              "reserve_data of " + std::to_string(need) + " bytes, past " +
+                              "max_slot_data (" + std::to_string(max_slot_data) + ")");
+}
+
+}  // namespace
+
+listener& engine::listen_table(std::string_view addr, detail::handler_table* cls,
                                const listen_options& options) {
+  check_slot(cls, "listen");
   cls->tls = options.tls;
-  return impl_->listen(addr, std::unique_ptr<detail::conn_class>(cls), options);
+  return impl_->listen(addr, std::unique_ptr<detail::handler_table>(cls), options);
 }
-dialer& engine::make_dialer_class(detail::conn_class* cls, const dial_options& options) {
+dialer& engine::make_dialer_table(detail::handler_table* cls, const dial_options& options) {
+  check_slot(cls, "make_dialer");
   cls->tls = options.tls;
-  return impl_->make_dialer(std::unique_ptr<detail::conn_class>(cls), options);
+  return impl_->make_dialer(std::unique_ptr<detail::handler_table>(cls), options);
 }
-binding& engine::make_binding_class(detail::conn_class* cls) {
-  return impl_->make_binding(std::unique_ptr<detail::conn_class>(cls));
+upgrade_target& engine::make_upgrade_target_table(detail::handler_table* cls) {
+  check_slot(cls, "make_upgrade_target");
+  return impl_->make_upgrade_target(std::unique_ptr<detail::handler_table>(cls));
 }
-udp_socket& engine::udp_bind_class(std::string_view addr, detail::udp_class* cls,
+udp_socket& engine::udp_bind_table(std::string_view addr, detail::udp_handler_table* cls,
                                    std::size_t loop) {
-  return impl_->udp_bind(addr, std::unique_ptr<detail::udp_class>(cls), loop);
+  return impl_->udp_bind(addr, std::unique_ptr<detail::udp_handler_table>(cls), loop);
 }
-address engine::udp_listen_class(std::string_view addr, detail::udp_class* cls) {
-  return impl_->udp_listen(addr, std::unique_ptr<detail::udp_class>(cls));
+address engine::udp_listen_table(std::string_view addr, detail::udp_handler_table* cls) {
+  return impl_->udp_listen(addr, std::unique_ptr<detail::udp_handler_table>(cls));
 }
 void engine::start() {
   impl_->start();
@@ -73,8 +88,8 @@ std::size_t engine::loop_count() const noexcept {
 loop& engine::loop_at(std::size_t index) noexcept {
   return impl_->loop_at(index);
 }
-const engine_config& engine::config() const noexcept {
-  return impl_->config();
+const engine_options& engine::options() const noexcept {
+  return impl_->options();
 }
 
 namespace detail {
@@ -122,7 +137,7 @@ io_backend engine_impl::choose_backend(io_backend wanted) {
   return io_backend::io_uring;
 }
 
-engine_impl::engine_impl(nbio::engine& facade, engine_config config)
+engine_impl::engine_impl(nbio::engine& facade, engine_options config)
     : facade_(facade),
       config_(config),
       epoch_(std::chrono::steady_clock::now()),
@@ -157,7 +172,7 @@ std::uint32_t engine_impl::clock_ms() const noexcept {
       std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
 
-listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class> cls,
+listener& engine_impl::listen(std::string_view addr, std::unique_ptr<handler_table> cls,
                               const listen_options& options) {
   address bound = parse_or_throw(addr, "cannot listen on");
   bool per_loop = options.accept == accept_strategy::reuseport && !bound.is_unix();
@@ -217,23 +232,23 @@ listener& engine_impl::listen(std::string_view addr, std::unique_ptr<conn_class>
   return *listeners_.emplace_back(std::move(l));
 }
 
-dialer& engine_impl::make_dialer(std::unique_ptr<conn_class> cls, const dial_options& options) {
+dialer& engine_impl::make_dialer(std::unique_ptr<handler_table> cls, const dial_options& options) {
   std::lock_guard lock(mu_);
   return *dialers_.emplace_back(std::make_unique<dialer_impl>(*this, std::move(cls), options));
 }
 
-binding& engine_impl::make_binding(std::unique_ptr<conn_class> cls) {
+upgrade_target& engine_impl::make_upgrade_target(std::unique_ptr<handler_table> cls) {
   std::lock_guard lock(mu_);
-  return *bindings_.emplace_back(std::make_unique<binding>(cls.release()));
+  return *targets_.emplace_back(std::make_unique<upgrade_target>(cls.release()));
 }
 
-udp_socket& engine_impl::udp_bind(std::string_view addr, std::unique_ptr<udp_class> cls,
+udp_socket& engine_impl::udp_bind(std::string_view addr, std::unique_ptr<udp_handler_table> cls,
                                   std::size_t loop) {
   address a = parse_or_throw(addr, "cannot bind UDP");
   std::error_code ec;
   int fd = sys::open_udp(a, false, ec);
   if (fd < 0) throw setup_error(ec, "cannot bind UDP", addr);
-  std::shared_ptr<udp_class> shared(std::move(cls));
+  std::shared_ptr<udp_handler_table> shared(std::move(cls));
   loop_impl& l = *loops_[loop % loops_.size()];
   std::lock_guard lock(mu_);
   auto& u = udps_.emplace_back(
@@ -242,9 +257,9 @@ udp_socket& engine_impl::udp_bind(std::string_view addr, std::unique_ptr<udp_cla
   return *u;
 }
 
-address engine_impl::udp_listen(std::string_view addr, std::unique_ptr<udp_class> cls) {
+address engine_impl::udp_listen(std::string_view addr, std::unique_ptr<udp_handler_table> cls) {
   address a = parse_or_throw(addr, "cannot bind UDP");
-  std::shared_ptr<udp_class> shared(std::move(cls));
+  std::shared_ptr<udp_handler_table> shared(std::move(cls));
   std::vector<int> fds;
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     std::error_code ec;

@@ -26,26 +26,27 @@ extern thread_local const engine_impl* this_thread_engine;
 class engine_impl {
  public:
   static io_backend choose_backend(io_backend wanted);
-  engine_impl(nbio::engine& facade, engine_config config);
+  engine_impl(nbio::engine& facade, engine_options config);
   ~engine_impl();
 
   nbio::engine& facade() noexcept { return facade_; }
-  const engine_config& config() const noexcept { return config_; }
+  const engine_options& options() const noexcept { return config_; }
   std::size_t loop_count() const noexcept { return loops_.size(); }
   loop_impl& loop_at(std::size_t i) noexcept { return *loops_[i]; }
   resolver& names() noexcept { return resolver_; }
   // Milliseconds since the engine was created (the loops' clock).
   std::uint32_t clock_ms() const noexcept;
-  // Bytes in write-queue blocks in use, all loops (engine_config::max_write_queue_total).
+  // Bytes in write-queue blocks in use, all loops (engine_options::max_write_queue_total).
   std::atomic<std::size_t>& write_queued() noexcept { return write_queued_; }
   block_depot& depot() noexcept { return depot_; }
 
-  listener& listen(std::string_view addr, std::unique_ptr<conn_class> cls,
+  listener& listen(std::string_view addr, std::unique_ptr<handler_table> cls,
                    const listen_options& options);
-  dialer& make_dialer(std::unique_ptr<conn_class> cls, const dial_options& options);
-  binding& make_binding(std::unique_ptr<conn_class> cls);
-  udp_socket& udp_bind(std::string_view addr, std::unique_ptr<udp_class> cls, std::size_t loop);
-  address udp_listen(std::string_view addr, std::unique_ptr<udp_class> cls);
+  dialer& make_dialer(std::unique_ptr<handler_table> cls, const dial_options& options);
+  upgrade_target& make_upgrade_target(std::unique_ptr<handler_table> cls);
+  udp_socket& udp_bind(std::string_view addr, std::unique_ptr<udp_handler_table> cls,
+                       std::size_t loop);
+  address udp_listen(std::string_view addr, std::unique_ptr<udp_handler_table> cls);
 
   void start();
   void wait();
@@ -56,7 +57,7 @@ class engine_impl {
 
  private:
   nbio::engine& facade_;
-  engine_config config_;
+  engine_options config_;
   std::chrono::steady_clock::time_point epoch_;
   // Before loops_: their write pools point at both.
   std::atomic<std::size_t> write_queued_{0};
@@ -64,8 +65,8 @@ class engine_impl {
   std::vector<std::unique_ptr<loop_impl>> loops_;
   std::vector<std::unique_ptr<listener_impl>> listeners_;
   std::vector<std::unique_ptr<dialer_impl>> dialers_;
-  std::vector<std::unique_ptr<binding>> bindings_;
-  std::vector<std::shared_ptr<udp_class>> udp_classes_;
+  std::vector<std::unique_ptr<upgrade_target>> targets_;
+  std::vector<std::shared_ptr<udp_handler_table>> udp_classes_;
   std::vector<std::unique_ptr<udp_impl>> udps_;
   resolver resolver_;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "nbio/engine/config.hpp"
-#include "nbio/engine/conn_class.hpp"
+#include "nbio/engine/handler_table.hpp"
 #include "nbio/engine/listener.hpp"
 
 namespace nbio::detail {
@@ -24,12 +24,12 @@ struct alignas(8) listen_socket {
 
 class listener_impl final : public listener {
  public:
-  listener_impl(address addr, std::unique_ptr<conn_class> cls, listen_options options)
+  listener_impl(address addr, std::unique_ptr<handler_table> cls, listen_options options)
       : addr_(std::move(addr)), cls_(std::move(cls)), options_(options) {}
   ~listener_impl();
 
   const address& local_address() const noexcept { return addr_; }
-  const conn_class& cls() const noexcept { return *cls_; }
+  const handler_table& cls() const noexcept { return *cls_; }
   void cls_owner(listener_impl* self) noexcept { cls_->owner = self; }
   const listen_options& options() const noexcept { return options_; }
 
@@ -54,7 +54,7 @@ class listener_impl final : public listener {
 
  private:
   address addr_;
-  std::unique_ptr<conn_class> cls_;
+  std::unique_ptr<handler_table> cls_;
   listen_options options_;
   std::atomic<std::size_t> online_{0};
   std::atomic<std::size_t> blocking_online_{0};

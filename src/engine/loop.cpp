@@ -9,7 +9,7 @@
 
 #include "engine/blocking_runner.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio {
@@ -68,13 +68,13 @@ loop_impl::loop_impl(engine_impl& eng, std::size_t index)
       index_(index),
       wheel_(eng.clock_ms()),
       now_(eng.clock_ms()),
-      rbuf_(new char[eng.config().read_buffer_size]),
-      rbuf_size_(eng.config().read_buffer_size),
-      events_(eng.config().events_per_wait),
-      writes_(eng.write_queued(), eng.config().max_write_queue_total, eng.depot()) {
+      rbuf_(new char[eng.options().read_buffer_size]),
+      rbuf_size_(eng.options().read_buffer_size),
+      events_(eng.options().events_per_wait),
+      writes_(eng.write_queued(), eng.options().max_write_queue_total, eng.depot()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  const engine_config& cfg = eng.config();
+  const engine_options& cfg = eng.options();
   if (cfg.backend == io_backend::io_uring) {
     ring_ = std::make_unique<uring>(uring::options{cfg.uring_entries, cfg.uring_buffers,
                                                    static_cast<unsigned>(cfg.uring_buffer_size)});
@@ -164,7 +164,7 @@ void loop_impl::run_epoll() {
   for (;;) {
     int n = poller_.wait(events_.data(), static_cast<int>(events_.size()), wait_timeout());
     update_clock();
-    handshake_budget_ = eng_.config().handshakes_per_turn;
+    handshake_budget_ = eng_.options().handshakes_per_turn;
     // I/O first, then timers (nginx's order): a loop that wakes late (a busy machine, a long
     // handler) must not time out a connect, read or idle deadline whose event is already in
     // this batch. Deadlines set while dispatching are absolute (now_ + delay), so the wheel's
@@ -378,7 +378,7 @@ void loop_impl::close_listen_socket(listen_socket* ls) {
 // rather than stay out of the poller, and so deaf, for good. EEXIST means the pause's removal
 // had failed and the socket never left: it is registered, which is all the resume wants.
 void loop_impl::resume_accepting_later(listen_socket& ls) {
-  add_timer(timer_wheel::clamp_delay(eng_.config().accept_retry.count()), 0, [this, &ls] {
+  add_timer(timer_wheel::clamp_delay(eng_.options().accept_retry.count()), 0, [this, &ls] {
     if (ls.fd < 0 || !ls.paused) return;
     if (ring_) {
       ls.paused = false;
@@ -396,7 +396,7 @@ void loop_impl::resume_accepting_later(listen_socket& ls) {
 
 void loop_impl::on_accept(listen_socket& ls) {
   if (ls.fd < 0 || ls.paused) return;
-  const unsigned budget = eng_.config().accepts_per_turn;
+  const unsigned budget = eng_.options().accepts_per_turn;
   for (unsigned i = 0; i < budget; ++i) {
     std::error_code ec;
     int fd = sys::accept(ls.fd, ec);
@@ -478,7 +478,7 @@ void loop_impl::finish_for_shutdown(conn& c) {
   else if (c.cls_->on_shutdown)
     c.cls_->on_shutdown(c.cls_->handler, c);
   else {
-    if (c.has_transport()) transport_glue::close_notify(c, false);  // after what is queued
+    if (c.has_transport()) transport_conn::close_notify(c, false);  // after what is queued
     close_after_flush(c, errc::shutdown);
   }
 }

@@ -86,8 +86,8 @@ class loop_impl final : public loop {
   std::uint32_t now() const noexcept { return now_; }
 
   // Connections (loop thread).
-  conn* adopt(int fd, const conn_class& cls, listener_impl* owner);  // accepted socket
-  void start_dial(const address& remote, const address& local, const conn_class& cls,
+  conn* adopt(int fd, const handler_table& cls, listener_impl* owner);  // accepted socket
+  void start_dial(const address& remote, const address& local, const handler_table& cls,
                   dial_state&& ds);
   std::error_code write(conn& c, std::string_view data);
   // The same for a transport's ciphertext.
@@ -101,7 +101,7 @@ class loop_impl final : public loop {
   std::error_code out_of_memory(conn& c);
   // A transport connection finished its handshake.
   void established(conn& c);
-  // The transport's sweep in about a second (transport_glue::sweep_later).
+  // The transport's sweep in about a second (transport_conn::sweep_later).
   void transport_sweep_later();
   void on_eof(conn& c);
   std::error_code send_file(conn& c, int fd, std::uint64_t offset, std::uint64_t length);
@@ -200,7 +200,7 @@ class loop_impl final : public loop {
   void stop_everything();
   void drain_everything();
   void finish_for_shutdown(conn& c);  // on_shutdown, or close after flushing
-  conn* allocate(const conn_class& cls);
+  conn* allocate(const handler_table& cls);
   conn_pool& pool_for(std::uint32_t slot_size);
   void set_write_interest(conn& c, bool on);
   bool edge() const noexcept { return edge_; }

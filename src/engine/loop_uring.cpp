@@ -26,7 +26,7 @@
 
 #include "engine/conn_core.hpp"
 #include "engine/engine_impl.hpp"
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "engine/udp_impl.hpp"
 #include "sys/socket.hpp"
 
@@ -65,7 +65,7 @@ void loop_impl::run_uring() {
     ring_->submit_and_wait(wait_timeout());
     msgs_used_ = 0;
     update_clock();
-    handshake_budget_ = eng_.config().handshakes_per_turn;
+    handshake_budget_ = eng_.options().handshakes_per_turn;
     // Completions first, then timers, as under epoll (see run_epoll).
     ring_->for_each([this](std::uint64_t data, std::int32_t res, std::uint32_t flags) {
       on_completion(data, res, flags);
@@ -165,7 +165,7 @@ void loop_impl::on_recv(conn& c, std::int32_t res, std::uint32_t flags) {
     } else if ((c.flags_ & (conn::f_read_paused | conn::f_in_ready_list)) ||
                (!held_.empty() && held_.contains(&c)) ||
                (c.has_transport() && (c.flags_ & conn::f_opened) &&
-                transport_glue::has_kept_input(c))) {
+                transport_conn::has_kept_input(c))) {
       // Input from before waits (held, or kept by the transport past a pause or a rebind):
       // these bytes go after it.
       hold(c, {bytes.data(), bytes.size()});
@@ -216,7 +216,7 @@ void loop_impl::hold(conn& c, std::string_view bytes) {
 // do_read under io_uring: what was held, then the receive armed again.
 void loop_impl::deliver_held(conn& c) {
   if (c.flags_ & reading_stops) return;
-  if (c.has_transport() && transport_glue::replay(c) && (c.flags_ & reading_stops)) return;
+  if (c.has_transport() && transport_conn::replay(c) && (c.flags_ & reading_stops)) return;
   if (!held_.empty()) {
     if (auto it = held_.find(&c); it != held_.end()) {
       if (c.has_transport() && !(c.flags_ & conn::f_opened)) {

@@ -13,7 +13,8 @@ class loop_impl;
 
 class alignas(8) udp_impl final : public udp_socket {
  public:
-  udp_impl(loop_impl& loop, int fd, address local, std::shared_ptr<udp_class> cls, bool peers)
+  udp_impl(loop_impl& loop, int fd, address local, std::shared_ptr<udp_handler_table> cls,
+           bool peers)
       : loop_(loop), fd_(fd), local_(std::move(local)), cls_(std::move(cls)), peers_mode_(peers) {}
   ~udp_impl();
 
@@ -38,7 +39,7 @@ class alignas(8) udp_impl final : public udp_socket {
   loop_impl& loop_;
   int fd_;
   address local_;
-  std::shared_ptr<udp_class> cls_;
+  std::shared_ptr<udp_handler_table> cls_;
   bool peers_mode_;
   std::unordered_map<address, udp_peer*, address_hash> peers_;
   std::vector<udp_peer*> closing_;  // closed, on_close pending (the next wheel advance)

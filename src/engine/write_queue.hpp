@@ -80,7 +80,7 @@ class write_pool {
   static constexpr std::size_t max_free_blocks = 1024;
 
   // `total`: the engine's count of bytes in blocks in use, all loops (one relaxed atomic add
-  // per 4 KiB block taken or returned); `budget`: engine_config::max_write_queue_total.
+  // per 4 KiB block taken or returned); `budget`: engine_options::max_write_queue_total.
   write_pool(std::atomic<std::size_t>& total, std::size_t budget, block_depot& depot) noexcept
       : total_(total), budget_(budget), depot_(depot) {}
   ~write_pool();

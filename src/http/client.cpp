@@ -222,7 +222,7 @@ bool is_idempotent(std::string_view m) noexcept {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
 }
 
-void serialize_head(const client_request& req, const url_parts& url, const client_config& cfg,
+void serialize_head(const client_request& req, const url_parts& url, const client_options& cfg,
                     std::string& out) {
   std::string_view host = url.authority;
   std::string_view agent = cfg.user_agent;
@@ -337,7 +337,7 @@ void follow_redirect(exchange* x) {
 
 }  // namespace detail
 
-client::shared::shared(nbio::engine& e, client_config c)
+client::shared::shared(nbio::engine& e, client_options c)
     : eng(e), cfg(std::move(c)), stream_limits(cfg.limits) {
   stream_limits.max_body = ~std::uint64_t{0};
   for (std::size_t i = 0; i < eng.loop_count(); ++i) {
@@ -350,7 +350,7 @@ std::size_t client::shared::home_loop(std::string_view key) const noexcept {
   return detail::string_hash{}(key) % loops.size();
 }
 
-client::client(nbio::engine& eng, client_config config)
+client::client(nbio::engine& eng, client_options config)
     : eng_(eng), shared_(std::make_shared<shared>(eng, std::move(config))) {
   shared_->make_dialer();
 }
@@ -363,7 +363,7 @@ client::~client() {
     eng_.loop_at(i).post([s = shared_, i] { detail::close_idle(*s->loops[i]); });
 }
 
-const client_config& client::config() const noexcept {
+const client_options& client::options() const noexcept {
   return shared_->cfg;
 }
 

@@ -29,7 +29,7 @@ void attach(nbio::conn& c, exchange& x, bool reused);
 void pump(host_pool& p);
 void stop_loop(loop_state& ls);
 
-const client_config& config_of(const host_pool& p) noexcept {
+const client_options& config_of(const host_pool& p) noexcept {
   return p.owner->cfg;
 }
 

@@ -40,7 +40,7 @@ std::string resolve_reference(std::string_view base, std::string_view ref);
 // Checks the method and the header fields: nothing that could split the request.
 std::error_code validate_request(const client_request& req);
 // The request head, and the body too when it is small (Content-Length framing).
-void serialize_head(const client_request& req, const url_parts& url, const client_config& cfg,
+void serialize_head(const client_request& req, const url_parts& url, const client_options& cfg,
                     std::string& out);
 bool is_idempotent(std::string_view method) noexcept;
 // Bodies up to this size go out in the head's write; larger ones in pieces of this size, each
@@ -170,10 +170,10 @@ void follow_redirect(exchange* x);
 }  // namespace detail
 
 struct client::shared : std::enable_shared_from_this<client::shared> {
-  shared(nbio::engine& e, client_config c);
+  shared(nbio::engine& e, client_options c);
 
   nbio::engine& eng;
-  client_config cfg;
+  client_options cfg;
   parser_limits stream_limits;  // cfg.limits without a body limit (on_body)
   std::vector<std::unique_ptr<detail::loop_state>> loops;
   // The client's dialers, plain and TLS: each dial's on_connect tells its connection which pool

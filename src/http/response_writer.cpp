@@ -10,8 +10,10 @@
 #include <ctime>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 
 #include "http/date.hpp"
+#include "nbio/engine/upgrade_target.hpp"
 #include "nbio/http/error.hpp"
 #include "nbio/http/parser.hpp"
 
@@ -137,13 +139,21 @@ deferred_response response_writer::defer() {
   return deferred_response(std::move(s));
 }
 
-void response_writer::hijack(const nbio::binding& to, std::function<void(nbio::conn&)> init) {
+void response_writer::hijack(const nbio::upgrade_target& to,
+                             std::function<void(nbio::conn&)> init) {
   if (head_sent_ || finished_ || deferred_)
     throw std::logic_error("nbio::http::response_writer::hijack: the response already started");
   if (!sink_->can_hijack())
     throw std::logic_error(
         "nbio::http::response_writer::hijack: only from a handler running inline on the "
         "connection's thread");
+  // The route did not carry the room its target needs (a wrapper dropped takeover_bytes, or
+  // routes were added after the listener reserved): a 500 that says so, not a silent close.
+  if (to.slot_bytes() > sink_->slot_capacity())
+    throw std::logic_error("nbio::http::response_writer::hijack: the connection's slot holds " +
+                           std::to_string(sink_->slot_capacity()) + " bytes, the target needs " +
+                           std::to_string(to.slot_bytes()) +
+                           " (give the route's http::handler its takeover_bytes)");
   hijack_to_ = &to;
   hijack_init_ = std::move(init);
   finished_ = true;  // the server's finish() sends nothing for it

@@ -19,12 +19,12 @@ namespace nbio::http {
 
 struct server::shared {
   handler h;
-  server_config config;
+  server_options config;
   // What the request parser allows: config.limits, with a body up to max_streamed_body when
   // some bodies are streamed (collected ones are held to limits.max_body after the head).
   parser_limits parse_limits;
   std::atomic<std::uint64_t> served{0};
-  // The bytes incomplete requests hold, all loops together (server_config::max_buffered_bytes).
+  // The bytes incomplete requests hold, all loops together (server_options::max_buffered_bytes).
   detail::buffer_budget budget;
   // Deferred responses may finish on other threads after the server (and then its engine) is
   // gone: they post to connections only under this lock, while `open` holds.
@@ -218,6 +218,7 @@ struct conn_sink final : response_writer::sink {
     ::close(fd);
   }
   bool can_hijack() const noexcept override { return c && c->is_open(); }
+  std::size_t slot_capacity() const noexcept override { return c ? c->data_capacity() : 0; }
   bool client_connected() const noexcept override { return c && c->is_open(); }
   // Writes what is corked; before anything else is written or the connection closes.
   void uncork() {
@@ -480,7 +481,7 @@ class server_conn {
       delete st.pending;
       st.pending = nullptr;
     }
-    const nbio::binding& to = *t.writer.hijack_target();
+    const nbio::upgrade_target& to = *t.writer.hijack_target();
     std::function<void(nbio::conn&)> init = t.writer.take_hijack_init();
     try {
       const std::error_code ec = init ? c.rebind(to, rest, init) : c.rebind(to, rest);
@@ -511,7 +512,7 @@ class server_conn {
   // is the start of an incomplete request (or of a streamed body's next piece).
   std::size_t serve(nbio::conn& c, conn_state& st, std::string_view data, request_work& w,
                     thread_scratch& t) {
-    const server_config& cfg = s->config;
+    const server_options& cfg = s->config;
     std::size_t pos = 0;
     while (pos < data.size() && c.is_open()) {
       const std::string_view in = data.substr(pos);
@@ -674,7 +675,7 @@ class server_conn {
   // request in the buffer.
   outcome answer(nbio::conn& c, conn_state& st, const request_head& head, std::string_view body,
                  request_work* streamed, std::string_view rest, thread_scratch& t) {
-    const server_config& cfg = s->config;
+    const server_options& cfg = s->config;
     request req(head, body, &c);
     if (streamed) req.reader_ = &streamed->reader;
     response_writer& rw = t.writer;
@@ -752,7 +753,7 @@ class server_conn {
   // what of it is here already) to the reader it set.
   outcome start_stream(nbio::conn& c, conn_state& st, const request_head& head,
                        std::string_view body, request_work& w, thread_scratch& t) {
-    const server_config& cfg = s->config;
+    const server_options& cfg = s->config;
     w.streaming = true;
     w.chunked = body_decoder(w.body, w.content_length, s->parse_limits);
     w.body_started = steady::now();
@@ -829,7 +830,7 @@ void conn_target::done(bool close) {
   post([s = s_, close](nbio::conn& c) { server_conn{s}.resume(c, close); });
 }
 
-server::server(nbio::engine& eng, handler h, server_config config)
+server::server(nbio::engine& eng, handler h, server_options config)
     : eng_(eng), shared_(std::make_shared<shared>()) {
   if (!h) throw std::invalid_argument("nbio::http::server: empty handler");
   shared_->h = std::move(h);
@@ -840,7 +841,7 @@ server::server(nbio::engine& eng, handler h, server_config config)
     shared_->parse_limits.max_body = std::max(config.limits.max_body, config.max_streamed_body);
 }
 
-server::server(nbio::engine& eng, const serve_mux& mux, server_config config)
+server::server(nbio::engine& eng, const serve_mux& mux, server_options config)
     : server(eng, mux.as_handler(), std::move(config)) {
   mux_ = &mux;
 }
@@ -861,7 +862,7 @@ nbio::listener& server::listen(std::string_view addr, nbio::listen_options optio
   return eng_.listen(addr, server_conn{shared_}, options);
 }
 
-const server_config& server::config() const noexcept {
+const server_options& server::options() const noexcept {
   return shared_->config;
 }
 

@@ -229,14 +229,6 @@ void apply_conn_options(int fd, int family, const conn_options& opts) noexcept {
   }
 }
 
-std::error_code set_nonblocking(int fd, bool on) noexcept {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return last_error();
-  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (::fcntl(fd, F_SETFL, flags) < 0) return last_error();
-  return {};
-}
-
 address peer_address(int fd) noexcept {
   address a;
   socklen_t len = address::capacity();

@@ -51,7 +51,6 @@ ssize_t recv(int fd, void* buf, std::size_t len, std::error_code& ec) noexcept;
 
 std::error_code socket_error(int fd) noexcept;  // SO_ERROR
 void apply_conn_options(int fd, int family, const conn_options& opts) noexcept;
-std::error_code set_nonblocking(int fd, bool on) noexcept;
 address peer_address(int fd) noexcept;
 address local_address(int fd) noexcept;
 void close(int fd) noexcept;

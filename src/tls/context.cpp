@@ -120,7 +120,7 @@ int new_session(SSL* ssl, SSL_SESSION* session) {
   return 1;  // we keep the reference
 }
 
-SSL_CTX* make_server_ctx(const server_config& cfg, const certificate& cert, context::impl& owner,
+SSL_CTX* make_server_ctx(const server_options& cfg, const certificate& cert, context::impl& owner,
                          context::impl::bundle& b) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) fail("SSL_CTX_new");
@@ -158,7 +158,8 @@ SSL_CTX* make_server_ctx(const server_config& cfg, const certificate& cert, cont
   return ctx;
 }
 
-std::shared_ptr<context::impl::bundle> load_server(const server_config& cfg, context::impl& owner) {
+std::shared_ptr<context::impl::bundle> load_server(const server_options& cfg,
+                                                   context::impl& owner) {
   auto b = std::make_shared<context::impl::bundle>();
   b->alpn = alpn_wire(cfg.alpn);
   for (const std::string& p : cfg.alpn)  // what a handed-off connection's tls::alpn points at
@@ -175,7 +176,8 @@ std::shared_ptr<context::impl::bundle> load_server(const server_config& cfg, con
   return b;
 }
 
-std::shared_ptr<context::impl::bundle> load_client(const client_config& cfg, context::impl& owner) {
+std::shared_ptr<context::impl::bundle> load_client(const client_options& cfg,
+                                                   context::impl& owner) {
   auto b = std::make_shared<context::impl::bundle>();
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) fail("SSL_CTX_new");
@@ -290,7 +292,7 @@ context::context(bool server) : server_(server), impl_(std::make_unique<impl>(*t
 
 context::~context() = default;
 
-std::shared_ptr<context> context::server(const server_config& config) {
+std::shared_ptr<context> context::server(const server_options& config) {
   std::shared_ptr<context> c(new context(true));
   c->impl_->current = load_server(config, *c->impl_);
   c->impl_->handshake_timeout = config.handshake_timeout;
@@ -299,7 +301,7 @@ std::shared_ptr<context> context::server(const server_config& config) {
   return c;
 }
 
-std::shared_ptr<context> context::client(const client_config& config) {
+std::shared_ptr<context> context::client(const client_options& config) {
   std::shared_ptr<context> c(new context(false));
   c->impl_->client = config;
   c->impl_->current = load_client(config, *c->impl_);
@@ -307,7 +309,7 @@ std::shared_ptr<context> context::client(const client_config& config) {
   return c;
 }
 
-void context::reload(const server_config& config) {
+void context::reload(const server_options& config) {
   if (!server_) throw std::logic_error("tls: reload() is for server contexts");
   auto next = load_server(config, *impl_);
   std::lock_guard lock(impl_->mu);

@@ -51,12 +51,12 @@ struct context::impl {
   // it (its SNI list), so it lives as long as the context. Reloads are rare.
   std::vector<std::shared_ptr<bundle>> retired;
 
-  client_config client;  // client contexts
+  client_options client;  // client contexts
   std::mutex sessions_mu;
   std::map<std::string, SSL_SESSION*, std::less<>> sessions;  // "host:port" -> last session
 
   std::atomic<std::uint64_t> handshakes{0}, resumed{0}, failed{0}, handed_off{0};
-  // server_config::handshake_threads > 0. Last: its threads stop first.
+  // server_options::handshake_threads > 0. Last: its threads stop first.
   std::unique_ptr<detail::handshake_pool> pool;
 };
 

@@ -32,7 +32,7 @@ class category_impl final : public std::error_category {
 
 }  // namespace
 
-const std::error_category& category() noexcept {
+const std::error_category& tls_category() noexcept {
   // OpenSSL loads its reason strings when it initialises libssl: before any context exists a
   // message would otherwise be a number.
   static const category_impl instance = [] {
@@ -52,7 +52,7 @@ std::error_code take_error(const SSL* ssl) {
     ec = reason_code(reason & 0x7fff);
     if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && ssl) {
       const long v = SSL_get_verify_result(ssl);
-      if (v != X509_V_OK) ec = {0x8000 | static_cast<int>(v & 0x7fff), category()};
+      if (v != X509_V_OK) ec = {0x8000 | static_cast<int>(v & 0x7fff), tls_category()};
     }
   }
   ERR_clear_error();

@@ -1,5 +1,5 @@
 // Private. Worker threads for the expensive step of server handshakes
-// (server_config::handshake_threads): the ClientHello's key exchange and the certificate
+// (server_options::handshake_threads): the ClientHello's key exchange and the certificate
 // signature (an RSA-2048 signature is ~1 ms), so a storm of new connections costs the loops
 // no CPU and established connections keep their latency.
 //

@@ -10,13 +10,13 @@
 #include <new>
 #include <vector>
 
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "nbio/tls/error.hpp"
 #include "sys/socket.hpp"
 
 namespace nbio::tls::detail::record_stream {
 
-using nbio::detail::transport_glue;
+using nbio::detail::transport_conn;
 
 namespace {
 
@@ -51,7 +51,7 @@ void touch(conn& c, connection& t) {
     return;  // unlisted: its contexts stay until it closes
   }
   t.listed = static_cast<std::uint32_t>(list.size());
-  transport_glue::sweep_later(c);
+  transport_conn::sweep_later(c);
 }
 
 // --- errors -----------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ void send_alert(conn& c, connection& t, std::uint8_t level, std::uint8_t descrip
   std::size_t n = 0;
   if (t.tx.seal(content::alert, {body, sizeof body}, record, n) != record_error::ok) return;
   if (!best_effort) {
-    transport_glue::raw_write(c, {record, n});
+    transport_conn::raw_write(c, {record, n});
   } else if (c.queued_bytes() == 0) {
     std::error_code ignored;
     nbio::sys::send(c.native_handle(), record, n, ignored);
@@ -98,7 +98,7 @@ void send_alert(conn& c, connection& t, std::uint8_t level, std::uint8_t descrip
 // closes with `cause`; it reads nothing more meanwhile. Always false.
 bool fatal(conn& c, connection& t, std::uint8_t description, std::error_code cause) {
   send_alert(c, t, 2, description, false);
-  transport_glue::fail_after_flush(c, cause);
+  transport_conn::fail_after_flush(c, cause);
   return false;
 }
 
@@ -114,12 +114,12 @@ bool on_alert(conn& c, connection& t, std::string_view body) {
   if (body.size() != 2) return fatal(c, t, decode_error_alert, reason_code(SSL_R_INVALID_ALERT));
   const auto description = static_cast<std::uint8_t>(body[1]);
   if (description == close_notify_alert) {
-    transport_glue::end_of_stream(c);
+    transport_conn::end_of_stream(c);
     return true;
   }
   if (description == user_canceled_alert) return true;
   t.flags |= connection::close_sent;  // no alert answers an alert
-  transport_glue::fail(c, reason_code(SSL_AD_REASON_OFFSET + description));
+  transport_conn::fail(c, reason_code(SSL_AD_REASON_OFFSET + description));
   return false;
 }
 
@@ -170,7 +170,7 @@ bool on_record(conn& c, connection& t, std::span<char> record) {
         return true;
       }
       t.quiet_records = 0;
-      transport_glue::deliver(c, body);
+      transport_conn::deliver(c, body);
       return true;
     case content::alert:
       return on_alert(c, t, body);
@@ -215,8 +215,8 @@ class sealer {
     if (size_ == 0) return {};
     const std::string_view bytes(data_, size_);
     size_ = 0;
-    std::error_code ec = transport_glue::raw_write(c_, bytes);
-    if (ec && c_.is_open()) transport_glue::fail(c_, ec);  // e.g. a rejected write: sealed already
+    std::error_code ec = transport_conn::raw_write(c_, bytes);
+    if (ec && c_.is_open()) transport_conn::fail(c_, ec);  // e.g. a rejected write: sealed already
     return ec;
   }
 
@@ -249,7 +249,7 @@ std::error_code key_update(conn& c, connection& t, sealer& out) {
     const std::error_code ec = make_error_code(errc::library_error);
     out.flush();
     t.flags |= connection::close_sent;  // the peer has the new key: nothing sealed under the old
-    transport_glue::fail(c, ec);
+    transport_conn::fail(c, ec);
     return ec;
   }
   return {};
@@ -272,7 +272,7 @@ std::error_code write_records(conn& c, connection& t, std::string_view plain, se
 
 std::size_t input(conn& c, connection& t, std::span<char> bytes) {
   std::size_t used = 0;
-  while (used < bytes.size() && !transport_glue::stopped_reading(c)) {
+  while (used < bytes.size() && !transport_conn::stopped_reading(c)) {
     if (t.partial) {  // the rest of a record that came in pieces
       const std::size_t take =
           std::min<std::size_t>(t.partial_size - t.partial_have, bytes.size() - used);

@@ -16,7 +16,7 @@
 #include <new>
 #include <span>
 
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 #include "nbio/tls/context.hpp"
 #include "sys/socket.hpp"
 #include "tls/connection.hpp"
@@ -29,7 +29,7 @@
 namespace nbio::tls {
 
 using detail::connection;
-using nbio::detail::transport_glue;
+using nbio::detail::transport_conn;
 namespace record_stream = detail::record_stream;
 
 namespace {
@@ -75,7 +75,7 @@ int bio_write(BIO* b, const char* data, int len) {
       nbio::sys::send(io.c->native_handle(), bytes.data(), bytes.size(), ignored);
     return len;
   }
-  if (transport_glue::raw_write(*io.c, bytes)) return -1;  // the connection closed with its cause
+  if (transport_conn::raw_write(*io.c, bytes)) return -1;  // the connection closed with its cause
   return len;
 }
 
@@ -139,7 +139,7 @@ void fail(conn& c, SSL* ssl, int err) {
     ec = detail::take_error(ssl);
   }
   ERR_clear_error();
-  transport_glue::fail(c, ec);
+  transport_conn::fail(c, ec);
 }
 
 void count_established(SSL* ssl) {
@@ -210,7 +210,7 @@ bool finish_handshake(conn& c, connection& t) {
       }
     }
   }
-  transport_glue::established(c);
+  transport_conn::established(c);
   return true;
 }
 
@@ -218,20 +218,20 @@ bool finish_handshake(conn& c, connection& t) {
 void offload_done(conn& c, std::unique_ptr<detail::handshake_job> job) {
   SSL* ssl = job->ssl;
   attach_thread_bio(ssl);                                                   // the loop's BIO again
-  if (!job->out.empty() && transport_glue::raw_write(c, job->out)) return;  // closed
+  if (!job->out.empty() && transport_conn::raw_write(c, job->out)) return;  // closed
   if (job->result != 1 && job->error != SSL_ERROR_WANT_READ && job->error != SSL_ERROR_WANT_WRITE) {
-    transport_glue::fail(c, job->ec);
+    transport_conn::fail(c, job->ec);
     return;
   }
   c.resume_read();
   if (job->result == 1) {
     io_scope scope(c, {});
-    if (!finish_handshake(c, state_of(transport_glue::slot(c).state))) return;
+    if (!finish_handshake(c, state_of(transport_conn::slot(c).state))) return;
   }
-  if (!job->in.empty() && c.is_open()) transport_glue::feed(c, job->in);
+  if (!job->in.empty() && c.is_open()) transport_conn::feed(c, job->in);
 }
 
-// Hands the ClientHello's step to a worker (server_config::handshake_threads); reading waits
+// Hands the ClientHello's step to a worker (server_options::handshake_threads); reading waits
 // for it. False: it runs here.
 bool offload(conn& c, SSL* ssl, std::span<char> bytes) {
   if (!SSL_in_before(ssl) || bytes.empty() || c.is_blocking()) return false;
@@ -250,12 +250,12 @@ bool offload(conn& c, SSL* ssl, std::span<char> bytes) {
 // stops reading.
 void read_openssl(conn& c, SSL* ssl) {
   char* plain = plaintext_buffer();
-  while (!transport_glue::stopped_reading(c)) {
+  while (!transport_conn::stopped_reading(c)) {
     ERR_clear_error();
     const std::size_t unread = io.in.size();
     const int n = SSL_read(ssl, plain, 16384);
     if (n > 0) {
-      transport_glue::deliver(c, {plain, static_cast<std::size_t>(n)});
+      transport_conn::deliver(c, {plain, static_cast<std::size_t>(n)});
       continue;
     }
     const int e = SSL_get_error(ssl, n);
@@ -263,7 +263,7 @@ void read_openssl(conn& c, SSL* ssl) {
     if (e == SSL_ERROR_WANT_READ && !io.in.empty() && io.in.size() < unread) continue;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
     if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify: the end of the peer's stream
-      transport_glue::end_of_stream(c);
+      transport_conn::end_of_stream(c);
       break;
     }
     fail(c, ssl, e);
@@ -324,7 +324,7 @@ std::error_code write(conn& c, void* state, std::string_view plain) {
                              ? make_error_code(errc::library_error)
                              : detail::take_error(ssl);
     ERR_clear_error();
-    transport_glue::fail(c, ec);
+    transport_conn::fail(c, ec);
     return ec;
   }
   return {};
@@ -362,13 +362,20 @@ std::size_t sealed_size(std::size_t plain) {
 }
 
 const nbio::detail::transport_ops ops = {
-    open,        input,       pending, write, close_notify, free_state, record_stream::sweep,
-    &category(), sealed_size,
+    open,
+    input,
+    pending,
+    write,
+    close_notify,
+    free_state,
+    record_stream::sweep,
+    &tls_category(),
+    sealed_size,
 };
 
 const connection* state_of(const conn& c) {
   if (!c.has_transport()) return nullptr;
-  return static_cast<const connection*>(transport_glue::slot(const_cast<conn&>(c)).state);
+  return static_cast<const connection*>(transport_conn::slot(const_cast<conn&>(c)).state);
 }
 
 const char* suite_name(detail::suite s) {

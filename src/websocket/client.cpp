@@ -17,7 +17,7 @@ struct client::shared : detail::session_shared {
   client_options options;
   nbio::engine* eng = nullptr;
   nbio::dialer* dialer = nullptr;
-  nbio::binding* session = nullptr;
+  nbio::upgrade_target* session = nullptr;
   nbio::dial_options dial{};
   // wss://: made by the constructor when options.tls is set, else on the first wss:// connect
   // (a default context: the system's trust store, ALPN http/1.1).
@@ -176,7 +176,7 @@ client::client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, client_
   co.idle_timeout = shared_->options.idle_timeout;
   co.read_timeout = shared_->options.ping_interval;  // the keepalive's silence (0: off)
   co.max_write_queue = shared_->options.max_write_queue;
-  shared_->session = &detail::make_session_binding(eng, shared_, co);
+  shared_->session = &detail::make_session_target(eng, shared_, co);
   nbio::dial_options& dial = shared_->dial;
   dial.connect_timeout = shared_->options.connect_timeout;
   dial.conn.max_write_queue = co.max_write_queue;

@@ -33,7 +33,7 @@ server::server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_
   shared_->limits = shared_->options.limits;
   shared_->deflate = shared_->options.deflate;
   shared_->budget.limit = shared_->options.max_buffered_bytes;
-  binding_ = &detail::make_session_binding(eng, shared_, co);
+  target_ = &detail::make_session_target(eng, shared_, co);
 }
 
 const server_options& server::options() const noexcept {
@@ -91,8 +91,8 @@ http::handler server::upgrade() {
         }
         answer += "\r\n";
         const frame_limits limits = o.limits;
-        w.hijack(*binding_, [answer = std::move(answer), limits, protocol, deflate, dp,
-                             s = shared_.get()](nbio::conn& c) {
+        w.hijack(*target_, [answer = std::move(answer), limits, protocol, deflate, dp,
+                            s = shared_.get()](nbio::conn& c) {
           c.write(answer);
           detail::ws_state& st = detail::state(c);
           st.parser = frame_parser(role::server, limits, deflate);

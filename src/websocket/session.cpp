@@ -8,6 +8,8 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <system_error>
 
 namespace nbio::websocket {
 
@@ -172,9 +174,13 @@ struct ws_conn {
     st.s = s.get();
     const callbacks& cb = *s->cb;
     if (cb.construct_data) {
-      cb.construct_data(static_cast<char*>(c.slot()) + cb.data_offset);
-      st.flags |= f_data;
+      try {
+        cb.construct_data(static_cast<char*>(c.slot()) + cb.data_offset);
+      } catch (const std::exception&) {  // its constructor threw: the handler never hears of it
+        return c.close(std::make_error_code(std::errc::not_enough_memory));
+      }
     }
+    st.flags |= f_opened;
     connection ws(c);
     if (cb.on_open) cb.on_open(cb.handler, ws);
   }
@@ -222,9 +228,9 @@ struct ws_conn {
     release_if_idle(st);
   }
 
-  // The read deadline passed: with keepalive (the binding's read_timeout is the ping interval)
-  // a silent peer gets a ping and pong_timeout to answer; a second silence, or the end of the
-  // wait for the peer's close frame, closes.
+  // The read deadline passed: with keepalive (the session target's read_timeout is the ping
+  // interval) a silent peer gets a ping and pong_timeout to answer; a second silence, or the end of
+  // the wait for the peer's close frame, closes.
   bool on_read_timeout(nbio::conn& c) {
     ws_state& st = state(c);
     if (st.flags & (f_close_sent | f_ping_out)) return false;
@@ -245,11 +251,14 @@ struct ws_conn {
     const bool got = st.flags & f_close_received;
     const std::uint16_t code =
         got ? st.close_code : static_cast<std::uint16_t>(close_code::abnormal);
-    const callbacks& cb = *s->cb;
-    if (cb.on_close)
-      cb.on_close(cb.handler, ws, code, got && st.more ? std::string_view(st.more->reason) : "");
-    if (st.flags & f_data) cb.destroy_data(static_cast<char*>(c.slot()) + cb.data_offset);
-    st.flags &= static_cast<std::uint8_t>(~f_data);
+    // Only a connection whose on_open ran hears on_close (not one whose upgrade failed before).
+    if (st.flags & f_opened) {
+      const callbacks& cb = *s->cb;
+      if (cb.on_close)
+        cb.on_close(cb.handler, ws, code, got && st.more ? std::string_view(st.more->reason) : "");
+      if (cb.destroy_data) cb.destroy_data(static_cast<char*>(c.slot()) + cb.data_offset);
+      st.flags &= static_cast<std::uint8_t>(~f_opened);
+    }
     delete st.more;
     st.more = nullptr;
     if (st.z & z_counted) s->dedicated.fetch_sub(1, std::memory_order_relaxed);
@@ -388,11 +397,12 @@ struct ws_conn {
 
 }  // namespace
 
-nbio::binding& make_session_binding(nbio::engine& eng, std::shared_ptr<const session_shared> s,
-                                    const nbio::conn_options& options) {
+nbio::upgrade_target& make_session_target(nbio::engine& eng,
+                                          std::shared_ptr<const session_shared> s,
+                                          const nbio::conn_options& options) {
   nbio::conn_options co = options;
   co.reserve_data = s->cb->slot_bytes;  // the handler's conn_data follows the state
-  return eng.make_binding(ws_conn{std::move(s)}, co);
+  return eng.make_upgrade_target(ws_conn{std::move(s)}, co);
 }
 
 }  // namespace detail

@@ -71,7 +71,7 @@ enum : std::uint8_t {
   f_client = 1 << 3,    // the client role: frames sent are masked
   f_ping_out = 1 << 4,  // keepalive: a ping went out after a silence, nothing came back yet
   f_failed = 1 << 5,    // failed with a close frame: reads are discarded until the peer's FIN
-  f_data = 1 << 6,      // the handler's conn_data is built (on_open) and not yet destroyed
+  f_opened = 1 << 6,    // the handler's conn_data is built and on_open ran; on_close is owed
 };
 
 // Per connection, at the start of the engine's slot; the handler's conn_data follows it
@@ -128,8 +128,9 @@ void send_close(nbio::conn& c, close_code code, std::string_view reason);
 // difference).
 std::uint32_t ms_now() noexcept;
 
-// The binding every WebSocket connection of an endpoint moves onto after its handshake.
-nbio::binding& make_session_binding(nbio::engine& eng, std::shared_ptr<const session_shared> s,
-                                    const nbio::conn_options& options);
+// The upgrade target every WebSocket connection of an endpoint moves onto after its handshake.
+nbio::upgrade_target& make_session_target(nbio::engine& eng,
+                                          std::shared_ptr<const session_shared> s,
+                                          const nbio::conn_options& options);
 
 }  // namespace nbio::websocket::detail

@@ -1,4 +1,4 @@
-// expect: conn_data must be default-constructible, nothrow-destructible and at most 16-byte
+// expect: conn_data must be default-constructible, nothrow-destructible, at most 16-byte
 #include <nbio/nbio.hpp>
 struct counter {
   struct alignas(64) conn_data {
@@ -8,5 +8,5 @@ struct counter {
 };
 int main() {
   nbio::engine eng;
-  eng.make_binding(counter{});
+  eng.make_upgrade_target(counter{});
 }

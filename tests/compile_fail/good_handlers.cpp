@@ -23,6 +23,10 @@ struct tcp : base {
   void on_drained(C&) {}
   int on_read_timeout(nbio::conn&) { return 1; }
 };
+// A final class: found by its one non-template member.
+struct sealed final {
+  void on_data(nbio::conn&, std::string_view) {}
+};
 struct datagrams {
   void on_datagram(nbio::udp_socket& s, std::string_view d, const nbio::address& from) {
     (void)s.send_to(from, d);
@@ -50,7 +54,7 @@ struct counting {
     ++messages;
   }
 };
-static_assert(nbio::conn_handler<tcp> && !nbio::conn_handler<int>);
+static_assert(nbio::conn_handler<tcp> && nbio::conn_handler<sealed> && !nbio::conn_handler<int>);
 static_assert(nbio::websocket::handler<chat> && !nbio::websocket::handler<tcp>);
 static_assert(nbio::datagram_handler<datagrams> && !nbio::datagram_handler<tcp>);
 static_assert(nbio::peer_handler<peers> && !nbio::peer_handler<tcp>);

@@ -193,7 +193,7 @@ void run_server_cases(bool tls) {
   for (const auto& u : unexpected)
     ADD_FAILURE() << "case " << u;
   // Over TLS the cases ran on nbio's record layer: every connection left OpenSSL after its
-  // handshake (tls::server_config::handoff).
+  // handshake (tls::server_options::handoff).
   if (tls && external.empty()) {
     const nbio::tls::context_stats st = server_tls->stats();
     EXPECT_GT(st.handshakes, 0u);

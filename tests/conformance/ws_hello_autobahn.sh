@@ -11,6 +11,10 @@ bin="${1:?usage: ws_hello_autobahn.sh BIN_DIR PORT REPORT_DIR}"
 port="${2:?port}"
 report="${3:?report dir}"
 mkdir -p "$report"
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "port $port is taken: the cases would play against another server"
+  exit 1
+fi
 "$bin/ws_hello" "$port" &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT
@@ -19,6 +23,8 @@ for _ in $(seq 100); do  # until it listens (at most 5 s)
   kill -0 "$server" 2>/dev/null || { echo "ws_hello exited before listening"; exit 1; }
   sleep 0.05
 done
+sleep 0.2
+kill -0 "$server" 2>/dev/null || { echo "ws_hello exited (port $port taken?)"; exit 1; }
 NBIO_AUTOBAHN_SERVER="127.0.0.1:$port" NBIO_AUTOBAHN_FILTER="1.,2.,3.,4.,5.,6.,7.,8.,9.,10.,11." \
   NBIO_AUTOBAHN_REPORT_DIR="$report" \
   "$bin/nbio_conformance_tests" --gtest_filter='autobahn_server.every_case_passes_or_is_a_known_failure'

@@ -20,7 +20,7 @@ struct conn_mode {
   nbio::trigger_mode trigger;
   const char* name;
 
-  nbio::engine_config engine() const { return {.loops = 2, .trigger = trigger}; }
+  nbio::engine_options engine() const { return {.loops = 2, .trigger = trigger}; }
   nbio::listen_options listen(nbio::conn_options conn = {}) const {
     nbio::listen_options o;
     o.mode = io;

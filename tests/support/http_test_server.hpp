@@ -20,8 +20,8 @@ namespace nbio_test {
 
 class http_test_server {
  public:
-  http_test_server(nbio::http::handler h, nbio::http::server_config config = {},
-                   nbio::listen_options options = {}, nbio::engine_config engine = {.loops = 2})
+  http_test_server(nbio::http::handler h, nbio::http::server_options config = {},
+                   nbio::listen_options options = {}, nbio::engine_options engine = {.loops = 2})
       : engine_(engine), server_(engine_, std::move(h), config) {
     if (over_tls()) {
       const test_pki& pki = test_pki::get();

@@ -9,7 +9,7 @@
 
 namespace nbio_test {
 
-inline nbio::engine_config two_loops() {
+inline nbio::engine_options two_loops() {
   return {.loops = 2};
 }
 
@@ -17,7 +17,7 @@ class test_server {
  public:
   template <class Handler>
   explicit test_server(Handler handler, nbio::listen_options options = {},
-                       nbio::engine_config config = two_loops(),
+                       nbio::engine_options config = two_loops(),
                        std::string_view addr = "127.0.0.1:0")
       : engine_(config) {
     listener_ = &engine_.listen(addr, std::move(handler), options);

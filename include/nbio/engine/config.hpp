@@ -68,8 +68,8 @@ struct conn_options {
   // Bytes of conn_data room every connection's slot keeps beyond what its own handler needs,
   // so that conn::rebind() can move it onto a handler with larger conn_data (an HTTP listener
   // whose connections become WebSocket ones: http::server reserves this by itself from its
-  // handlers' takeover_bytes). On a binding (engine::make_binding): the room a connection
-  // must have to move onto it, when its handler keeps more than its conn_data there (the
+  // handlers' takeover_bytes). On an upgrade target (engine::make_upgrade_target): the room a
+  // connection must have to move onto it, when its handler keeps more than its conn_data there (the
   // WebSocket layer keeps its handler's conn_data after its own). Slots are rounded to 16
   // bytes.
   std::uint32_t reserve_data = 0;
@@ -107,14 +107,14 @@ struct dial_options {
   std::shared_ptr<transport> tls{};
 };
 
-struct engine_config {
+struct engine_options {
   unsigned loops = 0;  // event loop threads; 0 means one per core
   // epoll by default. The environment variable NBIO_BACKEND (epoll, io_uring or auto), when
   // set, overrides this field, so an unchanged binary can be run on the other back-end (the
   // test suite runs twice this way). An explicit io_uring the kernel or process cannot give
   // (kernel.io_uring_disabled, a seccomp filter, a kernel older than 6.1) makes the engine's
   // constructor throw std::system_error saying why; automatic falls back to epoll and says so
-  // in one line on stderr. engine::config().backend tells which one runs.
+  // in one line on stderr. engine::options().backend tells which one runs.
   io_backend backend = io_backend::epoll;
   // io_uring only. Submission queue entries per loop (the completion queue has 4x); a full
   // queue is submitted early, never dropped.
@@ -147,7 +147,7 @@ struct engine_config {
   std::chrono::milliseconds accept_retry = 100ms;
   // Bytes all connections of the engine may hold in write queues together (0: no limit).
   // max_write_queue bounds one connection; this bounds their sum: 200 WebSocket clients that
-  // send and never read made ws_echo hold 755 MB under the 4 MiB per-connection cap alone.
+  // send and never read made ws_echo hold 755 MB under a 4 MiB per-connection cap alone.
   // A write that takes the total past it closes, on the writing loop, that loop's connection
   // with the largest queue, with errc::write_queue_overflow (counted in
   // loop_stats::write_budget_closes), when that queue holds at least 1/256 of the budget

@@ -22,14 +22,14 @@
 
 #include "nbio/core/address.hpp"
 #include "nbio/core/error.hpp"
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/conn_handle.hpp"
+#include "nbio/engine/handler_table.hpp"
 #include "nbio/engine/timer_wheel.hpp"
 
 namespace nbio {
 
 class loop;
-class binding;
+class upgrade_target;
 
 namespace detail {
 class loop_impl;
@@ -38,7 +38,7 @@ class conn_pool;
 struct write_queue;
 struct blocking_state;
 struct dial_state;
-struct transport_glue;
+struct transport_conn;
 struct conn_core;
 // The error category of the transport (TLS) layer, registered by it: close causes keep 16 bits
 // of code and a category byte, and this is the third category they can name.
@@ -54,7 +54,7 @@ class conn {
   // write queue and flushed by the loop (in blocking mode: written before returning, within
   // the write timeout). Errors: errc::not_connected after close; errc::write_queue_overflow
   // past max_write_queue (and, with overflow_policy::close, the connection is closed), or when
-  // this write took the engine's queues past engine_config::max_write_queue_total and this
+  // this write took the engine's queues past engine_options::max_write_queue_total and this
   // connection's queue was its loop's largest (closed; another connection may be closed
   // instead, with the same cause in its on_close); the socket's errno (EPIPE, ECONNRESET) or
   // ENOMEM when the write queue cannot grow: the connection is closed with it, and on_close
@@ -83,7 +83,7 @@ class conn {
   void set_read_deadline(std::chrono::milliseconds from_now);
   void set_write_deadline(std::chrono::milliseconds from_now);
 
-  // Moves the connection onto `to`'s handler (a protocol upgrade; engine::make_binding). The
+  // Moves the connection onto `to`'s handler (a protocol upgrade; engine::make_upgrade_target). The
   // current handler's conn_data is destroyed now and its on_close is never called (it gave the
   // connection away); `to`'s conn_data is built in its place, the read and idle deadlines start
   // again under `to`'s options, then `to`'s on_open runs, then its on_data with `already_read`
@@ -96,14 +96,14 @@ class conn {
   // errc::slot_too_small when `to` needs more than data_capacity() (its conn_data, or its
   // conn_options::reserve_data; reserve room with conn_options::reserve_data on the listener
   // or dialer).
-  std::error_code rebind(const binding& to, std::string_view already_read = {}) {
+  std::error_code rebind(const upgrade_target& to, std::string_view already_read = {}) {
     return rebind_with(to, already_read, nullptr, nullptr);
   }
   // As above, and init(conn&) runs once `to`'s conn_data is built, before `to`'s on_open: to
   // fill it in from what the old protocol learnt (a WebSocket's subprotocol, a tunnel's
   // upstream). Nothing is allocated for it.
   template <class Init>
-  std::error_code rebind(const binding& to, std::string_view already_read, Init&& init) {
+  std::error_code rebind(const upgrade_target& to, std::string_view already_read, Init&& init) {
     auto call = [](conn& c, void* f) { (*static_cast<std::remove_reference_t<Init>*>(f))(c); };
     return rebind_with(to, already_read, call, const_cast<void*>(static_cast<const void*>(&init)));
   }
@@ -139,7 +139,7 @@ class conn {
   friend class detail::blocking_runner;
   friend class detail::conn_pool;
   friend class conn_handle;
-  friend struct detail::transport_glue;
+  friend struct detail::transport_conn;
   friend struct detail::conn_core;
 
 #ifdef NDEBUG
@@ -148,7 +148,7 @@ class conn {
   static constexpr bool debug_checks = true;
 #endif
   void check_data_type(const void* tag) const noexcept;
-  std::error_code rebind_with(const binding& to, std::string_view already_read,
+  std::error_code rebind_with(const upgrade_target& to, std::string_view already_read,
                               void (*init)(conn&, void*), void* init_arg);
 
   enum : std::uint16_t {
@@ -196,8 +196,8 @@ class conn {
   // Memory budget: 64 bytes, the size of a cache line; RSS per idle connection measured by
   // bench/tcp_idle. Every field is sized for it: 32-bit millisecond ticks, one pointer to
   // the per-listener class, one pointer that is null while idle.
-  timer_link timer_;                         // 24: deadlines; tag/owner bytes hold the close cause
-  const detail::conn_class* cls_ = nullptr;  // 8: handlers and options, shared per listener
+  timer_link timer_;  // 24: deadlines; tag/owner bytes hold the close cause
+  const detail::handler_table* cls_ = nullptr;  // 8: handlers and options, shared per listener
   union {
     detail::write_queue* wq_ = nullptr;  // 8: non-blocking mode, only while data is pending
     detail::blocking_state* bs_;         //    blocking mode: the thread's state

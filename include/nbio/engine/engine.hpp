@@ -16,15 +16,15 @@
 #include <string_view>
 #include <vector>
 
-#include "nbio/engine/binding.hpp"
 #include "nbio/engine/config.hpp"
 #include "nbio/engine/conn.hpp"
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/dialer.hpp"
 #include "nbio/engine/handler.hpp"
+#include "nbio/engine/handler_table.hpp"
 #include "nbio/engine/listener.hpp"
 #include "nbio/engine/loop.hpp"
 #include "nbio/engine/udp.hpp"
+#include "nbio/engine/upgrade_target.hpp"
 
 namespace nbio {
 
@@ -36,13 +36,13 @@ struct engine_stats {
   loop_stats total;
   std::vector<loop_stats> loops;
   // Bytes of write-queue blocks in use now, all loops together: what
-  // engine_config::max_write_queue_total bounds (counted in whole 4 KiB blocks).
+  // engine_options::max_write_queue_total bounds (counted in whole 4 KiB blocks).
   std::uint64_t write_queued = 0;
 };
 
 class engine {
  public:
-  explicit engine(engine_config config = {});
+  explicit engine(engine_options config = {});
   // Stops (as stop()) if still running.
   ~engine();
   engine(const engine&) = delete;
@@ -53,34 +53,35 @@ class engine {
   template <class Handler>
   listener& listen(std::string_view addr, Handler handler, listen_options options = {}) {
     detail::check_conn_handler<Handler>();  // handler.hpp: what a handler is
-    return listen_class(addr, detail::make_conn_class(std::move(handler), options.conn), options);
+    return listen_table(addr, detail::make_handler_table(std::move(handler), options.conn),
+                        options);
   }
   // Setup, any thread. A dialer for outgoing connections served by `handler`.
   template <class Handler>
   dialer& make_dialer(Handler handler, dial_options options = {}) {
     detail::check_conn_handler<Handler>();
-    return make_dialer_class(detail::make_conn_class(std::move(handler), options.conn), options);
+    return make_dialer_table(detail::make_handler_table(std::move(handler), options.conn), options);
   }
   // Any thread. A handler that connections can move onto with conn::rebind() (a protocol
   // upgrade). The engine owns it until it is destroyed; make one per upgrade target, not one
   // per connection.
   template <class Handler>
-  binding& make_binding(Handler handler, conn_options options = {}) {
+  upgrade_target& make_upgrade_target(Handler handler, conn_options options = {}) {
     detail::check_conn_handler<Handler>();
-    return make_binding_class(detail::make_conn_class(std::move(handler), options));
+    return make_upgrade_target_table(detail::make_handler_table(std::move(handler), options));
   }
   // Setup, any thread. One UDP socket on loop `loop_index` with a datagram handler.
   template <class Handler>
   udp_socket& udp_bind(std::string_view addr, Handler handler, std::size_t loop_index = 0) {
     detail::check_datagram_handler<Handler>();
-    return udp_bind_class(addr, detail::make_udp_class(std::move(handler), udp_options{}),
+    return udp_bind_table(addr, detail::make_udp_handler_table(std::move(handler), udp_options{}),
                           loop_index);
   }
   // Setup, any thread. UDP virtual connections: one socket per loop. Returns the bound address.
   template <class Handler>
   address udp_listen(std::string_view addr, Handler handler, udp_options options = {}) {
     detail::check_peer_handler<Handler>();
-    return udp_listen_class(addr, detail::make_udp_class(std::move(handler), options));
+    return udp_listen_table(addr, detail::make_udp_handler_table(std::move(handler), options));
   }
 
   // Starts the loop threads. Returns at once.
@@ -104,15 +105,16 @@ class engine {
   engine_stats stats() const;
   std::size_t loop_count() const noexcept;
   loop& loop_at(std::size_t index) noexcept;
-  const engine_config& config() const noexcept;
+  const engine_options& options() const noexcept;
 
  private:
-  listener& listen_class(std::string_view addr, detail::conn_class* cls,
+  listener& listen_table(std::string_view addr, detail::handler_table* cls,
                          const listen_options& options);
-  dialer& make_dialer_class(detail::conn_class* cls, const dial_options& options);
-  binding& make_binding_class(detail::conn_class* cls);
-  udp_socket& udp_bind_class(std::string_view addr, detail::udp_class* cls, std::size_t loop);
-  address udp_listen_class(std::string_view addr, detail::udp_class* cls);
+  dialer& make_dialer_table(detail::handler_table* cls, const dial_options& options);
+  upgrade_target& make_upgrade_target_table(detail::handler_table* cls);
+  udp_socket& udp_bind_table(std::string_view addr, detail::udp_handler_table* cls,
+                             std::size_t loop);
+  address udp_listen_table(std::string_view addr, detail::udp_handler_table* cls);
 
   std::unique_ptr<detail::engine_impl> impl_;
 };

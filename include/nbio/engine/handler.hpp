@@ -1,7 +1,7 @@
 // Public. What a handler is, and the checks that refuse a wrong one at compile time.
 //
 // A handler is a class with the on_* members it needs; the engine calls those it finds. A
-// connection handler (engine::listen, make_dialer, make_binding) has any of
+// connection handler (engine::listen, make_dialer, make_upgrade_target) has any of
 //   void on_open(nbio::conn&);
 //   void on_data(nbio::conn&, std::string_view bytes);  // view valid during the call only
 //   void on_close(nbio::conn&, std::error_code first_cause);
@@ -32,12 +32,19 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <functional>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 
 namespace nbio {
+
+// The most bytes of per-connection state a slot holds (conn_data, conn_options::reserve_data,
+// a WebSocket handler's conn_data with the layer's state): slots live in 64 KiB chunks, and
+// larger state belongs on the heap with a pointer to it in conn_data. Setup throws
+// std::invalid_argument past it.
+inline constexpr std::size_t max_slot_data = 16u << 10;
 
 class conn;
 class udp_socket;
@@ -51,45 +58,50 @@ template <class W>
 using handler_type = std::remove_reference_t<std::unwrap_reference_t<W>>;
 
 // Per-connection state types: default-constructed before on_open, destroyed after on_close,
-// in the connection's own slot (at most 16-byte aligned).
+// in the connection's own slot (at most 16-byte aligned, at most max_slot_data bytes).
 template <class T>
 concept slot_data = std::is_default_constructible_v<T> && std::is_nothrow_destructible_v<T> &&
-                    alignof(T) <= 16;
+                        alignof(T) <= 16 &&
+                    sizeof(T) <= max_slot_data;
 
-// One recognised member: `named_*` (a member of that name exists) and `takes_*` (it can be
-// called with the engine's arguments).
-template <class H>
-concept named_on_open = requires {
-  &H::on_open;
+// One recognised member: `named_*` (a member of that name exists, whatever it is) and
+// `takes_*` (it can be called with the engine's arguments). A name is found through a probe
+// that derives from H and from a base declaring every recognised name: where H declares it
+// too (an overload set, a template, a private member), the probe's lookup is ambiguous. For a
+// final class, which cannot be derived from, only a single non-template member is found.
+struct probe_names {
+  void on_open();
+  void on_data();
+  void on_close();
+  void on_drained();
+  void on_end();
+  void on_shutdown();
+  void on_read_timeout();
+  void on_datagram();
+  void on_message();
 };
 template <class H>
-concept named_on_data = requires {
-  &H::on_data;
-};
+struct probe : H, probe_names {};
 template <class H>
-concept named_on_close = requires {
-  &H::on_close;
-};
-template <class H>
-concept named_on_drained = requires {
-  &H::on_drained;
-};
-template <class H>
-concept named_on_end = requires {
-  &H::on_end;
-};
-template <class H>
-concept named_on_shutdown = requires {
-  &H::on_shutdown;
-};
-template <class H>
-concept named_on_read_timeout = requires {
-  &H::on_read_timeout;
-};
-template <class H>
-concept named_on_datagram = requires {
-  &H::on_datagram;
-};
+concept derivable = std::is_class_v<H> && !std::is_final_v<H> && !std::is_union_v<H>;
+
+#define NBIO_DETAIL_NAMED(name)     \
+  template <class H>                \
+  concept named_##name = requires { \
+    &H::name;                       \
+  }                                 \
+  || (derivable<H> && !requires { &probe<H>::name; });
+// One macro for nine names: each concept is the same two lines with another member name.
+NBIO_DETAIL_NAMED(on_open)
+NBIO_DETAIL_NAMED(on_data)
+NBIO_DETAIL_NAMED(on_close)
+NBIO_DETAIL_NAMED(on_drained)
+NBIO_DETAIL_NAMED(on_end)
+NBIO_DETAIL_NAMED(on_shutdown)
+NBIO_DETAIL_NAMED(on_read_timeout)
+NBIO_DETAIL_NAMED(on_datagram)
+NBIO_DETAIL_NAMED(on_message)
+#undef NBIO_DETAIL_NAMED
 
 template <class H, class C>
 concept takes_on_open = requires(H& h, C& c) {
@@ -152,6 +164,9 @@ namespace detail {
 // The checks behind conn_handler, one static_assert each, so the compiler names the member.
 template <class W, class H = nbio::detail::handler_type<W>>
 consteval void check_conn_handler() {
+  static_assert(!std::is_const_v<H>,
+                "nbio: a handler passed by reference must be std::ref(h), not std::cref(h): "
+                "its calls are not const");
   static_assert(std::is_class_v<H>,
                 "nbio: a connection handler is a class with on_* members (on_open, on_data, "
                 "on_close, on_drained, on_end, on_shutdown, on_read_timeout); this type is not "
@@ -183,8 +198,8 @@ consteval void check_conn_handler() {
                   "on_drained, on_end, on_shutdown, on_read_timeout");
     if constexpr (requires { typename H::conn_data; })
       static_assert(slot_data<typename H::conn_data>,
-                    "nbio: conn_data must be default-constructible, nothrow-destructible and at "
-                    "most 16-byte aligned");
+                    "nbio: conn_data must be default-constructible, nothrow-destructible, at most "
+                    "16-byte aligned and at most max_slot_data (16 KiB) bytes");
   }
 }
 
@@ -208,6 +223,9 @@ namespace detail {
 
 template <class W, class H = nbio::detail::handler_type<W>>
 consteval void check_datagram_handler() {
+  static_assert(!std::is_const_v<H>,
+                "nbio: a handler passed by reference must be std::ref(h), not std::cref(h): "
+                "its calls are not const");
   static_assert(std::is_class_v<H>,
                 "nbio: a datagram handler is a class with on_datagram(nbio::udp_socket&, "
                 "std::string_view, const nbio::address&); this type is not a class");
@@ -223,6 +241,9 @@ consteval void check_datagram_handler() {
 
 template <class W, class H = nbio::detail::handler_type<W>>
 consteval void check_peer_handler() {
+  static_assert(!std::is_const_v<H>,
+                "nbio: a handler passed by reference must be std::ref(h), not std::cref(h): "
+                "its calls are not const");
   static_assert(std::is_class_v<H>,
                 "nbio: a UDP peer handler is a class with on_open, on_data or on_close taking "
                 "nbio::udp_peer&; this type is not a class");
@@ -242,8 +263,8 @@ consteval void check_peer_handler() {
                   "nbio: a UDP peer handler needs at least one of on_open, on_data, on_close");
     if constexpr (requires { typename H::peer_data; })
       static_assert(slot_data<typename H::peer_data>,
-                    "nbio: peer_data must be default-constructible, nothrow-destructible and at "
-                    "most 16-byte aligned");
+                    "nbio: peer_data must be default-constructible, nothrow-destructible, at most "
+                    "16-byte aligned and at most max_slot_data (16 KiB) bytes");
   }
 }
 

@@ -24,7 +24,7 @@ struct loop_stats {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   // Connections this loop closed because the engine's write queues passed
-  // engine_config::max_write_queue_total (their cause: errc::write_queue_overflow).
+  // engine_options::max_write_queue_total (their cause: errc::write_queue_overflow).
   std::uint64_t write_budget_closes = 0;
 
   loop_stats& operator+=(const loop_stats& o) noexcept;

@@ -24,8 +24,8 @@
 
 #include "nbio/core/address.hpp"
 #include "nbio/core/error.hpp"
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/handler.hpp"
+#include "nbio/engine/handler_table.hpp"
 #include "nbio/engine/timer_wheel.hpp"
 
 namespace nbio {
@@ -45,7 +45,7 @@ struct udp_options {
 namespace detail {
 class udp_impl;
 
-struct udp_class {
+struct udp_handler_table {
   void* handler = nullptr;
   void (*on_datagram)(void*, udp_socket&, std::string_view, const address&) = nullptr;
   void (*on_open)(void*, udp_peer&) = nullptr;
@@ -58,10 +58,10 @@ struct udp_class {
   std::uint32_t data_size = 0;
   udp_options opts{};
 
-  udp_class() = default;
-  udp_class(const udp_class&) = delete;
-  udp_class& operator=(const udp_class&) = delete;
-  ~udp_class() {
+  udp_handler_table() = default;
+  udp_handler_table(const udp_handler_table&) = delete;
+  udp_handler_table& operator=(const udp_handler_table&) = delete;
+  ~udp_handler_table() {
     if (destroy_handler) destroy_handler(handler);
   }
 };
@@ -79,9 +79,9 @@ struct peer_data_of<H> {
 };
 
 template <class W>
-udp_class* make_udp_class(W handler, const udp_options& opts) {
+udp_handler_table* make_udp_handler_table(W handler, const udp_options& opts) {
   using H = nbio::detail::handler_type<W>;
-  auto* cls = new udp_class;
+  auto* cls = new udp_handler_table;
   if constexpr (std::is_same_v<W, H>) {
     cls->handler = new H(std::move(handler));
     cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };

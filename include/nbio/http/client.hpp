@@ -13,7 +13,7 @@
 //   auto r = cl.fetch({.method = "POST", .url = "http://127.0.0.1:8080/echo", .body = "hi"}, ec);
 //
 // HTTPS: an https:// URL (port 443 by default) runs its connections through TLS (nbio/tls),
-// with client_config::tls as the context, or, when that is null, a default one made on the
+// with client_options::tls as the context, or, when that is null, a default one made on the
 // first https:// request: the system's trust store, host-name checking, ALPN "http/1.1":
 //   nbio::http::client cl(eng, {.tls = nbio::tls::context::client({.ca_file = "ca.pem",
 //                                                                   .alpn = {"http/1.1"}})});
@@ -53,7 +53,7 @@
 // Errors (done's std::error_code): client_errc below (URL, request, redirect, timeout and
 // truncation errors); nbio::http::errc for a malformed or over-limit response (bad_status_line,
 // headers_too_large, body_too_large, ...); nbio::errc for connect_timeout, resolve_failed and
-// shutdown; errno codes (ECONNREFUSED, ECONNRESET) from the socket; nbio::tls::category() codes
+// shutdown; errno codes (ECONNREFUSED, ECONNRESET) from the socket; nbio::tls::tls_category() codes
 // for a failed TLS handshake (a refused certificate). On an error the response holds what had
 // arrived (status 0 when nothing did).
 //
@@ -108,7 +108,7 @@ inline std::error_code make_error_code(client_errc e) noexcept {
   return {static_cast<int>(e), client_category()};
 }
 
-struct client_config {
+struct client_options {
   // From the dial to the established connection (nbio::errc::connect_timeout past it).
   std::chrono::milliseconds connect_timeout{10'000};
   // The whole exchange: from send() (waiting for a connection included) to the last byte of
@@ -153,7 +153,7 @@ struct client_request {
   // When set, the response body is delivered piece by piece as it is decoded (views valid
   // during the call) instead of being collected in client_response::body, with no size limit.
   std::function<void(std::string_view piece)> on_body{};
-  // Overrides client_config::request_timeout for this request (0: none).
+  // Overrides client_options::request_timeout for this request (0: none).
   std::optional<std::chrono::milliseconds> timeout{};
 };
 
@@ -174,7 +174,7 @@ class client {
   using done_handler = std::function<void(std::error_code, client_response&&)>;
 
   // Setup, any thread. The engine must outlive the client; requests need it running.
-  explicit client(nbio::engine& eng, client_config config = {});
+  explicit client(nbio::engine& eng, client_options config = {});
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
@@ -186,7 +186,7 @@ class client {
   // `done`: returns the response, with `ec` set to the error.
   client_response fetch(client_request req, std::error_code& ec);
 
-  const client_config& config() const noexcept;
+  const client_options& options() const noexcept;
 
   struct shared;  // what the client's connections and queued requests refer to (private)
 

@@ -44,7 +44,7 @@ enum class errc {
   headers_too_large,            // 431: the head passed max_header_bytes
   too_many_headers,             // 431: more than max_headers fields
   body_too_large,               // 413: the body passed max_body
-  // A server's buffer budget (server_config::max_buffered_bytes) ran out and this request held
+  // A server's buffer budget (server_options::max_buffered_bytes) ran out and this request held
   // among the most of it: it is answered and its connection closed.
   head_over_budget,  // 431: an incomplete head
   body_over_budget,  // 413: a body being collected

@@ -55,14 +55,14 @@ class request {
   std::span<const http::header> headers() const noexcept { return head_->headers; }
   bool keep_alive() const noexcept { return head_->keep_alive; }
   // The whole body (requests with a body are handed over once it has arrived, within
-  // server_config::limits.max_body).
+  // server_options::limits.max_body).
   std::string_view body() const noexcept { return body_; }
-  // Streamed bodies (server_config::stream_body chose this request): the handler runs as soon
+  // Streamed bodies (server_options::stream_body chose this request): the handler runs as soon
   // as the head is complete, body() is empty, and on_body() says where the body goes as it
   // arrives, piece by piece, without being collected (a proxy forwards it, an upload writes it
   // to a file). Errors reach the reader: the client left (its close cause), the body timeout
   // (nbio::errc::read_timeout), malformed chunked framing, or more than
-  // server_config::max_streamed_body (http::errc::body_too_large); the connection then closes.
+  // server_options::max_streamed_body (http::errc::body_too_large); the connection then closes.
   // Without a reader the body is read and dropped. The handler answers as usual: at once, or
   // defer() and finish once the body is in. on_body() throws std::logic_error when the body is
   // not streamed.

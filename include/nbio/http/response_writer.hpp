@@ -27,7 +27,7 @@
 #include <vector>
 
 namespace nbio {
-class binding;
+class upgrade_target;
 class conn;
 }  // namespace nbio
 
@@ -42,7 +42,7 @@ class deferred_target;
 // once per request; it keeps Go's shape since it is one function. It carries one more fact,
 // which a server needs before the first request: takeover_bytes, the slot room (bytes of
 // per-connection state) a protocol it hands connections over to keeps there (hijack onto a
-// binding: websocket::server::upgrade() sets it). A listener reserves the largest of its
+// upgrade target: websocket::server::upgrade() sets it). A listener reserves the largest of its
 // handler's, or of its serve_mux's routes', so a user never sizes that by hand.
 class handler {
  public:
@@ -76,6 +76,8 @@ class response_writer {
     virtual void send_file(int fd, std::uint64_t offset, std::uint64_t length);
     // Whether hijack() may take the connection (the server's sink, on the connection's thread).
     virtual bool can_hijack() const noexcept { return false; }
+    // The slot room the connection has for a hijack's new handler (conn::data_capacity()).
+    virtual std::size_t slot_capacity() const noexcept { return 0; }
     // Whether the client is still there, and a call for when it leaves (deferred responses).
     virtual bool client_connected() const noexcept { return true; }
     virtual void on_client_gone(std::function<void()>) {}
@@ -135,16 +137,16 @@ class response_writer {
   // stops counting as an HTTP connection and gets no more timeouts from the server) and moves
   // it onto `to` with nbio::conn::rebind: init(conn&) runs first (write the upgrade's answer,
   // such as "101 Switching Protocols", and fill in `to`'s conn_data there), then `to`'s
-  // on_open, then its on_data with the bytes the client sent after this request. A listener
-  // whose connections may be hijacked reserves room for `to`'s conn_data with
-  // listen_options::conn.reserve_data; if it does not fit, the connection closes with
-  // nbio::errc::slot_too_small. Only from a handler running inline on the connection's thread
-  // (not a worker_pool, a deferred response or a recorder), before the response started:
-  // throws std::logic_error otherwise.
-  void hijack(const nbio::binding& to, std::function<void(nbio::conn&)> init = {});
+  // on_open, then its on_data with the bytes the client sent after this request. The slot
+  // must hold `to`'s state (upgrade_target::slot_bytes()): the route's handler carries that as
+  // its takeover_bytes, and http::server::listen reserves it. Only from a handler running
+  // inline on the connection's thread (not a worker_pool, a deferred response or a recorder),
+  // before the response started, into a slot with room for `to`: throws std::logic_error
+  // otherwise (answered 500, the message naming the missing takeover_bytes).
+  void hijack(const nbio::upgrade_target& to, std::function<void(nbio::conn&)> init = {});
   bool hijacked() const noexcept { return hijack_to_ != nullptr; }
   // For the server, once the handler returned: where the connection goes, and the init.
-  const nbio::binding* hijack_target() const noexcept { return hijack_to_; }
+  const nbio::upgrade_target* hijack_target() const noexcept { return hijack_to_; }
   std::function<void(nbio::conn&)> take_hijack_init() noexcept { return std::move(hijack_init_); }
 
   int status() const noexcept { return status_; }
@@ -181,7 +183,7 @@ class response_writer {
   bool finished_ = false;
   bool deferred_ = false;
   int file_fd_ = -1;  // send_file(): our dup, handed to the sink on finish()
-  const nbio::binding* hijack_to_ = nullptr;
+  const nbio::upgrade_target* hijack_to_ = nullptr;
   std::function<void(nbio::conn&)> hijack_init_;
   std::uint64_t file_offset_ = 0;
   std::uint64_t file_length_ = 0;

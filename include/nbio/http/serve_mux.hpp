@@ -5,7 +5,7 @@
 //   mux.handle("POST /items/", post_item);         // POST to anything under /items/
 //   mux.handle("static.example.com/", files);      // any method, that host only
 //   mux.handle("/{$}", home);                      // "/" only, not the whole tree
-//   nbio::http::server srv(eng, mux.as_handler());
+//   nbio::http::server srv(eng, mux);
 //
 // A pattern is `[METHOD ][HOST]/[PATH]`:
 //   METHOD  a token; the pattern matches that method only, and "GET" matches HEAD too. Without

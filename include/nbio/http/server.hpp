@@ -3,7 +3,7 @@
 //   nbio::engine eng;
 //   nbio::http::serve_mux mux;
 //   mux.handle("GET /", [](auto& w, auto&) { w.write("hello\n"); });
-//   nbio::http::server srv(eng, mux.as_handler());
+//   nbio::http::server srv(eng, mux);
 //   srv.listen("127.0.0.1:8080");
 //   eng.start();
 //   eng.wait();
@@ -17,7 +17,7 @@
 // must wait defers its response (response_writer::defer) or runs on a worker_pool (on_pool);
 // the responses to the requests of one read go out in one write.
 //
-// Limits and timeouts (server_config): the parser's limits (414/431/413 and the rest answered
+// Limits and timeouts (server_options): the parser's limits (414/431/413 and the rest answered
 // with their status, then the connection closes), a budget for the bytes of incomplete requests
 // across all connections (max_buffered_bytes: the largest holders are evicted), a header timeout
 // counted from the first byte of a request head (slowloris), a body timeout from the end of the
@@ -57,7 +57,7 @@
 
 namespace nbio::http {
 
-struct server_config {
+struct server_options {
   parser_limits limits{};
   // From the first byte of a request head to its end (Go's ReadHeaderTimeout); also the wait
   // for the first request of a new connection.
@@ -103,21 +103,22 @@ struct server_stats {
 
 class server {
  public:
-  server(nbio::engine& eng, handler h, server_config config = {});
+  server(nbio::engine& eng, handler h, server_options config = {});
   // Serves `mux` (which outlives the server); each listen() reserves the room its upgrade
   // routes need as they are then (add routes before listening).
-  server(nbio::engine& eng, const serve_mux& mux, server_config config = {});
+  server(nbio::engine& eng, const serve_mux& mux, server_options config = {});
+  server(nbio::engine& eng, serve_mux&& mux, server_options config = {}) = delete;
   server(const server&) = delete;
   server& operator=(const server&) = delete;
   ~server();
 
   // Setup, any thread: serves HTTP on `addr` ("127.0.0.1:8080", "[::1]:0", "unix:/path").
-  // options.conn's write_timeout and max_write_queue are taken from the server_config, and
+  // options.conn's write_timeout and max_write_queue are taken from the server_options, and
   // its reserve_data is raised to the handler's takeover_bytes() (an upgrade's room). Throws
   // std::system_error as engine::listen does.
   nbio::listener& listen(std::string_view addr, nbio::listen_options options = {});
 
-  const server_config& config() const noexcept;
+  const server_options& options() const noexcept;
   // Requests answered so far (all loops; relaxed, for statistics): stats().requests_served.
   std::uint64_t requests_served() const noexcept;
   // Any thread.

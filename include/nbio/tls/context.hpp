@@ -13,7 +13,7 @@
 //
 // Memory: a TLS connection costs its slot 16 bytes. OpenSSL runs every handshake; once a TLS
 // 1.3 server connection is established it leaves OpenSSL for nbio's own record layer
-// (server_config::handoff), and an idle one then holds 216 bytes: its traffic secrets and
+// (server_options::handoff), and an idle one then holds 216 bytes: its traffic secrets and
 // sequence numbers, no cipher context and no buffer. TLS 1.2 and client connections stay with
 // OpenSSL, which keeps ~13.7 KB per connection (its SSL object alone is 7.6 KB); their buffers
 // are released whenever empty. docs/tls.md has the measurements and the hand-off's safety
@@ -52,7 +52,7 @@ enum class client_auth : std::uint8_t {
   required,  // the handshake fails without a valid one (mutual TLS)
 };
 
-struct server_config {
+struct server_options {
   certificate cert{};  // served when the client sends no SNI or none of `sni` matches
   // More certificates, chosen by the client's SNI against each one's names (subjectAltName DNS
   // entries, wildcards included, as X509_check_host matches them), first match wins.
@@ -82,7 +82,7 @@ struct server_config {
   std::chrono::milliseconds handshake_timeout = 10s;
   // Threads that run the expensive step of each handshake (the ClientHello: key exchange and
   // the certificate's signature) off the loops, so a storm of new connections does not delay
-  // established ones. 0: on the loop, under engine_config::handshakes_per_turn. Non-blocking
+  // established ones. 0: on the loop, under engine_options::handshakes_per_turn. Non-blocking
   // mode only (a blocking-mode connection has its own thread already).
   unsigned handshake_threads = 0;
   // TLS 1.3 connections leave OpenSSL after the handshake for nbio's record layer: ~200 bytes
@@ -91,7 +91,7 @@ struct server_config {
   bool handoff = true;
 };
 
-struct client_config {
+struct client_options {
   // Peer verification: against `ca_file` (PEM), or the system store when empty. Host-name
   // checking is on with it: the name dialed (or `server_name`) must match the certificate
   // (an IP address dialed must be in its IP subjectAltNames).
@@ -120,21 +120,21 @@ struct context_stats {
   // (the cause is in the connection's close path).
   std::uint64_t failed = 0;
   // Of the finished ones, connections that left OpenSSL for nbio's record layer
-  // (server_config::handoff).
+  // (server_options::handoff).
   std::uint64_t handed_off = 0;
 };
 
 class context final : public nbio::transport {
  public:
-  static std::shared_ptr<context> server(const server_config& config);
-  static std::shared_ptr<context> client(const client_config& config = {});
+  static std::shared_ptr<context> server(const server_options& config);
+  static std::shared_ptr<context> client(const client_options& config = {});
   ~context() override;
 
   // Any thread, while serving: the certificates, keys and settings of `config` apply to
   // handshakes that start from now on; live connections keep theirs. Session tickets issued
   // before stay valid (the ticket keys carry over). Throws, keeping the old settings, when
   // `config` does not load. Server contexts only.
-  void reload(const server_config& config);
+  void reload(const server_options& config);
 
   bool is_server() const noexcept { return server_; }
   context_stats stats() const noexcept;
@@ -156,7 +156,7 @@ std::string_view server_name(const conn& c);       // the SNI the client sent (s
 std::string_view protocol_version(const conn& c);  // "TLSv1.3"
 std::string_view cipher(const conn& c);            // "TLS_AES_128_GCM_SHA256"
 bool resumed(const conn& c);                       // the handshake resumed a session
-bool handed_off(const conn& c);  // on nbio's record layer since its handshake (server_config)
+bool handed_off(const conn& c);  // on nbio's record layer since its handshake (server_options)
 bool has_peer_certificate(const conn& c);
 std::string peer_subject(const conn& c);  // the verified peer certificate's subject, one line
 

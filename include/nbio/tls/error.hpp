@@ -22,20 +22,20 @@ enum class errc {
   verify_failed = 0x8000,       // | X509_V_ERR_*
 };
 
-const std::error_category& category() noexcept;
+const std::error_category& tls_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), category()};
+  return {static_cast<int>(e), tls_category()};
 }
 
 // An SSL-library reason (SSL_R_*) as an error_code.
 inline std::error_code reason_code(int ssl_reason) noexcept {
-  return {ssl_reason, category()};
+  return {ssl_reason, tls_category()};
 }
 
 // Whether `ec` is a certificate verification failure, and which X509_V_ERR_* it is.
 inline bool is_verify_error(std::error_code ec) noexcept {
-  return ec.category() == category() && (ec.value() & 0x8000) != 0;
+  return ec.category() == tls_category() && (ec.value() & 0x8000) != 0;
 }
 inline int verify_result(std::error_code ec) noexcept {
   return is_verify_error(ec) ? ec.value() & 0x7fff : 0;

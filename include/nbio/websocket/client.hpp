@@ -27,7 +27,7 @@
 // offered yet). Frames the server sent right behind its 101 are read. Then the connection is a
 // WebSocket connection like a server's (connection.hpp), except that every frame it sends is
 // masked with a fresh random key. A failed dial or handshake calls on_error with the reason
-// (nbio::errc for the dial, nbio::tls::category() codes for the TLS handshake,
+// (nbio::errc for the dial, nbio::tls::tls_category() codes for the TLS handshake,
 // websocket::errc::handshake_* and bad_url, http::errc for an answer that is not HTTP) and the
 // handler hears nothing of that connection.
 //
@@ -64,7 +64,7 @@ struct client_options {
   std::chrono::milliseconds ping_interval{0};
   std::chrono::milliseconds pong_timeout{10'000};
   std::chrono::milliseconds idle_timeout{0};
-  std::size_t max_write_queue = (16u << 20) + 64;  // as server_options::max_write_queue
+  std::size_t max_write_queue = (16u << 20) + (64u << 10);  // as server_options::max_write_queue
   // Subprotocols to offer ("chat, superchat"); connection::subprotocol() says which one won.
   std::string subprotocols;
   // permessage-deflate (deflate.hpp): offered when enabled; the server's answer is checked

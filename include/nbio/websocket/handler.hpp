@@ -27,19 +27,14 @@
 #include <string_view>
 #include <type_traits>
 
-#include "nbio/engine/conn_class.hpp"
 #include "nbio/engine/handler.hpp"
+#include "nbio/engine/handler_table.hpp"
 
 namespace nbio::websocket {
 
 class connection;
 
 namespace detail {
-
-template <class H>
-concept named_on_message = requires {
-  &H::on_message;
-};
 
 template <class H>
 concept takes_on_open = requires(H& h, connection& ws) {
@@ -61,6 +56,7 @@ concept takes_on_drained = requires(H& h, connection& ws) {
 using nbio::detail::member_ok;
 using nbio::detail::named_on_close;
 using nbio::detail::named_on_drained;
+using nbio::detail::named_on_message;
 using nbio::detail::named_on_open;
 using nbio::detail::slot_data;
 
@@ -82,6 +78,9 @@ namespace detail {
 // The checks behind `handler`, one static_assert each, so the compiler names the member.
 template <class W, class H = nbio::detail::handler_type<W>>
 consteval void check_handler() {
+  static_assert(!std::is_const_v<H>,
+                "nbio: a handler passed by reference must be std::ref(h), not std::cref(h): "
+                "its calls are not const");
   static_assert(std::is_class_v<H>,
                 "nbio: a WebSocket handler is a class with on_open, on_message, on_close or "
                 "on_drained taking nbio::websocket::connection&; this type is not a class");
@@ -106,8 +105,8 @@ consteval void check_handler() {
                   "on_close, on_drained");
     if constexpr (requires { typename H::conn_data; })
       static_assert(slot_data<typename H::conn_data>,
-                    "nbio: conn_data must be default-constructible, nothrow-destructible and at "
-                    "most 16-byte aligned");
+                    "nbio: conn_data must be default-constructible, nothrow-destructible, at most "
+                    "16-byte aligned and at most max_slot_data (16 KiB) bytes");
   }
 }
 
@@ -121,7 +120,7 @@ inline constexpr std::uint32_t data_offset = (state_bytes + static_cast<std::uin
                                              ~(static_cast<std::uint32_t>(alignof(T)) - 1);
 
 // The calls made from a handler type, stored once per server or client: one indirect call per
-// event, as for the engine's handlers (nbio/engine/conn_class.hpp).
+// event, as for the engine's handlers (nbio/engine/handler_table.hpp).
 struct callbacks {
   void* handler = nullptr;
   void (*on_open)(void*, connection&) = nullptr;

@@ -55,9 +55,10 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{0};
   // Bytes queued for a client that does not read before it is closed (1006 to it). The
   // default holds one message of the default limits.max_message (16 MiB) with its frame
-  // header, so an echo can send back whatever it accepted (Autobahn 9.1.6 and 9.2.6); the
+  // header and deflate's overhead on incompressible data (~5 bytes per 16 KiB block), so an
+  // echo can send back whatever it accepted (Autobahn 9.1.6 and 9.2.6); the
   // engine's max_write_queue_total (256 MiB) bounds all connections together.
-  std::size_t max_write_queue = (16u << 20) + 64;
+  std::size_t max_write_queue = (16u << 20) + (64u << 10);
   // Subprotocols this server speaks, in order of preference ("chat, superchat"); the first one
   // the client offers is chosen.
   std::string subprotocols;
@@ -105,7 +106,7 @@ class server {
   server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_options options);
 
   std::shared_ptr<shared> shared_;
-  nbio::binding* binding_;
+  nbio::upgrade_target* target_;
 };
 
 }  // namespace nbio::websocket

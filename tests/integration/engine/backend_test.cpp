@@ -1,4 +1,4 @@
-// Integration: the choice of back-end (engine_config::backend, NBIO_BACKEND), and the faults the
+// Integration: the choice of back-end (engine_options::backend, NBIO_BACKEND), and the faults the
 // io_uring back-end must survive: a reset mid-send, a close with a send in flight, thousands of
 // connections sending at once into a ring of few buffers, writes from other threads racing
 // close, and an engine stopped with operations in flight. The fault cases run on whatever
@@ -97,7 +97,7 @@ TEST(backend_choice, explicit_io_uring_under_a_seccomp_filter_fails_at_construct
     }
     // auto falls back to epoll, and the engine serves.
     nbio::engine e({.loops = 1, .backend = nbio::io_backend::automatic});
-    return e.config().backend == nbio::io_backend::epoll ? 0 : 14;
+    return e.options().backend == nbio::io_backend::epoll ? 0 : 14;
   }));
 }
 
@@ -105,7 +105,7 @@ TEST(backend_choice, nbio_backend_in_the_environment_overrides_the_configuration
   EXPECT_TRUE(in_child([] {
     ::setenv("NBIO_BACKEND", "epoll", 1);
     nbio::engine a({.loops = 1, .backend = nbio::io_backend::io_uring});
-    if (a.config().backend != nbio::io_backend::epoll) return 20;
+    if (a.options().backend != nbio::io_backend::epoll) return 20;
     ::setenv("NBIO_BACKEND", "kqueue", 1);
     try {
       nbio::engine b({.loops = 1});
@@ -122,7 +122,7 @@ TEST(backend_choice, auto_picks_io_uring_where_the_kernel_offers_it) {
     ::unsetenv("NBIO_BACKEND");
     nbio::engine e({.loops = 1, .backend = nbio::io_backend::automatic});
     const auto want = available ? nbio::io_backend::io_uring : nbio::io_backend::epoll;
-    return e.config().backend == want ? 0 : 30;
+    return e.options().backend == want ? 0 : 30;
   }));
 }
 

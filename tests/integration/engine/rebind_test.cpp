@@ -43,7 +43,7 @@ struct upgraded {
 };
 
 struct shared_state {
-  std::atomic<nbio::binding*> to{nullptr};
+  std::atomic<nbio::upgrade_target*> to{nullptr};
   std::atomic<int> old_closed{0};
   std::atomic<int> new_opened{0};
   event_log<std::error_code> rebinds;  // what each rebind() returned
@@ -88,7 +88,7 @@ class rebind : public ::testing::TestWithParam<conn_mode> {
 TEST_P(rebind, bytes_after_the_upgrade_go_to_the_new_handler_in_order) {
   shared_state s;
   test_server server(line_handler{&s}, with_reserve(64), GetParam().engine());
-  s.to = &server.engine().make_binding(upgraded{&s.new_opened, &s.events});
+  s.to = &server.engine().make_upgrade_target(upgraded{&s.new_opened, &s.events});
   unique_fd fd = connect_stream(server.address());
   ASSERT_TRUE(send_all(fd.get(), "hi"));
   EXPECT_EQ(recv_exact(fd.get(), 7).data, "line:hi");
@@ -111,7 +111,7 @@ TEST_P(rebind, bytes_after_the_upgrade_go_to_the_new_handler_in_order) {
 TEST_P(rebind, from_a_posted_task) {
   shared_state s;
   test_server server(line_handler{&s}, with_reserve(64), GetParam().engine());
-  s.to = &server.engine().make_binding(upgraded{&s.new_opened, &s.events});
+  s.to = &server.engine().make_upgrade_target(upgraded{&s.new_opened, &s.events});
   unique_fd fd = connect_stream(server.address());
   ASSERT_TRUE(send_all(fd.get(), "POST\nx"));
   const std::string want = "upgraded\n#1:x";
@@ -123,7 +123,7 @@ TEST_P(rebind, from_a_posted_task) {
 TEST_P(rebind, conn_data_larger_than_the_slot_is_refused_and_the_connection_goes_on) {
   shared_state s;
   test_server server(line_handler{&s}, GetParam().listen(), GetParam().engine());
-  s.to = &server.engine().make_binding(upgraded{&s.new_opened, &s.events});
+  s.to = &server.engine().make_upgrade_target(upgraded{&s.new_opened, &s.events});
   unique_fd fd = connect_stream(server.address());
   ASSERT_TRUE(send_all(fd.get(), "UPGRADE\n"));
   ASSERT_TRUE(s.rebinds.wait_for_size(1, 5s));
@@ -137,8 +137,8 @@ TEST_P(rebind, conn_data_larger_than_the_slot_is_refused_and_the_connection_goes
 TEST_P(rebind, the_new_handlers_idle_timeout_applies) {
   shared_state s;
   test_server server(line_handler{&s}, with_reserve(64), GetParam().engine());
-  s.to = &server.engine().make_binding(upgraded{&s.new_opened, &s.events},
-                                       nbio::conn_options{.idle_timeout = 300ms});
+  s.to = &server.engine().make_upgrade_target(upgraded{&s.new_opened, &s.events},
+                                              nbio::conn_options{.idle_timeout = 300ms});
   unique_fd fd = connect_stream(server.address());
   ASSERT_TRUE(send_all(fd.get(), "UPGRADE\n"));
   EXPECT_EQ(recv_exact(fd.get(), 9).data, "upgraded\n");

@@ -22,7 +22,7 @@ struct review_counts {
   std::atomic<int> old_closed{0};
   std::atomic<int> new_closed{0};
   event_log<std::string> new_data;
-  std::atomic<nbio::binding*> to{nullptr};
+  std::atomic<nbio::upgrade_target*> to{nullptr};
 };
 
 // The dialer's handler: on_open greets, which must never happen once on_connect moved the
@@ -65,7 +65,7 @@ TEST(review_rebind, rebind_in_on_connect_skips_the_dialers_on_open) {
   nbio::dial_options o;
   o.conn.reserve_data = sizeof(moved_side::conn_data);
   nbio::dialer& d = client.make_dialer(dial_side{&n}, o);
-  n.to = &client.make_binding(moved_side{&n});
+  n.to = &client.make_upgrade_target(moved_side{&n});
   client.start();
   event_log<std::error_code> rebinds;
   d.dial(
@@ -111,7 +111,7 @@ TEST(review_rebind, rebind_with_a_write_queue_keeps_the_order) {
   test_server srv(flooder{&n}, nbio::listen_options{.conn = co});
   // The new handler's max_write_queue rules after the rebind (with the default 4 MiB the
   // queue inherited here would overflow on its first write).
-  n.to = &srv.engine().make_binding(moved_side{&n}, co);
+  n.to = &srv.engine().make_upgrade_target(moved_side{&n}, co);
   auto fd = connect_small_rcvbuf(srv.address(), 4096);
   ASSERT_TRUE(fd);
   ASSERT_TRUE(send_all(fd.get(), "GO"));

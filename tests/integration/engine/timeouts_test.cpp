@@ -23,7 +23,7 @@ using namespace nbio_test;
 class timeouts : public ::testing::TestWithParam<conn_mode> {
  protected:
   nbio::listen_options with_conn(nbio::conn_options c) const { return GetParam().listen(c); }
-  nbio::engine_config engine() const { return GetParam().engine(); }
+  nbio::engine_options engine() const { return GetParam().engine(); }
 };
 
 class write_timeouts : public timeouts {};

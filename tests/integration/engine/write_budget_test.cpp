@@ -1,4 +1,4 @@
-// Integration: the engine-wide write budget (engine_config::max_write_queue_total). Clients that
+// Integration: the engine-wide write budget (engine_options::max_write_queue_total). Clients that
 // never read ask for a queue of some KiB ("Q<KiB>"); the server writes until its queue holds that
 // much (the kernel's buffers take a varying share first). Past the budget the loop closes its
 // largest queue with errc::write_queue_overflow; a client that reads (small queue) keeps its
@@ -64,8 +64,8 @@ bool echo_once(int fd, std::string_view text) {
 
 class write_budget : public ::testing::TestWithParam<conn_mode> {
  protected:
-  nbio::engine_config config(std::size_t total) const {
-    nbio::engine_config c = GetParam().engine();
+  nbio::engine_options config(std::size_t total) const {
+    nbio::engine_options c = GetParam().engine();
     c.loops = 1;  // every connection on one loop: the victim is chosen among all of them
     c.max_write_queue_total = total;
     return c;

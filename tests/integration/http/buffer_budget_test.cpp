@@ -1,4 +1,4 @@
-// Integration: server_config::max_buffered_bytes over real loopback sockets. Clients that send
+// Integration: server_options::max_buffered_bytes over real loopback sockets. Clients that send
 // most of a request and stall make the server hold their bytes; past the budget the ones
 // holding the most are answered (431 for a head, 413 for a body, with Date and Connection:
 // close) and closed, the total stays near the budget, and other clients are served meanwhile.
@@ -20,7 +20,7 @@ namespace {
 using namespace nbio_test;
 using nbio::http::request;
 using nbio::http::response_writer;
-using nbio::http::server_config;
+using nbio::http::server_options;
 
 nbio::http::handler hello() {
   return [](response_writer& w, request&) { w.write("hello\n"); };
@@ -37,7 +37,7 @@ TEST_P(http_buffer_budget, stalled_heads_past_the_budget_get_431_and_the_total_s
   constexpr std::size_t budget = 256 * 1024;
   constexpr std::size_t clients = 64;
   constexpr std::size_t pad = 15 * 1024;
-  server_config cfg;
+  server_options cfg;
   cfg.max_buffered_bytes = budget;
   http_test_server srv(hello(), cfg, listen_for(GetParam()), {.loops = 1});
   nbio::http::server& server = srv.server();
@@ -100,7 +100,7 @@ TEST_P(http_buffer_budget, stalled_heads_past_the_budget_get_431_and_the_total_s
 // served.
 TEST(http_buffer_budget_loop, a_small_head_crossing_the_budget_evicts_the_loops_largest_body) {
   constexpr std::size_t budget = 256 * 1024;
-  server_config cfg;
+  server_options cfg;
   cfg.max_buffered_bytes = budget;
   cfg.limits.max_body = 1u << 20;
   http_test_server srv(hello(), cfg, listen_for(nbio::io_mode::nonblocking), {.loops = 1});
@@ -140,7 +140,7 @@ TEST(http_buffer_budget_loop, a_small_head_crossing_the_budget_evicts_the_loops_
 // 0 turns the budget off: the same flood is held whole (and still counted).
 TEST(http_buffer_budget_loop, zero_budget_holds_every_stalled_head) {
   constexpr std::size_t clients = 32;
-  server_config cfg;
+  server_options cfg;
   cfg.max_buffered_bytes = 0;
   http_test_server srv(hello(), cfg, listen_for(nbio::io_mode::nonblocking), {.loops = 1});
   std::vector<std::unique_ptr<http_client>> stalled;

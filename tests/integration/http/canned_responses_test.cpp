@@ -56,8 +56,8 @@ nbio::http::handler app(nbio::http::serve_mux& mux) {
   return mux.as_handler();
 }
 
-nbio::http::server_config small_limits() {
-  nbio::http::server_config cfg;
+nbio::http::server_options small_limits() {
+  nbio::http::server_options cfg;
   cfg.limits.max_request_line = 256;
   cfg.limits.max_header_bytes = 1024;
   cfg.limits.max_body = 64;

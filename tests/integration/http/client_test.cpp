@@ -34,8 +34,8 @@ namespace {
 
 using namespace nbio_test;
 using nbio::http::client;
-using nbio::http::client_config;
 using nbio::http::client_errc;
+using nbio::http::client_options;
 using nbio::http::client_request;
 using nbio::http::client_response;
 
@@ -44,7 +44,7 @@ using nbio::http::client_response;
 struct client_rig {
   nbio::engine eng{{.loops = 2}};
   std::unique_ptr<client> cl;
-  explicit client_rig(client_config cfg = {}) {
+  explicit client_rig(client_options cfg = {}) {
     eng.start();
     // No test waits the default 30 s for a request that went wrong.
     if (cfg.request_timeout == std::chrono::milliseconds(30'000)) cfg.request_timeout = 10s;
@@ -533,7 +533,7 @@ TEST(http_client_misbehaving, content_length_past_max_body_is_refused) {
     send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
     recv_until_eof(fd, 5s);
   });
-  client_config cfg;
+  client_options cfg;
   cfg.limits.max_body = 1000;
   client_rig rig(cfg);
   std::error_code ec;
@@ -576,7 +576,7 @@ TEST(http_client_misbehaving, endless_body_stops_at_max_body) {
     for (int i = 0; i < 1000 && send_all(fd, block, 2s); ++i) {
     }
   });
-  client_config cfg;
+  client_options cfg;
   cfg.limits.max_body = 1u << 20;
   client_rig rig(cfg);
   std::error_code ec;

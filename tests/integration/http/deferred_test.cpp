@@ -48,7 +48,7 @@ struct finisher {
 
 class http_deferred : public ::testing::TestWithParam<nbio::io_mode> {
  protected:
-  std::unique_ptr<http_test_server> serve(handler h, server_config config = {}) {
+  std::unique_ptr<http_test_server> serve(handler h, server_options config = {}) {
     return std::make_unique<http_test_server>(std::move(h), config, listen_for(GetParam()));
   }
 };

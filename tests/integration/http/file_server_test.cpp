@@ -66,7 +66,7 @@ class http_file_server_curl : public ::testing::TestWithParam<nbio::io_mode> {
     std::ofstream(root_ + "/hello.txt", std::ios::binary) << "hello, world\n";
     std::ofstream(base_ + "/secret.txt", std::ios::binary) << "secret\n";
     srv_ = std::make_unique<http_test_server>(nbio::http::file_server(root_),
-                                              nbio::http::server_config{}, listen_for(GetParam()));
+                                              nbio::http::server_options{}, listen_for(GetParam()));
   }
   void TearDown() override {
     srv_.reset();

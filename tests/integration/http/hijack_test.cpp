@@ -63,13 +63,13 @@ class http_hijack : public ::testing::TestWithParam<nbio::io_mode> {
     mux_.handle("GET /plain", [](response_writer& w, request&) { w.write("plain"); });
     nbio::listen_options o = listen_for(GetParam());
     if (reserve) o.conn.reserve_data = sizeof(shout::conn_data);
-    auto s = std::make_unique<http_test_server>(mux_.as_handler(), server_config{}, o);
-    to_ = &s->engine().make_binding(shout{&closed_});
+    auto s = std::make_unique<http_test_server>(mux_.as_handler(), server_options{}, o);
+    to_ = &s->engine().make_upgrade_target(shout{&closed_});
     return s;
   }
 
   serve_mux mux_;
-  std::atomic<nbio::binding*> to_{nullptr};
+  std::atomic<nbio::upgrade_target*> to_{nullptr};
   std::atomic<int> closed_{0};
 };
 
@@ -150,7 +150,7 @@ TEST(http_hijack_recorder, a_recorder_cannot_hijack) {
   response_recorder rec;
   nbio::engine eng({.loops = 1});
   std::atomic<int> closed{0};
-  nbio::binding& to = eng.make_binding(shout{&closed});
+  nbio::upgrade_target& to = eng.make_upgrade_target(shout{&closed});
   EXPECT_THROW(rec.writer().hijack(to), std::logic_error);
 }
 

@@ -31,7 +31,7 @@ namespace {
 
 using namespace nbio_test;
 using nbio::http::client;
-using nbio::http::client_config;
+using nbio::http::client_options;
 using nbio::http::client_request;
 using nbio::http::client_response;
 
@@ -96,7 +96,7 @@ struct https_server {
 struct client_rig {
   nbio::engine eng{{.loops = 2}};
   std::unique_ptr<client> cl;
-  explicit client_rig(client_config cfg = {.request_timeout = 10s}, bool trust_test_ca = true) {
+  explicit client_rig(client_options cfg = {.request_timeout = 10s}, bool trust_test_ca = true) {
     if (trust_test_ca && !cfg.tls)
       cfg.tls = nbio::tls::context::client({.ca_file = test_pki::get().ca, .alpn = {"http/1.1"}});
     eng.start();
@@ -205,7 +205,7 @@ TEST(https_client_refuses, expired_wrong_host_and_untrusted_certificates_with_th
     std::error_code ec;
     client_response resp = rig.fetch({.url = srv.url("/port")}, ec);
     ASSERT_TRUE(ec) << b.expect;
-    EXPECT_EQ(ec.category(), nbio::tls::category()) << ec.message();
+    EXPECT_EQ(ec.category(), nbio::tls::tls_category()) << ec.message();
     EXPECT_TRUE(nbio::tls::is_verify_error(ec)) << ec.message();
     EXPECT_NE(ec.message().find(b.expect), std::string::npos) << ec.message();
     EXPECT_EQ(resp.status, 0);
@@ -215,7 +215,7 @@ TEST(https_client_refuses, expired_wrong_host_and_untrusted_certificates_with_th
 TEST(https_client_refuses, the_default_context_trusts_the_system_store_not_the_test_ca) {
   routes r;
   https_server srv(r, test_pki::get().server);
-  client_rig rig({.request_timeout = 10s}, false);  // client_config::tls null: the default
+  client_rig rig({.request_timeout = 10s}, false);  // client_options::tls null: the default
   std::error_code ec;
   rig.fetch({.url = srv.url("/port")}, ec);
   EXPECT_TRUE(nbio::tls::is_verify_error(ec)) << ec.message();
@@ -247,7 +247,7 @@ TEST(https_client_default_context, verifies_with_the_system_store_and_offers_htt
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(resp.status, 200);
   rig.fetch({.url = "https://localhost:" + std::to_string(h2_port) + "/port"}, ec);
-  EXPECT_EQ(ec.category(), nbio::tls::category()) << ec.message();
+  EXPECT_EQ(ec.category(), nbio::tls::tls_category()) << ec.message();
   EXPECT_NE(ec.message().find("no application protocol"), std::string::npos) << ec.message();
   h2_eng.stop();
 }

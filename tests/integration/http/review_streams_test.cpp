@@ -67,7 +67,7 @@ class review_streams : public ::testing::TestWithParam<nbio::io_mode> {
   // POST /early answers at once and streams the body into log_; POST /late defers, streams the
   // body into log_ and answers "late" from another thread `late_after` after the head; POST
   // /nobody defers without a reader and answers from another thread.
-  std::unique_ptr<http_test_server> serve(server_config cfg = {}) {
+  std::unique_ptr<http_test_server> serve(server_options cfg = {}) {
     mux_.handle("POST /early", [this](response_writer& w, request& r) {
       w.write("early");
       r.on_body([this](std::string_view d, bool last, std::error_code ec) {
@@ -151,7 +151,7 @@ TEST_P(review_streams, deferred_streamed_body_in_pieces_then_pipelined_request) 
 // arrived with its head: the body deadline ends with the body (it used to stay armed and close
 // the connection while the response was being prepared).
 TEST_P(review_streams, a_deferred_answer_slower_than_the_body_timeout_is_not_cut_off) {
-  server_config cfg;
+  server_options cfg;
   cfg.read_body_timeout = 300ms;
   late_after_ = 900ms;
   auto srv = serve(cfg);
@@ -279,7 +279,7 @@ struct shout {
 // Passes: a hijack from the pending path (the head arrived in pieces, the bytes behind it in the
 // pending buffer, which hand_over() frees): the new protocol gets those bytes intact.
 TEST_P(review_streams, hijack_from_the_pending_buffer_hands_over_the_bytes_behind) {
-  std::atomic<nbio::binding*> to{nullptr};
+  std::atomic<nbio::upgrade_target*> to{nullptr};
   mux_.handle("GET /up", [&](response_writer& w, request&) {
     w.hijack(*to.load(), [](nbio::conn& c) {
       c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: shout\r\n\r\n");
@@ -297,9 +297,9 @@ TEST_P(review_streams, hijack_from_the_pending_buffer_hands_over_the_bytes_behin
   });
   nbio::listen_options o = listen_for(GetParam());
   o.conn.reserve_data = sizeof(shout::conn_data);
-  server_config cfg;
+  server_options cfg;
   auto srv = std::make_unique<http_test_server>(mux_.as_handler(), cfg, o);
-  to = &srv->engine().make_binding(shout{});
+  to = &srv->engine().make_upgrade_target(shout{});
   auto fd = connect_stream(srv->address());
   ASSERT_TRUE(fd);
   // A deferred request first, so the upgrade and what follows it wait in the pending buffer.
@@ -328,14 +328,14 @@ TEST(review_streams_DeathTest, a_hijack_init_that_throws_closes_the_connection) 
       {
         {
           serve_mux mux;
-          std::atomic<nbio::binding*> to{nullptr};
+          std::atomic<nbio::upgrade_target*> to{nullptr};
           mux.handle("GET /up", [&](response_writer& w, request&) {
             w.hijack(*to.load(), [](nbio::conn&) { throw std::runtime_error("bad upgrade"); });
           });
           nbio::listen_options o;
           o.conn.reserve_data = sizeof(shout::conn_data);
           http_test_server srv(mux.as_handler(), {}, o);
-          to = &srv.engine().make_binding(shout{});
+          to = &srv.engine().make_upgrade_target(shout{});
           http_client client(srv.address());
           client.send("GET /up HTTP/1.1\r\nHost: t\r\n\r\n");
           client.closed_by_peer(2s);
@@ -361,7 +361,7 @@ TEST(review_streams_DeathTest, a_reader_throwing_on_a_framing_error_closes_the_c
       {
         std::atomic<bool> ended{false};
         {
-          server_config cfg;
+          server_options cfg;
           cfg.stream_body = [](const request&) { return true; };
           http_test_server srv(
               [&](response_writer& w, request& r) {

@@ -32,7 +32,7 @@ namespace {
 using namespace nbio_test;
 using nbio::http::request;
 using nbio::http::response_writer;
-using nbio::http::server_config;
+using nbio::http::server_options;
 
 // Every request's client port, to tell how many connections carried them.
 struct port_log {
@@ -98,7 +98,7 @@ nbio::http::handler app(port_log* log = nullptr) {
 
 class http_server : public ::testing::TestWithParam<nbio::io_mode> {
  protected:
-  std::unique_ptr<http_test_server> serve(server_config config = {}, port_log* log = nullptr) {
+  std::unique_ptr<http_test_server> serve(server_options config = {}, port_log* log = nullptr) {
     return std::make_unique<http_test_server>(app(log), config, listen_for(GetParam()));
   }
 };
@@ -395,8 +395,8 @@ TEST_P(http_server, flushing_handler_answers_http10_with_a_body_until_close) {
 
 // --- bad input --------------------------------------------------------------------------------
 
-server_config small_limits() {
-  server_config cfg;
+server_options small_limits() {
+  server_options cfg;
   cfg.limits.max_request_line = 256;
   cfg.limits.max_header_bytes = 1024;
   cfg.limits.max_body = 64;
@@ -546,7 +546,7 @@ TEST_P(http_server, bad_request_does_not_disturb_another_connections_keep_alive)
 // Slowloris: a head that keeps trickling in, a byte every 100 ms, is cut off by the header
 // timeout, counted from its first byte (reads do not push it back). No response is sent.
 TEST_P(http_server, head_trickling_in_is_closed_by_the_header_timeout) {
-  server_config cfg;
+  server_options cfg;
   cfg.read_header_timeout = 500ms;
   auto srv = serve(cfg);
   http_client c(srv->address());
@@ -572,7 +572,7 @@ TEST_P(http_server, head_trickling_in_is_closed_by_the_header_timeout) {
 }
 
 TEST_P(http_server, idle_keep_alive_connection_is_closed_after_the_idle_timeout) {
-  server_config cfg;
+  server_options cfg;
   cfg.idle_timeout = 300ms;
   auto srv = serve(cfg);
   http_client c(srv->address());
@@ -585,7 +585,7 @@ TEST_P(http_server, idle_keep_alive_connection_is_closed_after_the_idle_timeout)
 
 // A new connection that sends nothing is held to the header timeout.
 TEST_P(http_server, silent_new_connection_is_closed_by_the_header_timeout) {
-  server_config cfg;
+  server_options cfg;
   cfg.read_header_timeout = 300ms;
   auto srv = serve(cfg);
   http_client c(srv->address());
@@ -595,7 +595,7 @@ TEST_P(http_server, silent_new_connection_is_closed_by_the_header_timeout) {
 // The idle timeout runs between requests: a 3 MiB response read slowly over far longer than
 // it is delivered whole.
 TEST_P(http_server, idle_timeout_does_not_cut_a_response_being_read_slowly) {
-  server_config cfg;
+  server_options cfg;
   cfg.idle_timeout = 300ms;
   constexpr std::size_t size = 3u << 20;
   http_test_server srv([](response_writer& w, request&) { w.write(pattern(0, size)); }, cfg,
@@ -620,7 +620,7 @@ TEST_P(http_server, idle_timeout_does_not_cut_a_response_being_read_slowly) {
 }
 
 TEST_P(http_server, max_requests_per_conn_answers_the_last_with_connection_close) {
-  server_config cfg;
+  server_options cfg;
   cfg.max_requests_per_conn = 3;
   auto srv = serve(cfg);
   http_client c(srv->address());
@@ -636,7 +636,7 @@ TEST_P(http_server, max_requests_per_conn_answers_the_last_with_connection_close
 }
 
 TEST_P(http_server, max_requests_per_conn_cuts_a_pipeline_after_the_last) {
-  server_config cfg;
+  server_options cfg;
   cfg.max_requests_per_conn = 3;
   auto srv = serve(cfg);
   http_client c(srv->address());
@@ -726,11 +726,11 @@ TEST_P(http_server, head_to_a_streaming_handler_gets_the_head_only) {
   EXPECT_EQ(r->body, "hello\n");
 }
 
-// server_config::read_body_timeout counts "from the end of a head to the end of its body"; it
+// server_options::read_body_timeout counts "from the end of a head to the end of its body"; it
 // used to be re-armed in full on every partial read, so a body trickling in a byte every 100 ms
 // held the connection (and its pending buffer) as long as the client liked.
 TEST_P(http_server, body_trickling_in_is_cut_off_by_the_body_timeout) {
-  server_config cfg;
+  server_options cfg;
   cfg.read_body_timeout = 500ms;
   auto srv = serve(cfg);
   http_client c(srv->address());
@@ -756,7 +756,7 @@ TEST_P(http_server, body_trickling_in_is_cut_off_by_the_body_timeout) {
 
 // A whole response bigger than the engine's default max_write_queue (4 MiB): on an event loop
 // the writer hands it to conn::write in one piece and the rest waits in the queue; the server
-// now gives connections server_config::max_write_queue (64 MiB), so it goes out whole.
+// now gives connections server_options::max_write_queue (64 MiB), so it goes out whole.
 TEST_P(http_server, a_16_mib_response_reaches_a_reading_client_whole) {
   auto srv = serve();
   http_client c(srv->address());

@@ -1,4 +1,4 @@
-// Integration: streamed request bodies (server_config::stream_body, request::on_body) over real
+// Integration: streamed request bodies (server_options::stream_body, request::on_body) over real
 // loopback sockets in the three I/O modes: pieces reach the reader in order as they arrive, the
 // response can wait for the end, bodies past limits.max_body stream within max_streamed_body,
 // and a client that leaves, stalls or sends bad framing ends the reader with an error.
@@ -54,7 +54,7 @@ class http_stream_body : public ::testing::TestWithParam<nbio::io_mode> {
   // POST /upload streams its body into `log` and answers "got N" once it is in (deferred);
   // POST /early answers at once and streams the body too; POST /drop sets no reader;
   // POST /collected is not streamed. max_body is 1 KiB; streamed bodies may be 64 MiB.
-  std::unique_ptr<http_test_server> serve(server_config cfg = {}) {
+  std::unique_ptr<http_test_server> serve(server_options cfg = {}) {
     mux_.handle("POST /upload", [this](response_writer& w, request& r) {
       auto d = std::make_shared<deferred_response>(w.defer());
       r.on_body([this, d](std::string_view data, bool last, std::error_code ec) {
@@ -209,7 +209,7 @@ TEST_P(http_stream_body, malformed_chunked_framing_ends_the_reader_and_the_conne
 }
 
 TEST_P(http_stream_body, a_stalled_body_times_out_into_the_reader) {
-  server_config cfg;
+  server_options cfg;
   cfg.read_body_timeout = 300ms;
   auto srv = serve(cfg);
   http_client client(srv->address());
@@ -224,7 +224,7 @@ TEST_P(http_stream_body, on_body_for_a_collected_body_answers_500) {
   mux_.handle("POST /wrong", [](response_writer&, request& r) {
     r.on_body([](std::string_view, bool, std::error_code) {});
   });
-  server_config cfg;
+  server_options cfg;
   auto srv = std::make_unique<http_test_server>(mux_.as_handler(), cfg, listen_for(GetParam()));
   http_client client(srv->address());
   ASSERT_TRUE(client.send(post_head("/wrong", 2) + "hi"));

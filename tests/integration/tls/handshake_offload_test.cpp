@@ -1,4 +1,4 @@
-// Integration: server_config::handshake_threads: the ClientHello's step of each handshake runs
+// Integration: server_options::handshake_threads: the ClientHello's step of each handshake runs
 // on worker threads; connections complete, and ones that vanish while their step is out are
 // freed by the worker (ASan's leak check sees a lost SSL).
 #include <gtest/gtest.h>

@@ -48,7 +48,7 @@ struct round_trip {
   }
 };
 
-nbio::tls::server_config server_cfg(const cert_files& cert) {
+nbio::tls::server_options server_cfg(const cert_files& cert) {
   return {.cert = {cert.chain, cert.key}};
 }
 

@@ -67,7 +67,7 @@ std::string first_difference(const std::string& got, const std::string& want) {
 
 // The ways the listener serves its connections: event loops (edge- or level-triggered),
 // blocking threads, mixed (the first connection on a thread); and event loops with the server's
-// connections left on OpenSSL after the handshake (server_config::handoff off).
+// connections left on OpenSSL after the handshake (server_options::handoff off).
 struct path_mode {
   nbio::io_mode io;
   nbio::trigger_mode trigger;
@@ -91,7 +91,7 @@ class tls_paths : public ::testing::TestWithParam<path_mode> {
     o.tls = server_tls(GetParam().handoff);
     return o;
   }
-  nbio::engine_config engine() const { return {.loops = 2, .trigger = GetParam().trigger}; }
+  nbio::engine_options engine() const { return {.loops = 2, .trigger = GetParam().trigger}; }
 };
 
 // --- send_file ---------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ struct late_reader {
 
 // Sends the file and the writes to a reader that starts late; true when all arrived in order.
 void send_file_to_a_late_reader(const nbio::listen_options& options,
-                                const nbio::engine_config& config, bool close_after) {
+                                const nbio::engine_options& config, bool close_after) {
   const std::string content = random_bytes(8u << 20, 9);
   temp_file file(content);
   unique_fd fd(::open(file.path().c_str(), O_RDONLY | O_CLOEXEC));
@@ -290,7 +290,7 @@ struct switched {
 // Before the switch: echoes up to a "SWITCH\n" line, then moves the connection onto `to` with
 // the rest of the read.
 struct switching {
-  std::atomic<nbio::binding*>* to;
+  std::atomic<nbio::upgrade_target*>* to;
   event_log<std::error_code>* rebinds;
   void on_data(nbio::conn& c, std::string_view d) {
     const auto at = d.find("SWITCH\n");
@@ -304,10 +304,10 @@ struct switching {
 };
 
 TEST_P(tls_paths, rebind_mid_read_keeps_plaintext_flowing_to_the_new_handler) {
-  std::atomic<nbio::binding*> to{nullptr};
+  std::atomic<nbio::upgrade_target*> to{nullptr};
   event_log<std::error_code> rebinds;
   nbio::engine eng(engine());
-  to = &eng.make_binding(switched{});
+  to = &eng.make_upgrade_target(switched{});
   auto& l = eng.listen("127.0.0.1:0", switching{&to, &rebinds}, listen());
   eng.start();
   const std::string before(1000, 'b');

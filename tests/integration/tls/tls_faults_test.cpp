@@ -51,7 +51,7 @@ std::string client_hello() {
 // A TLS echo listener with a short handshake timeout and two witnesses connected to it.
 class tls_faults : public ::testing::Test {
  protected:
-  static nbio::tls::server_config config() {
+  static nbio::tls::server_options config() {
     const test_pki& pki = test_pki::get();
     return {.cert = {pki.server.chain, pki.server.key}, .handshake_timeout = 250ms};
   }
@@ -187,7 +187,7 @@ TEST_F(tls_faults, a_client_that_only_speaks_tls12_against_a_tls13_only_server) 
   const dial_outcome o = tls_dial(old, "localhost:" + std::to_string(s13.address().port()), "x", 1);
   EXPECT_TRUE(o.refused) << describe(o);
   EXPECT_FALSE(o.opened);
-  EXPECT_EQ(o.cause.category(), nbio::tls::category()) << describe(o);
+  EXPECT_EQ(o.cause.category(), nbio::tls::tls_category()) << describe(o);
   EXPECT_TRUE(has(o.cause.message(), "protocol version")) << describe(o);
   EXPECT_TRUE(wait_until([&] { return strict->stats().failed == 1; }));
   EXPECT_TRUE(w.echoing()) << w.describe();

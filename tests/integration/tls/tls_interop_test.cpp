@@ -29,13 +29,13 @@ struct echo_listener {
   std::shared_ptr<nbio::tls::context> tls;
   test_server server;
 
-  explicit echo_listener(const nbio::tls::server_config& cfg)
+  explicit echo_listener(const nbio::tls::server_options& cfg)
       : tls(nbio::tls::context::server(cfg)),
         server(tls_echo_handler{&opened, &closed}, {.tls = tls}) {}
   std::uint16_t port() const { return server.address().port(); }
 };
 
-nbio::tls::server_config default_server() {
+nbio::tls::server_options default_server() {
   const test_pki& pki = test_pki::get();
   return {.cert = {pki.server.chain, pki.server.key}};
 }
@@ -75,7 +75,7 @@ TEST(tls_openssl_client, tls12_and_tls13_echo_and_end_with_close_notify) {
     EXPECT_EQ(seen.server_name, "localhost");
     EXPECT_FALSE(seen.resumed);
     EXPECT_FALSE(seen.has_peer_certificate);
-    // TLS 1.3 connections leave OpenSSL after the handshake (server_config::handoff); the
+    // TLS 1.3 connections leave OpenSSL after the handshake (server_options::handoff); the
     // details above outlive its SSL object.
     EXPECT_EQ(seen.handed_off, std::string(r.version) == "TLSv1.3");
   }
@@ -127,7 +127,7 @@ TEST(tls_openssl_client, tls13_session_from_a_file_resumes) {
 
 TEST(tls_openssl_client, sni_picks_the_certificate_by_name) {
   const test_pki& pki = test_pki::get();
-  nbio::tls::server_config cfg = default_server();
+  nbio::tls::server_options cfg = default_server();
   cfg.sni = {{pki.other_host.chain, pki.other_host.key}};
   echo_listener l(cfg);
   struct sni_case {
@@ -253,7 +253,7 @@ TEST(tls_openssl_server, offers_alpn_and_reads_the_servers_choice) {
   auto h2 = nbio::tls::context::client({.ca_file = pki.ca, .alpn = {"h2"}});
   o = tls_dial(h2, remote, "x\n", 2);
   EXPECT_TRUE(o.refused) << describe(o);
-  EXPECT_EQ(o.cause.category(), nbio::tls::category()) << describe(o);
+  EXPECT_EQ(o.cause.category(), nbio::tls::tls_category()) << describe(o);
   EXPECT_TRUE(has(o.cause.message(), "no application protocol")) << describe(o);
   EXPECT_EQ(h2->stats().failed, 1u);
   // No ALPN offered: none negotiated.

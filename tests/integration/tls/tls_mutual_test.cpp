@@ -35,7 +35,7 @@ struct mtls_listener {
         server(tls_echo_handler{&opened, nullptr}, {.tls = tls}) {}
   std::string remote() const { return "localhost:" + std::to_string(server.address().port()); }
 
-  static nbio::tls::server_config config(nbio::tls::client_auth mode) {
+  static nbio::tls::server_options config(nbio::tls::client_auth mode) {
     const test_pki& pki = test_pki::get();
     return {.cert = {pki.server.chain, pki.server.key},
             .verify_client = mode,
@@ -46,7 +46,7 @@ struct mtls_listener {
 std::shared_ptr<nbio::tls::context> client(const cert_files* cert,
                                            nbio::tls::version max = nbio::tls::version::tls1_3) {
   const test_pki& pki = test_pki::get();
-  nbio::tls::client_config cfg{.ca_file = pki.ca, .max_version = max};
+  nbio::tls::client_options cfg{.ca_file = pki.ca, .max_version = max};
   if (cert) cfg.cert = {cert->chain, cert->key};
   return nbio::tls::context::client(cfg);
 }
@@ -84,7 +84,7 @@ TEST(tls_mutual, required_refuses_a_client_without_a_certificate) {
     const dial_outcome o = tls_dial(client(nullptr, r.v), l.remote(), "", 1);
     EXPECT_TRUE(o.done) << describe(o);
     EXPECT_EQ(o.reply, "") << describe(o);
-    EXPECT_EQ(o.cause.category(), nbio::tls::category()) << describe(o);
+    EXPECT_EQ(o.cause.category(), nbio::tls::tls_category()) << describe(o);
     EXPECT_TRUE(has(o.cause.message(), r.cause)) << describe(o);
     if (r.v == nbio::tls::version::tls1_2) {
       EXPECT_TRUE(o.refused) << describe(o);

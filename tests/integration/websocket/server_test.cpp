@@ -235,6 +235,42 @@ TEST_P(ws_server, bad_handshakes_get_400_or_426) {
   }
 }
 
+// A route that wraps upgrade() keeps the room an upgrade needs only if the wrapper passes the
+// upgrade's takeover_bytes on. One that drops them gets a 500 (hijack throws a logic_error
+// naming them: the listener reserved nothing), not a connection closed without an answer; one
+// that passes them upgrades.
+TEST_P(ws_server, a_wrapped_upgrade_route_without_its_takeover_bytes_answers_500) {
+  echo_handler h;
+  nbio::engine eng({.loops = 1});
+  nbio::websocket::server ws(eng, std::ref(h));
+  const nbio::http::handler up = ws.upgrade();
+  auto wrapper = [up](nbio::http::response_writer& w, nbio::http::request& r) { up(w, r); };
+  nbio::http::serve_mux dropped, kept;
+  dropped.handle("GET /ws", wrapper);
+  kept.handle("GET /ws", nbio::http::handler(wrapper, up.takeover_bytes()));
+  EXPECT_GT(up.takeover_bytes(), 0u);
+  EXPECT_EQ(dropped.takeover_bytes(), 0u);
+  EXPECT_EQ(kept.takeover_bytes(), up.takeover_bytes());
+  nbio::http::server without(eng, dropped), with(eng, kept);
+  const nbio::address a = without.listen("127.0.0.1:0", listen_for(GetParam())).local_address();
+  const nbio::address b = with.listen("127.0.0.1:0", listen_for(GetParam())).local_address();
+  eng.start();
+  {
+    unique_fd fd = connect_stream(a);
+    ASSERT_TRUE(send_all(fd.get(), upgrade_request));
+    const read_result r = recv_for(fd.get(), 500ms);
+    EXPECT_TRUE(r.data.starts_with("HTTP/1.1 500")) << r.data;
+  }
+  {
+    unique_fd fd = connect_stream(b);
+    ASSERT_TRUE(send_all(fd.get(), upgrade_request));
+    EXPECT_EQ(recv_exact(fd.get(), switching.size()).data, switching);
+    ASSERT_TRUE(send_all(fd.get(), client_frame(opcode::text, "hello")));
+    EXPECT_EQ(recv_exact(fd.get(), 7).data, server_frame(opcode::text, "hello"));
+  }
+  eng.stop();
+}
+
 TEST_P(ws_server, python_websockets_client_echoes_text_binary_and_pings) {
   const char* python = "/usr/bin/python3";
   if (::access(python, X_OK) != 0 ||

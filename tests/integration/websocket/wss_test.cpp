@@ -190,7 +190,7 @@ TEST(wss_client, refuses_expired_and_wrong_host_certificates_with_the_tls_cause)
     rig.cl.connect(server.url(), [&](std::error_code ec) { errors.push(ec); });
     ASSERT_TRUE(errors.wait_for_size(1, 10s)) << b.expect;
     const std::error_code ec = errors.snapshot()[0];
-    EXPECT_EQ(ec.category(), nbio::tls::category()) << ec.message();
+    EXPECT_EQ(ec.category(), nbio::tls::tls_category()) << ec.message();
     EXPECT_TRUE(nbio::tls::is_verify_error(ec)) << ec.message();
     EXPECT_NE(ec.message().find(b.expect), std::string::npos) << ec.message();
     EXPECT_EQ(r.received.size(), 0u);

@@ -35,7 +35,7 @@ void with_a_context() {
 }
 
 TEST(tls_error, the_category_has_a_name) {
-  EXPECT_STREQ(nbio::tls::category().name(), "nbio.tls");
+  EXPECT_STREQ(nbio::tls::tls_category().name(), "nbio.tls");
 }
 
 TEST(tls_error, an_ssl_reason_reads_as_openssl_says_it_before_any_context_exists) {
@@ -63,28 +63,28 @@ TEST(tls_error, an_ssl_reason_reads_as_openssl_says_it) {
 }
 
 TEST(tls_error, a_verify_failure_names_the_certificate_problem) {
-  const std::error_code expired{0x8000 | X509_V_ERR_CERT_HAS_EXPIRED, nbio::tls::category()};
+  const std::error_code expired{0x8000 | X509_V_ERR_CERT_HAS_EXPIRED, nbio::tls::tls_category()};
   EXPECT_TRUE(nbio::tls::is_verify_error(expired));
   EXPECT_EQ(nbio::tls::verify_result(expired), X509_V_ERR_CERT_HAS_EXPIRED);
   EXPECT_TRUE(contains(expired.message(), "certificate verify failed")) << expired.message();
   EXPECT_TRUE(contains(expired.message(), "certificate has expired")) << expired.message();
 
-  const std::error_code host{0x8000 | X509_V_ERR_HOSTNAME_MISMATCH, nbio::tls::category()};
+  const std::error_code host{0x8000 | X509_V_ERR_HOSTNAME_MISMATCH, nbio::tls::tls_category()};
   EXPECT_EQ(nbio::tls::verify_result(host), X509_V_ERR_HOSTNAME_MISMATCH);
   EXPECT_TRUE(contains(host.message(), "Hostname mismatch")) << host.message();
 
-  const std::error_code ip{0x8000 | X509_V_ERR_IP_ADDRESS_MISMATCH, nbio::tls::category()};
+  const std::error_code ip{0x8000 | X509_V_ERR_IP_ADDRESS_MISMATCH, nbio::tls::tls_category()};
   EXPECT_TRUE(contains(ip.message(), "IP address mismatch")) << ip.message();
 
   const std::error_code issuer{0x8000 | X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
-                               nbio::tls::category()};
+                               nbio::tls::tls_category()};
   EXPECT_TRUE(contains(issuer.message(), "unable to get local issuer certificate"))
       << issuer.message();
 }
 
 TEST(tls_error, the_enum_converts_and_library_errors_are_not_verify_errors) {
   const std::error_code lib = nbio::tls::errc::library_error;
-  EXPECT_EQ(lib.category(), nbio::tls::category());
+  EXPECT_EQ(lib.category(), nbio::tls::tls_category());
   EXPECT_EQ(lib.value(), 0x7fff);
   EXPECT_FALSE(nbio::tls::is_verify_error(lib));
   EXPECT_FALSE(lib.message().empty());
@@ -102,7 +102,7 @@ TEST(tls_error, codes_of_other_categories_are_never_verify_errors) {
   EXPECT_EQ(nbio::tls::verify_result(generic), 0);
   const std::error_code timeout = nbio::errc::handshake_timeout;
   EXPECT_FALSE(nbio::tls::is_verify_error(timeout));
-  EXPECT_NE(timeout.category(), nbio::tls::category());
+  EXPECT_NE(timeout.category(), nbio::tls::tls_category());
   EXPECT_FALSE(timeout.message().empty());
 }
 

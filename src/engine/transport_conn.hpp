@@ -48,7 +48,7 @@ struct transport_ops {
   // straight to the socket with nothing queued and errors ignored (the connection is closing).
   void (*close_notify)(conn& c, void* state, bool best_effort);
   void (*free)(void* state);
-  // On a loop's thread, a while after transport_glue::sweep_later: lets go of what this
+  // On a loop's thread, a while after transport_conn::sweep_later: lets go of what this
   // thread's idle connections hold (TLS: their cipher contexts). True: call again later.
   bool (*sweep)();
   // The transport's error category (close causes of category 3).
@@ -64,11 +64,11 @@ const transport_ops& transport_hooks() noexcept;
 
 // Engine functions for the transport, on the connection's own thread. They are members of a
 // struct that conn befriends.
-struct transport_glue {
+struct transport_conn {
   static transport_slot& slot(conn& c) noexcept;
   // A transport connection's socket is connected: its handshake starts; the handler's on_open
   // waits for it (established). False: it failed (the connection is closing).
-  static bool open(conn& c, const conn_class& cls, bool server, std::string_view name);
+  static bool open(conn& c, const handler_table& cls, bool server, std::string_view name);
   // Ciphertext to the socket (or the write queue): the engine's write without the transport.
   static std::error_code raw_write(conn& c, std::string_view bytes);
   // The handshake is done: a dial's on_connect, then the handler's on_open.

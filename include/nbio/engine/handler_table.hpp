@@ -43,7 +43,7 @@ struct conn_data_of<H> {
   using type = typename H::conn_data;
 };
 
-struct conn_class {
+struct handler_table {
   void* handler = nullptr;
   void (*on_open)(void*, conn&) = nullptr;
   void (*on_data)(void*, conn&, std::string_view) = nullptr;
@@ -64,18 +64,18 @@ struct conn_class {
   std::uint32_t write_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 0;
 
-  conn_class() = default;
-  conn_class(const conn_class&) = delete;
-  conn_class& operator=(const conn_class&) = delete;
-  ~conn_class() {
+  handler_table() = default;
+  handler_table(const handler_table&) = delete;
+  handler_table& operator=(const handler_table&) = delete;
+  ~handler_table() {
     if (destroy_handler) destroy_handler(handler);
   }
 };
 
 template <class W>
-conn_class* make_conn_class(W handler, const conn_options& opts) {
+handler_table* make_handler_table(W handler, const conn_options& opts) {
   using H = nbio::detail::handler_type<W>;
-  auto* cls = new conn_class;
+  auto* cls = new handler_table;
   if constexpr (std::is_same_v<W, H>) {
     cls->handler = new H(std::move(handler));
     cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };

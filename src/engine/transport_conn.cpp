@@ -1,6 +1,6 @@
 // Private. The engine's side of a transport (TLS): where its per-connection state lives, how
 // its input reaches the handler and its output reaches the socket, in both I/O paths.
-#include "engine/transport_glue.hpp"
+#include "engine/transport_conn.hpp"
 
 #include <unistd.h>
 
@@ -33,46 +33,46 @@ const std::error_category* transport_category() noexcept {
   return ops ? ops->category : nullptr;
 }
 
-transport_slot& transport_glue::slot(conn& c) noexcept {
+transport_slot& transport_conn::slot(conn& c) noexcept {
   auto* end = reinterpret_cast<char*>(&c) + conn_pool::pool_of(&c).slot_size();
   return *reinterpret_cast<transport_slot*>(end - transport_slot_size);
 }
 
-std::error_code transport_glue::raw_write(conn& c, std::string_view bytes) {
+std::error_code transport_conn::raw_write(conn& c, std::string_view bytes) {
   if (c.flags_ & conn::f_blocking) return blocking_runner::write(c, bytes);
   return loop_impl::of(c).raw_write(c, bytes);
 }
 
-void transport_glue::established(conn& c) {
+void transport_conn::established(conn& c) {
   if (c.flags_ & conn::f_blocking) return blocking_runner::established(c);
   loop_impl::of(c).established(c);
 }
 
-void transport_glue::deliver(conn& c, std::string_view plain) {
-  const conn_class& cls = *c.cls_;
+void transport_conn::deliver(conn& c, std::string_view plain) {
+  const handler_table& cls = *c.cls_;
   if (cls.on_data) cls.on_data(cls.handler, c, plain);
 }
 
-void transport_glue::end_of_stream(conn& c) {
+void transport_conn::end_of_stream(conn& c) {
   if (c.flags_ & conn::f_blocking) return blocking_runner::end_of_stream(c);
   loop_impl::of(c).on_eof(c);
 }
 
-bool transport_glue::stopped_reading(const conn& c) noexcept {
+bool transport_conn::stopped_reading(const conn& c) noexcept {
   return (c.flags_ &
           (conn::f_closing | conn::f_read_paused | conn::f_eof | conn::f_close_after_flush)) != 0;
 }
 
-void transport_glue::fail(conn& c, std::error_code ec) {
+void transport_conn::fail(conn& c, std::error_code ec) {
   c.close(ec);
 }
 
-void transport_glue::fail_after_flush(conn& c, std::error_code ec) {
+void transport_conn::fail_after_flush(conn& c, std::error_code ec) {
   if (c.flags_ & conn::f_blocking) return blocking_runner::close(c, ec);  // written already
   loop_impl::of(c).close_after_flush(c, ec);
 }
 
-std::error_code transport_glue::write(conn& c, std::string_view plain) {
+std::error_code transport_conn::write(conn& c, std::string_view plain) {
   if (c.flags_ & (conn::f_closing | conn::f_close_after_flush | conn::f_write_shut |
                   conn::f_shutdown_pending | conn::f_connecting))
     return errc::not_connected;
@@ -88,7 +88,7 @@ std::error_code transport_glue::write(conn& c, std::string_view plain) {
   return transport_hooks().write(c, slot(c).state, plain);
 }
 
-void transport_glue::feed(conn& c, std::span<char> bytes) {
+void transport_conn::feed(conn& c, std::span<char> bytes) {
   transport_slot& s = slot(c);
   std::size_t used = transport_hooks().input(c, s.state, bytes);
   if (used >= bytes.size() || (c.flags_ & conn::f_closing)) return;
@@ -99,13 +99,13 @@ void transport_glue::feed(conn& c, std::span<char> bytes) {
   kept->append(bytes.data() + used, bytes.size() - used);
 }
 
-bool transport_glue::has_kept_input(conn& c) {
+bool transport_conn::has_kept_input(conn& c) {
   if (!(c.flags_ & conn::f_opened)) return false;
   transport_slot& s = slot(c);
   return s.aux != nullptr || transport_hooks().pending(s.state);
 }
 
-bool transport_glue::replay(conn& c) {
+bool transport_conn::replay(conn& c) {
   transport_slot& s = slot(c);
   if (!(c.flags_ & conn::f_opened)) return false;
   auto* kept = static_cast<std::string*>(s.aux);
@@ -122,7 +122,7 @@ bool transport_glue::replay(conn& c) {
   return true;
 }
 
-void transport_glue::close_notify(conn& c, bool best_effort) {
+void transport_conn::close_notify(conn& c, bool best_effort) {
   if (!(c.flags_ & conn::f_opened)) return;
   if (!best_effort && !(c.flags_ & conn::f_blocking) && c.wq_ &&
       write_pool::tail_deferred(*c.wq_)) {
@@ -132,11 +132,11 @@ void transport_glue::close_notify(conn& c, bool best_effort) {
   transport_hooks().close_notify(c, slot(c).state, best_effort);
 }
 
-void transport_glue::sweep_later(conn& c) {
+void transport_conn::sweep_later(conn& c) {
   loop_impl::of(c).transport_sweep_later();
 }
 
-void transport_glue::release(conn& c, std::error_code reason) {
+void transport_conn::release(conn& c, std::error_code reason) {
   transport_slot& s = slot(c);
   if (!(c.flags_ & conn::f_opened)) {
     if (auto* ds = static_cast<dial_state*>(s.aux)) {
@@ -153,10 +153,10 @@ void transport_glue::release(conn& c, std::error_code reason) {
 }
 
 // A transport connection's socket is connected: its handshake starts; the handler's on_open
-// waits for it (transport_glue::established). False: it failed (the connection is closing).
-bool transport_glue::open(conn& c, const conn_class& cls, bool server, std::string_view name) {
+// waits for it (transport_conn::established). False: it failed (the connection is closing).
+bool transport_conn::open(conn& c, const handler_table& cls, bool server, std::string_view name) {
   std::error_code ec;
-  transport_slot& s = transport_glue::slot(c);
+  transport_slot& s = transport_conn::slot(c);
   s.state = transport_hooks().open(*cls.tls, c, server, name, ec);
   if (ec) c.close(ec);
   return !ec;
@@ -180,10 +180,10 @@ void loop_impl::established(conn& c) {
   if (!c.is_open()) return;
   c.flags_ |= conn::f_opened;
   rebound(c);  // the handler's read and idle deadlines replace the handshake's
-  transport_slot& s = transport_glue::slot(c);
+  transport_slot& s = transport_conn::slot(c);
   auto* ds = static_cast<dial_state*>(s.aux);
   s.aux = nullptr;
-  const conn_class& cls = *c.cls_;
+  const handler_table& cls = *c.cls_;
   if (ds) {
     dialer::connect_handler on_connect = std::move(ds->on_connect);
     delete ds;
@@ -194,20 +194,20 @@ void loop_impl::established(conn& c) {
 }
 
 // A TLS dial: connected, so the handshake starts; the dial's on_connect and the handler's
-// on_open wait for it in the slot (transport_glue::established), and a failed handshake goes
-// to the dial's on_error (transport_glue::release).
+// on_open wait for it in the slot (transport_conn::established), and a failed handshake goes
+// to the dial's on_error (transport_conn::release).
 void loop_impl::finish_connect_transport(conn& c, std::uint32_t flags) {
   dial_state* ds = c.ds_;
   c.wq_ = nullptr;
   c.flags_ = static_cast<std::uint16_t>(c.flags_ & ~(conn::f_connecting | conn::f_write_deadline));
-  const conn_class& cls = *c.cls_;
+  const handler_table& cls = *c.cls_;
   sys::apply_conn_options(c.fd_, ds->family, cls.opts);  // finish_connect switched the interest
   dialed_.add(1);
   online_.add(1);
   c.last_active_ = now_;
   wheel_.cancel(c.timer_);
-  transport_glue::slot(c).aux = ds;
-  if (!transport_glue::open(c, cls, false, ds->remote)) return;
+  transport_conn::slot(c).aux = ds;
+  if (!transport_conn::open(c, cls, false, ds->remote)) return;
   arm_timer(c);
   read_after_connect(c, flags);
 }
@@ -239,7 +239,7 @@ bool loop_impl::flush_plain_transport(conn& c) {
   if (b->begin == close_marker) {
     writes_.pop_head(*c.wq_);
     collecting_ = &c;
-    transport_hooks().close_notify(c, transport_glue::slot(c).state, false);
+    transport_hooks().close_notify(c, transport_conn::slot(c).state, false);
     collecting_ = nullptr;
     const bool queued = writes_.prepend(*c.wq_, collected_);
     collected_.clear();
@@ -255,7 +255,7 @@ bool loop_impl::flush_plain_transport(conn& c) {
 
 bool loop_impl::seal_at_head(conn& c, std::string_view bytes) {
   collecting_ = &c;
-  std::error_code ec = transport_hooks().write(c, transport_glue::slot(c).state, bytes);
+  std::error_code ec = transport_hooks().write(c, transport_conn::slot(c).state, bytes);
   collecting_ = nullptr;
   if (ec) {
     collected_.clear();
