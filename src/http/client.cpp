@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "http/client_impl.hpp"
+#include "http/lexical.hpp"
 
 namespace nbio::http {
 
@@ -47,14 +48,7 @@ class client_category_impl final : public std::error_category {
   }
 };
 
-bool is_tchar(unsigned char ch) noexcept {
-  if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(c); });
-}
+using detail::is_token;
 
 // Field values: no control byte but HTAB (CR, LF and NUL would split the request).
 bool is_field_value(std::string_view s) noexcept {
@@ -66,8 +60,7 @@ bool is_field_value(std::string_view s) noexcept {
 
 // Host characters: RFC 3986 reg-name (unreserved, sub-delims, pct-encoded) or an IPv6 literal.
 bool is_host_char(char c) noexcept {
-  auto u = static_cast<unsigned char>(c);
-  return is_tchar(u) || std::string_view("()[]:;=,").find(c) != std::string_view::npos;
+  return detail::is_tchar(c) || std::string_view("()[]:;=,").find(c) != std::string_view::npos;
 }
 
 // RFC 3986 5.2.4, on a path without query.

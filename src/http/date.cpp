@@ -1,7 +1,9 @@
-// Private. IMF-fixdate, and the per-thread cache of the current one.
+// Private. HTTP dates: IMF-fixdate out, the per-thread cache of the current one, and the three
+// formats a recipient accepts in.
 #include "http/date.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 namespace nbio::http::detail {
 namespace {
@@ -37,6 +39,45 @@ std::string_view http_date_now() noexcept {
     cached = now;
   }
   return {text.data(), 29};
+}
+
+std::optional<std::time_t> parse_http_date(std::string_view value) {
+  if (value.size() < 20 || value.size() > 40) return std::nullopt;
+  const std::string s(value);
+  const int length = static_cast<int>(s.size());
+  char day[16] = {}, month[4] = {};
+  int mday = 0, year = 0, hour = 0, minute = 0, second = 0, used = -1;
+  bool parsed = std::sscanf(s.c_str(), "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", day, &mday, month,
+                            &year, &hour, &minute, &second, &used) == 7 &&
+                used == length;
+  if (!parsed) {
+    used = -1;
+    parsed = std::sscanf(s.c_str(), "%15[A-Za-z], %2d-%3s-%2d %2d:%2d:%2d GMT%n", day, &mday, month,
+                         &year, &hour, &minute, &second, &used) == 7 &&
+             used == length;
+    if (parsed) year += year < 70 ? 2000 : 1900;  // RFC 850's two-digit years
+  }
+  if (!parsed) {
+    used = -1;
+    parsed = std::sscanf(s.c_str(), "%3s %3s %2d %2d:%2d:%2d %4d%n", day, month, &mday, &hour,
+                         &minute, &second, &year, &used) == 7 &&
+             used == length;
+  }
+  if (!parsed) return std::nullopt;
+  int mon = -1;
+  for (std::size_t i = 0; i < month_names.size(); ++i)
+    if (std::strcmp(month, month_names[i]) == 0) mon = static_cast<int>(i);
+  if (mon < 0 || mday < 1 || mday > 31 || year < 1970 || hour > 23 || minute > 59 || second > 60 ||
+      hour < 0 || minute < 0 || second < 0)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon;
+  tm.tm_mday = mday;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return timegm(&tm);
 }
 
 }  // namespace nbio::http::detail

@@ -1,10 +1,11 @@
-// Private. The Date field's value (RFC 9110 6.6.1, IMF-fixdate) for every response the server
-// writes, handlers' and its own canned ones alike, and the date formatting the file server
-// shares.
+// Private. HTTP dates: the Date field's value (RFC 9110 6.6.1, IMF-fixdate) for every response
+// the server writes, handlers' and its own canned ones alike; and the parser of the dates a
+// request carries (If-Modified-Since, If-Unmodified-Since, If-Range) for the file server.
 #pragma once
 
 #include <array>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,9 @@ std::string format_http_date(std::time_t t);
 // The current second as IMF-fixdate, formatted at most once a second per thread: a view into
 // the calling thread's cache, valid until this thread's next call.
 std::string_view http_date_now() noexcept;
+
+// The three formats a recipient must accept (RFC 9110 5.6.7): IMF-fixdate, RFC 850 and
+// asctime. Nothing for anything else.
+std::optional<std::time_t> parse_http_date(std::string_view value);
 
 }  // namespace nbio::http::detail

@@ -1,5 +1,5 @@
-// Private. file_server: path mapping, safe opening beneath the root, validators, ranges and
-// directory listings.
+// Private. file_server: path mapping, safe opening beneath the root, conditional and range
+// requests (their parsers: date.hpp, etag.hpp, byte_range.hpp) and directory listings.
 #include "nbio/http/file_server.hpp"
 
 #include <dirent.h>
@@ -25,7 +25,10 @@
 #include <utility>
 #include <vector>
 
+#include "http/byte_range.hpp"
 #include "http/date.hpp"
+#include "http/etag.hpp"
+#include "http/lexical.hpp"
 #include "nbio/http/error.hpp"
 #include "nbio/http/parser.hpp"
 #include "nbio/http/request.hpp"
@@ -37,8 +40,13 @@
 namespace nbio::http {
 namespace {
 
+using detail::byte_range;
+using detail::etag_listed;
 using detail::format_http_date;
-using detail::month_names;
+using detail::parse_http_date;
+using detail::parse_range;
+using detail::range_answer;
+using detail::trim_ows;
 
 // --- descriptors and opening beneath the root ---------------------------------------------
 
@@ -206,156 +214,6 @@ std::string_view content_type(std::string_view name) noexcept {
       if (iequals(m.ext, ext)) return m.type;
   }
   return "application/octet-stream";
-}
-
-// --- dates ---------------------------------------------------------------------------------
-
-// The three formats a recipient must accept (RFC 9110 5.6.7): IMF-fixdate, RFC 850 and
-// asctime. Nothing for anything else.
-std::optional<std::time_t> parse_http_date(std::string_view value) {
-  if (value.size() < 20 || value.size() > 40) return std::nullopt;
-  const std::string s(value);
-  const int length = static_cast<int>(s.size());
-  char day[16] = {}, month[4] = {};
-  int mday = 0, year = 0, hour = 0, minute = 0, second = 0, used = -1;
-  bool parsed = std::sscanf(s.c_str(), "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", day, &mday, month,
-                            &year, &hour, &minute, &second, &used) == 7 &&
-                used == length;
-  if (!parsed) {
-    used = -1;
-    parsed = std::sscanf(s.c_str(), "%15[A-Za-z], %2d-%3s-%2d %2d:%2d:%2d GMT%n", day, &mday, month,
-                         &year, &hour, &minute, &second, &used) == 7 &&
-             used == length;
-    if (parsed) year += year < 70 ? 2000 : 1900;  // RFC 850's two-digit years
-  }
-  if (!parsed) {
-    used = -1;
-    parsed = std::sscanf(s.c_str(), "%3s %3s %2d %2d:%2d:%2d %4d%n", day, month, &mday, &hour,
-                         &minute, &second, &year, &used) == 7 &&
-             used == length;
-  }
-  if (!parsed) return std::nullopt;
-  int mon = -1;
-  for (std::size_t i = 0; i < month_names.size(); ++i)
-    if (std::strcmp(month, month_names[i]) == 0) mon = static_cast<int>(i);
-  if (mon < 0 || mday < 1 || mday > 31 || year < 1970 || hour > 23 || minute > 59 || second > 60 ||
-      hour < 0 || minute < 0 || second < 0)
-    return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon;
-  tm.tm_mday = mday;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return timegm(&tm);
-}
-
-// --- entity tags ---------------------------------------------------------------------------
-
-// Whether the If-Match / If-None-Match `list` ("*", or entity-tags separated by commas) holds
-// `etag` (a strong tag, quotes included). Strong comparison ignores the list's weak tags; weak
-// comparison compares the opaque tags only (RFC 9110 8.8.3.2). Malformed elements are skipped.
-bool etag_listed(std::string_view list, std::string_view etag, bool strong) noexcept {
-  std::size_t i = 0;
-  while (i < list.size()) {
-    const char c = list[i];
-    if (c == ' ' || c == '\t' || c == ',') {
-      ++i;
-      continue;
-    }
-    if (c == '*') return true;
-    bool weak = false;
-    if (list.substr(i, 2) == "W/") {
-      weak = true;
-      i += 2;
-    }
-    if (i < list.size() && list[i] == '"') {
-      const std::size_t close = list.find('"', i + 1);
-      if (close == std::string_view::npos) return false;
-      const std::string_view tag = list.substr(i, close + 1 - i);
-      if (tag == etag && !(strong && weak)) return true;
-      i = close + 1;
-    }
-    const std::size_t comma = list.find(',', i);
-    if (comma == std::string_view::npos) break;
-    i = comma + 1;
-  }
-  return false;
-}
-
-// --- ranges --------------------------------------------------------------------------------
-
-struct byte_range {
-  std::uint64_t first;
-  std::uint64_t last;  // inclusive
-};
-
-enum class range_answer { whole, partial, unsatisfiable };
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-std::optional<std::uint64_t> parse_position(std::string_view s) noexcept {
-  if (s.empty() || s.size() > 19) return std::nullopt;
-  std::uint64_t v = 0;
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// Parses `value` (a Range field) against a representation of `size` bytes (> 0). `partial`
-// fills `out` with the one range to send; several disjoint ranges come back as `whole`, as
-// does anything malformed (RFC 9110 14.2 lets a server ignore Range).
-range_answer parse_range(std::string_view value, std::uint64_t size, byte_range& out) {
-  const std::size_t eq = value.find('=');
-  if (eq == std::string_view::npos || !iequals(trim(value.substr(0, eq)), "bytes"))
-    return range_answer::whole;
-  std::vector<byte_range> ranges;
-  std::string_view set = value.substr(eq + 1);
-  bool any = false;
-  while (!set.empty()) {
-    const std::size_t comma = set.find(',');
-    const std::string_view spec = trim(set.substr(0, comma));
-    set = comma == std::string_view::npos ? std::string_view() : set.substr(comma + 1);
-    if (spec.empty()) continue;  // empty list elements (RFC 9110 5.6.1)
-    any = true;
-    const std::size_t dash = spec.find('-');
-    if (dash == std::string_view::npos) return range_answer::whole;
-    if (dash == 0) {  // suffix-range: the last n bytes
-      const auto n = parse_position(spec.substr(1));
-      if (!n) return range_answer::whole;
-      if (*n == 0) continue;  // unsatisfiable
-      ranges.push_back({size - std::min(*n, size), size - 1});
-      continue;
-    }
-    const auto first = parse_position(spec.substr(0, dash));
-    if (!first) return range_answer::whole;
-    std::uint64_t last = size - 1;
-    if (dash + 1 < spec.size()) {
-      const auto l = parse_position(spec.substr(dash + 1));
-      if (!l || *l < *first) return range_answer::whole;
-      last = std::min(*l, size - 1);
-    }
-    if (*first >= size) continue;  // unsatisfiable
-    ranges.push_back({*first, last});
-  }
-  if (!any) return range_answer::whole;
-  if (ranges.empty()) return range_answer::unsatisfiable;
-  std::sort(ranges.begin(), ranges.end(),
-            [](const byte_range& a, const byte_range& b) { return a.first < b.first; });
-  byte_range merged = ranges.front();
-  for (const byte_range& r : ranges) {
-    if (r.first > merged.last + 1) return range_answer::whole;  // disjoint: no multipart
-    merged.last = std::max(merged.last, r.last);
-  }
-  out = merged;
-  return range_answer::partial;
 }
 
 // --- directory listings --------------------------------------------------------------------
@@ -557,7 +415,7 @@ void file_server_state::serve_file(response_writer& w, request& r, int fd, const
   const std::string_view range = r.header("Range");
   bool use_range = !range.empty() && r.method() == "GET" && size > 0;
   if (use_range) {
-    if (const std::string_view if_range = trim(r.header("If-Range")); !if_range.empty()) {
+    if (const std::string_view if_range = trim_ows(r.header("If-Range")); !if_range.empty()) {
       if (if_range.front() == '"' || if_range.substr(0, 2) == "W/") {
         use_range = if_range == etag;  // strong comparison: a weak tag never matches
       } else {

@@ -17,57 +17,18 @@
 #include <array>
 #include <cstring>
 
+#include "http/lexical.hpp"
+
 namespace nbio::http {
 namespace {
 
-// A byte table: ALPHA, DIGIT and the bytes of `extra`.
-constexpr std::array<bool, 256> alnum_and(std::string_view extra) {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c)
-    t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c)
-    t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c)
-    t[c] = true;
-  for (char c : extra)
-    t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-
-// tchar (RFC 9110 5.6.2): the bytes of a token.
-constexpr std::array<bool, 256> token_table = alnum_and("!#$%&'*+-.^_`|~");
-
-bool is_token_char(char c) noexcept {
-  return token_table[static_cast<unsigned char>(c)];
-}
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!is_token_char(c)) return false;
-  return true;
-}
-bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-bool is_ows(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
+using detail::alnum_and;
+using detail::hex_value;
+using detail::is_digit;
+using detail::is_ows;
+using detail::is_token;
+using detail::lower;
+using detail::trim_ows;
 
 // Calls fn(element) for every non-empty element of a comma-separated list (RFC 9110 5.6.1:
 // empty elements are ignored), trimmed of whitespace. Stops when fn returns false.
@@ -300,7 +261,7 @@ std::error_code parse_fields(std::string_view head, std::size_t pos, std::span<h
     if (colon == std::string_view::npos || colon == 0) return errc::bad_header_name;
     const std::string_view name = line.substr(0, colon);
     for (char c : name) {
-      if (is_token_char(c)) continue;
+      if (detail::is_tchar(c)) continue;
       return is_ows(c) ? errc::whitespace_before_colon : errc::bad_header_name;
     }
     const std::string_view value = trim_ows(line.substr(colon + 1));
@@ -378,10 +339,7 @@ std::error_code parse_fields(std::string_view head, std::size_t pos, std::span<h
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
+  return detail::iequals(a, b);
 }
 
 std::string_view message_head::get(std::string_view name) const noexcept {

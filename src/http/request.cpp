@@ -3,17 +3,13 @@
 
 #include <stdexcept>
 
+#include "http/lexical.hpp"
 #include "nbio/engine/conn.hpp"
 
 namespace nbio::http {
 namespace {
 
-int hex(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using detail::hex_value;
 
 // Calls fn(raw_name, raw_value) for each "name=value" of a query string ('&'-separated; a
 // parameter without '=' has an empty value). Stops when fn returns true.
@@ -46,8 +42,8 @@ std::string percent_decode(std::string_view in, bool plus_is_space) {
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
     const char c = in[i];
-    if (c == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+    if (c == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
       i += 2;
     } else if (c == '+' && plus_is_space) {
       out += ' ';

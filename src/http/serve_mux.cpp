@@ -15,6 +15,8 @@
 #include <string>
 #include <utility>
 
+#include "http/lexical.hpp"
+
 namespace nbio::http {
 namespace {
 
@@ -39,19 +41,15 @@ enum class relation : std::uint8_t {
   overlaps,       // some request matches both, neither is more specific
 };
 
-int hex(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using detail::hex_value;
+using detail::is_token;
 
 // Whether every '%' of `s` starts a valid escape. Go's url.PathUnescape decodes a segment
 // only then, and keeps it as it is otherwise; so do pattern literals and path segments here.
 bool escapes_valid(std::string_view s) noexcept {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') continue;
-    if (i + 2 >= s.size() || hex(s[i + 1]) < 0 || hex(s[i + 2]) < 0) return false;
+    if (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) return false;
     i += 2;
   }
   return true;
@@ -63,7 +61,7 @@ std::string path_unescape(std::string_view s) {
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%') {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else {
       out += s[i];
@@ -79,21 +77,12 @@ bool segment_equals(std::string_view raw, std::string_view literal) noexcept {
   for (std::size_t i = 0; i < raw.size(); ++i, ++j) {
     char c = raw[i];
     if (c == '%') {
-      c = static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2]));
+      c = static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
       i += 2;
     }
     if (j >= literal.size() || literal[j] != c) return false;
   }
   return j == literal.size();
-}
-
-bool is_tchar(char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
 }
 
 // A Go identifier, ASCII only.
@@ -107,6 +96,8 @@ bool is_wildcard_name(std::string_view s) noexcept {
   return true;
 }
 
+// Go's strings.TrimSpace on a pattern (ASCII: also CR, LF, VT, FF), which is wider than a
+// field's OWS (lexical.hpp), so it stays here.
 bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }

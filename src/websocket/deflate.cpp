@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "http/lexical.hpp"
 #include "nbio/websocket/error.hpp"
 
 namespace nbio::websocket {
@@ -22,26 +23,9 @@ namespace {
 
 constexpr std::string_view extension_name = "permessage-deflate";
 
-bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
-
-// RFC 7230 tchar.
-bool is_tchar(char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using http::detail::iequals;
+using http::detail::is_ows;
+using http::detail::is_tchar;
 
 // One extension element of a Sec-WebSocket-Extensions list, read from `s` at `pos`.
 struct element {
@@ -78,10 +62,10 @@ class list_reader {
       const std::string_view name = token();
       if (name.empty()) return fail(e);
       element::param* p = nullptr;
-      if (iequal(name, "server_no_context_takeover")) p = &e.server_no_context_takeover;
-      if (iequal(name, "client_no_context_takeover")) p = &e.client_no_context_takeover;
-      if (iequal(name, "server_max_window_bits")) p = &e.server_max_window_bits;
-      if (iequal(name, "client_max_window_bits")) p = &e.client_max_window_bits;
+      if (iequals(name, "server_no_context_takeover")) p = &e.server_no_context_takeover;
+      if (iequals(name, "client_no_context_takeover")) p = &e.client_no_context_takeover;
+      if (iequals(name, "server_max_window_bits")) p = &e.server_max_window_bits;
+      if (iequals(name, "client_max_window_bits")) p = &e.client_max_window_bits;
       element::param ignored;
       if (!p || p->present) {
         e.malformed = true;  // RFC 7692 5.1: unknown or repeated parameters decline the offer
@@ -121,12 +105,12 @@ class list_reader {
   }
 
   void skip_space() noexcept {
-    while (pos_ < s_.size() && is_space(s_[pos_]))
+    while (pos_ < s_.size() && is_ows(s_[pos_]))
       ++pos_;
   }
 
   void skip_space_and_commas() noexcept {
-    while (pos_ < s_.size() && (is_space(s_[pos_]) || s_[pos_] == ','))
+    while (pos_ < s_.size() && (is_ows(s_[pos_]) || s_[pos_] == ','))
       ++pos_;
   }
 
@@ -226,7 +210,7 @@ bool negotiate_deflate(std::string_view offers, const deflate_options& ours, boo
   if (!ours.enabled) return false;
   list_reader reader(offers);
   while (auto e = reader.next()) {
-    if (e->malformed || !iequal(e->name, extension_name)) continue;
+    if (e->malformed || !iequals(e->name, extension_name)) continue;
     if (answer(*e, ours, keep_context, params, response)) return true;
   }
   return false;
@@ -256,7 +240,7 @@ bool accept_deflate(std::string_view answer_field, const deflate_options& ours,
   auto e = reader.next();
   if (!e) return false;
   ec = errc::handshake_extension;
-  if (!ours.enabled || e->malformed || !iequal(e->name, extension_name)) return false;
+  if (!ours.enabled || e->malformed || !iequals(e->name, extension_name)) return false;
   if (reader.next()) return false;  // only the one extension we offered
   if (e->server_no_context_takeover.has_value || e->client_no_context_takeover.has_value)
     return false;

@@ -7,6 +7,8 @@
 
 #include <array>
 
+#include "http/lexical.hpp"
+
 namespace nbio::websocket {
 
 namespace {
@@ -19,9 +21,7 @@ std::string base64(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
+using http::detail::is_ows;
 
 // Calls fn(token) for each comma-separated element of a field value, trimmed; stops when fn
 // returns true, and returns whether it did.
@@ -30,9 +30,9 @@ bool any_token(std::string_view list, F&& fn) {
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
     std::string_view t = list.substr(0, comma);
-    while (!t.empty() && is_space(t.front()))
+    while (!t.empty() && is_ows(t.front()))
       t.remove_prefix(1);
-    while (!t.empty() && is_space(t.back()))
+    while (!t.empty() && is_ows(t.back()))
       t.remove_suffix(1);
     if (!t.empty() && fn(t)) return true;
     if (comma == std::string_view::npos) break;
