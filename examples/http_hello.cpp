@@ -24,9 +24,9 @@
 #include <string>
 #include <thread>
 
+#include <nbio/http/on_pool.hpp>
 #include <nbio/http/serve_mux.hpp>
 #include <nbio/http/server.hpp>
-#include <nbio/http/worker_pool.hpp>
 #include <nbio/nbio.hpp>
 
 #include "backend_flag.hpp"
@@ -37,7 +37,7 @@ namespace {
 // The routes: Go 1.22 patterns; anything else gets the mux's 404 or 405. GET /sleep/{ms}
 // stands for a handler that blocks (a database call): it runs on the worker pool, so the loops
 // keep serving everyone else meanwhile.
-void add_routes(nbio::http::serve_mux& mux, nbio::http::worker_pool& pool) {
+void add_routes(nbio::http::serve_mux& mux, nbio::thread_pool& pool) {
   mux.handle("GET /{$}",
              [](nbio::http::response_writer& w, nbio::http::request&) { w.write("hello\n"); });
   mux.handle("POST /echo", [](nbio::http::response_writer& w, nbio::http::request& r) {
@@ -86,7 +86,7 @@ int serve(const std::string& addr, const nbio::engine_options& config,
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   nbio::engine eng(config);
-  nbio::http::worker_pool pool(4);
+  nbio::thread_pool pool(4);
   nbio::http::serve_mux mux;
   add_routes(mux, pool);
   nbio::http::server srv(eng, mux, http);

@@ -8,29 +8,18 @@
 
 namespace nbio::tls::detail {
 
-handshake_pool::handshake_pool(unsigned threads) {
-  for (unsigned i = 0; i < threads; ++i)
-    threads_.emplace_back([this] { run(); });
-}
+handshake_pool::handshake_pool(unsigned threads) : threads_(threads) {}
 
-handshake_pool::~handshake_pool() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_)
-    t.join();
-}
+handshake_pool::~handshake_pool() = default;  // threads_ runs what is queued, then joins
 
-void handshake_pool::submit(std::unique_ptr<handshake_job> job,
-                            void (*done)(nbio::conn&, std::unique_ptr<handshake_job>)) {
+void handshake_pool::submit(std::unique_ptr<handshake_job> job, done_fn done) {
   {
     std::lock_guard lock(mu_);
     out_[job->ssl] = false;
-    queue_.emplace_back(std::move(job), done);
   }
-  cv_.notify_one();
+  // std::function needs a copyable callable: the job travels in a shared_ptr.
+  auto shared = std::make_shared<std::unique_ptr<handshake_job>>(std::move(job));
+  threads_.post([this, shared, done] { run(std::move(*shared), done); });
 }
 
 bool handshake_pool::orphan(SSL* ssl) {
@@ -41,34 +30,22 @@ bool handshake_pool::orphan(SSL* ssl) {
   return true;
 }
 
-void handshake_pool::run() {
-  for (;;) {
-    std::unique_ptr<handshake_job> job;
-    void (*done)(nbio::conn&, std::unique_ptr<handshake_job>) = nullptr;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, nothing left
-      job = std::move(queue_.front().first);
-      done = queue_.front().second;
-      queue_.pop_front();
-    }
-    stream::run_offloaded(*job);
-    std::lock_guard lock(mu_);
-    auto it = out_.find(job->ssl);
-    const bool orphaned = it->second;
-    out_.erase(it);
-    if (orphaned) {
-      SSL_free(job->ssl);
-      continue;
-    }
-    // Under the lock: the connection's loop cannot orphan the SSL (and so cannot have been
-    // stopped) between the check above and this post. The task runs only if the connection is
-    // still open then; otherwise its reap frees the SSL (no job is out any more).
-    auto shared = std::make_shared<std::unique_ptr<handshake_job>>(std::move(job));
-    const nbio::conn_handle h = (*shared)->conn;
-    h.post([shared, done](nbio::conn& c) { done(c, std::move(*shared)); });
+void handshake_pool::run(std::unique_ptr<handshake_job> job, done_fn done) {
+  stream::run_offloaded(*job);
+  std::lock_guard lock(mu_);
+  auto it = out_.find(job->ssl);
+  const bool orphaned = it->second;
+  out_.erase(it);
+  if (orphaned) {
+    SSL_free(job->ssl);
+    return;
   }
+  // Under the lock: the connection's loop cannot orphan the SSL (and so cannot have been
+  // stopped) between the check above and this post. The task runs only if the connection is
+  // still open then; otherwise its reap frees the SSL (no job is out any more).
+  auto shared = std::make_shared<std::unique_ptr<handshake_job>>(std::move(job));
+  const nbio::conn_handle h = (*shared)->conn;
+  h.post([shared, done](nbio::conn& c) { done(c, std::move(*shared)); });
 }
 
 }  // namespace nbio::tls::detail

@@ -7,22 +7,20 @@
 // the connection reads nothing (paused) and its thread does not touch the SSL. The worker runs
 // SSL_do_handshake against a BIO of its own (bytes in from the job, bytes out into it), then
 // hands the job back to the connection's loop. A connection that closes meanwhile only marks
-// its job orphaned; the worker then frees the SSL itself.
+// its job orphaned; the worker then frees the SSL itself. The threads are an nbio::thread_pool
+// (the one pool type, as http::on_pool's); this adds the jobs' bookkeeping.
 #pragma once
 
 #include <openssl/ssl.h>
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <unordered_map>
-#include <vector>
 
 #include "nbio/engine/conn_handle.hpp"
+#include "nbio/engine/thread_pool.hpp"
 
 namespace nbio::tls::detail {
 
@@ -52,16 +50,12 @@ class handshake_pool {
   bool orphan(SSL* ssl);
 
  private:
-  void run();
+  using done_fn = void (*)(nbio::conn&, std::unique_ptr<handshake_job>);
+  void run(std::unique_ptr<handshake_job> job, done_fn done);
 
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::unique_ptr<handshake_job>,
-                       void (*)(nbio::conn&, std::unique_ptr<handshake_job>)>>
-      queue_;
   std::unordered_map<SSL*, bool> out_;  // SSLs with a job out -> orphaned
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
+  nbio::thread_pool threads_;           // last: joined first, while mu_ and out_ exist
 };
 
 }  // namespace nbio::tls::detail

@@ -117,7 +117,7 @@ class response_writer {
   // nothing changes, once the head went out.
   bool reset() noexcept;
   // Hands the response over to be finished later, from any thread (a handler waiting on an
-  // upstream, or run on a worker_pool): the returned object carries the headers and status set
+  // upstream, or run on a thread_pool): the returned object carries the headers and status set
   // so far and its own writer; this writer is done. The request's views die when the handler
   // returns, so copy what the rest needs first. The connection serves nothing more until the
   // deferred response is finished (pipelined requests wait, in order; it keeps reading up to
@@ -126,7 +126,7 @@ class response_writer {
   // defer.
   deferred_response defer();
   bool deferred() const noexcept { return deferred_; }
-  // For handlers on a worker_pool (whose writer is a deferred response's): whether the client
+  // For handlers on a thread_pool (whose writer is a deferred response's): whether the client
   // is still connected, and a call for when it leaves, as deferred_response's. A writer used
   // inline always says connected and never calls (its client cannot leave during the call).
   bool client_connected() const noexcept { return sink_->client_connected(); }
@@ -140,7 +140,7 @@ class response_writer {
   // on_open, then its on_data with the bytes the client sent after this request. The slot
   // must hold `to`'s state (upgrade_target::slot_bytes()): the route's handler carries that as
   // its takeover_bytes, and http::server::listen reserves it. Only from a handler running
-  // inline on the connection's thread (not a worker_pool, a deferred response or a recorder),
+  // inline on the connection's thread (not a thread_pool, a deferred response or a recorder),
   // before the response started, into a slot with room for `to`: throws std::logic_error
   // otherwise (answered 500, the message naming the missing takeover_bytes).
   void hijack(const nbio::upgrade_target& to, std::function<void(nbio::conn&)> init = {});

@@ -14,7 +14,7 @@
 // connection owns nothing beyond the engine's slot and 8 bytes. Handlers run inline on the
 // thread that read the request (a loop, or the connection's thread in blocking mode), one
 // request at a time per connection, so pipelined responses go out in order. A handler that
-// must wait defers its response (response_writer::defer) or runs on a worker_pool (on_pool);
+// must wait defers its response (response_writer::defer) or runs on a thread_pool (on_pool);
 // the responses to the requests of one read go out in one write.
 //
 // Limits and timeouts (server_options): the parser's limits (414/431/413 and the rest answered

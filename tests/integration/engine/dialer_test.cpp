@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -201,6 +205,37 @@ TEST(dialer, dial_to_ipv6_and_unix_listeners) {
   client.stop();
   servers.stop();
   ::unlink(path.c_str() + 5);
+}
+
+struct counts_opens {
+  std::atomic<int>* opens;
+  void on_open(nbio::conn&) { ++*opens; }
+};
+
+TEST(dialer, dial_to_a_unix_socket_with_a_full_backlog_reports_an_error) {
+  std::string path = "/tmp/nbio-dial-backlog-" + std::to_string(getpid()) + ".sock";
+  int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
+  ::unlink(path.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&un), sizeof(un)), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);  // never accepts: the backlog fills at once
+
+  std::atomic<int> opens{0}, errors{0};
+  nbio::engine eng({.loops = 1});
+  auto& d = eng.make_dialer(counts_opens{&opens});
+  eng.start();
+  for (int i = 0; i < 6; ++i)
+    d.dial("unix:" + path, [&errors](std::error_code, const std::string&) { ++errors; });
+  EXPECT_TRUE(wait_until([&] { return opens + errors == 6 && errors > 0; }, 10s))
+      << "opens " << opens << " errors " << errors;
+  // The backlog holds at most a connection or two; the rest must fail, not "open".
+  EXPECT_GE(errors.load(), 4);
+  EXPECT_EQ(eng.stats().total.dialed, static_cast<std::uint64_t>(opens.load()));
+  eng.stop();
+  ::close(listener);
+  ::unlink(path.c_str());
 }
 
 }  // namespace

@@ -134,4 +134,32 @@ INSTANTIATE_TEST_SUITE_P(loop, half_close, ::testing::Values(edge_mode, level_mo
 INSTANTIATE_TEST_SUITE_P(threading_blocking, half_close, ::testing::Values(blocking_mode),
                          conn_mode_name);
 
+// Keeps the connection after the peer's FIN and shuts its own side: both directions are done.
+struct half_close_then_shutdown {
+  conn_events* events;
+  void on_open(nbio::conn& c) { events->opened.push(c.handle()); }
+  void on_end(nbio::conn& c) { c.shutdown_write(); }
+  void on_close(nbio::conn&, std::error_code cause) { events->closed.push(cause); }
+};
+
+class half_close_trigger : public ::testing::TestWithParam<nbio::trigger_mode> {};
+
+TEST_P(half_close_trigger, both_directions_shut_closes_with_eof_instead_of_spinning) {
+  conn_events events;
+  test_server server(half_close_then_shutdown{&events}, {}, {.loops = 1, .trigger = GetParam()});
+  unique_fd fd = connect_stream(server.address());
+  ASSERT_TRUE(events.opened.wait_for_size(1, 10s));
+  ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
+  read_result r = recv_until_eof(fd.get(), 10s);  // our FIN comes back from shutdown_write
+  EXPECT_TRUE(r.eof);
+  ASSERT_TRUE(events.closed.wait_for_size(1, 10s)) << "the half-closed pair was never closed";
+  EXPECT_EQ(events.closed.snapshot()[0], nbio::errc::eof);
+}
+
+INSTANTIATE_TEST_SUITE_P(loop, half_close_trigger,
+                         ::testing::Values(nbio::trigger_mode::edge, nbio::trigger_mode::level),
+                         [](const auto& info) {
+                           return info.param == nbio::trigger_mode::edge ? "edge" : "level";
+                         });
+
 }  // namespace

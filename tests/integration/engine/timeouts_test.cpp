@@ -180,6 +180,40 @@ TEST_P(timeouts, set_read_deadline_of_zero_clears_the_deadline) {
   EXPECT_EQ(events.closed.snapshot()[0], nbio::errc::eof);
 }
 
+// Closes on the first byte and then sets deadlines, which must not put the (soon freed) slot
+// back into the timer wheel.
+struct close_then_set_deadlines {
+  conn_events* events;
+  void on_open(nbio::conn& c) { events->opened.push(c.handle()); }
+  void on_data(nbio::conn& c, std::string_view) {
+    c.close();
+    c.set_read_deadline(20ms);
+    c.set_write_deadline(20ms);
+  }
+  void on_close(nbio::conn& c, std::error_code cause) {
+    c.set_read_deadline(10ms);
+    events->closed.push(cause);
+  }
+};
+
+TEST(timeouts_slot_reuse, deadline_set_after_close_does_not_rearm_a_freed_slot) {
+  conn_events events;
+  test_server server(close_then_set_deadlines{&events}, {}, {.loops = 1});
+  // Many connections through the same few slots: a stale wheel entry would corrupt the wheel
+  // or fire on a reused slot (ASan shows it; here it shows as wrong or missing closes).
+  for (int i = 0; i < 50; ++i) {
+    unique_fd fd = connect_stream(server.address());
+    ASSERT_TRUE(send_all(fd.get(), "x"));
+    read_result r = recv_until_eof(fd.get(), 10s);
+    EXPECT_TRUE(r.eof || r.error) << "connection " << i;
+  }
+  std::this_thread::sleep_for(100ms);  // let any stale deadline fire
+  ASSERT_TRUE(events.closed.wait_for_size(50, 10s));
+  for (const auto& cause : events.closed.snapshot())
+    EXPECT_EQ(cause, nbio::errc::local_close);
+  EXPECT_EQ(server.engine().stats().total.online, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(loop, timeouts, ::testing::Values(edge_mode, level_mode), conn_mode_name);
 INSTANTIATE_TEST_SUITE_P(loop, write_timeouts, ::testing::Values(edge_mode, level_mode),
                          conn_mode_name);

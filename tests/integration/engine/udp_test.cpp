@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -140,6 +141,30 @@ TEST(udp, max_peers_drops_datagrams_from_further_peers) {
   EXPECT_TRUE(recv_datagram(b.get(), 300ms).timed_out) << "a peer past max_peers was served";
   EXPECT_EQ(ask(a.get(), server, "count"), "1");
   eng.stop();
+}
+
+// A UDP peer closed in the turn the engine stops still gets its on_close.
+struct udp_closer {
+  std::atomic<int>* closes;
+  nbio::engine** eng;
+  void on_data(nbio::udp_peer& p, std::string_view) {
+    p.close();
+    (*eng)->stop();  // from a handler: only asks
+  }
+  void on_close(nbio::udp_peer&, std::error_code) { ++*closes; }
+};
+
+TEST(udp, udp_peer_closed_as_the_engine_stops_gets_on_close) {
+  std::atomic<int> closes{0};
+  nbio::engine eng({.loops = 1});
+  nbio::engine* self = &eng;
+  nbio::address a = eng.udp_listen("127.0.0.1:0", udp_closer{&closes, &self});
+  eng.start();
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(::sendto(fd, "x", 1, 0, a.data(), a.size()), 0);
+  eng.wait();  // returns after the stop the handler asked for
+  ::close(fd);
+  EXPECT_EQ(closes.load(), 1);
 }
 
 }  // namespace

@@ -1,13 +1,13 @@
 // Integration: responses finished later from other threads (response_writer::defer) and
-// handlers on a worker_pool (on_pool), over real loopback sockets in the three I/O modes.
+// handlers on a thread_pool (on_pool), over real loopback sockets in the three I/O modes.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
 #include <thread>
 
+#include "nbio/http/on_pool.hpp"
 #include "nbio/http/serve_mux.hpp"
-#include "nbio/http/worker_pool.hpp"
 #include "support/http_client.hpp"
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
@@ -186,7 +186,7 @@ TEST_P(http_deferred, on_client_gone_does_not_fire_for_a_finished_response) {
 // A pool handler blocked on slow work stops as soon as its client leaves (Go's
 // Request.Context().Done()), and one registered after the client left hears of it at once.
 TEST_P(http_deferred, a_pool_handler_is_cancelled_when_its_client_leaves) {
-  worker_pool pool(1);
+  nbio::thread_pool pool(1);
   std::promise<void> started;
   std::promise<bool> outcome;  // true: cancelled; false: timed out
   std::atomic<bool> late_fired{false};
@@ -214,7 +214,7 @@ TEST_P(http_deferred, a_pool_handler_is_cancelled_when_its_client_leaves) {
 // on_pool: a handler blocked on the pool does not hold up the loop: another connection is
 // answered meanwhile (the blocked handler waits for that answer before it returns).
 TEST_P(http_deferred, a_blocked_pool_handler_does_not_block_other_connections) {
-  worker_pool pool(2);
+  nbio::thread_pool pool(2);
   std::promise<void> fast_answered;
   std::shared_future<void> released = fast_answered.get_future().share();
   serve_mux mux;
@@ -239,7 +239,7 @@ TEST_P(http_deferred, a_blocked_pool_handler_does_not_block_other_connections) {
 
 // A pool handler that throws gets a 500; the connection is still usable.
 TEST_P(http_deferred, a_throwing_pool_handler_answers_500) {
-  worker_pool pool(1);
+  nbio::thread_pool pool(1);
   auto srv = serve(on_pool(pool, [](response_writer& w, request& r) {
     if (r.path() == "/throw") {
       w.write_header(200);

@@ -7,9 +7,9 @@
 #include <atomic>
 #include <string>
 
+#include "nbio/http/on_pool.hpp"
 #include "nbio/http/request.hpp"
 #include "nbio/http/serve_mux.hpp"
-#include "nbio/http/worker_pool.hpp"
 #include "support/http_test_server.hpp"
 #include "support/io_mode_name.hpp"
 #include "support/raw_socket.hpp"
@@ -113,8 +113,8 @@ TEST_P(http_hijack, an_upgrade_that_does_not_fit_the_slot_closes_the_connection)
   EXPECT_EQ(closed_.load(), 0);
 }
 
-TEST_P(http_hijack, hijack_from_a_worker_pool_answers_500) {
-  worker_pool pool(1);
+TEST_P(http_hijack, hijack_from_a_thread_pool_answers_500) {
+  nbio::thread_pool pool(1);
   mux_.handle("GET /pooled", on_pool(pool, [this](response_writer& w, request&) {
                 w.hijack(*to_.load());  // throws: not on the connection's thread
               }));

@@ -1,50 +1,11 @@
-// Private. worker_pool and on_pool: requests copied off the read buffer, answered from a pool.
-#include "nbio/http/worker_pool.hpp"
+// Private. on_pool: requests copied off the read buffer, answered from a thread_pool.
+#include "nbio/http/on_pool.hpp"
 
 #include <memory>
 #include <optional>
 #include <string>
 
 namespace nbio::http {
-
-worker_pool::worker_pool(unsigned threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i)
-    threads_.emplace_back([this] { run(); });
-}
-
-worker_pool::~worker_pool() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  ready_.notify_all();
-  for (auto& t : threads_)
-    t.join();
-}
-
-void worker_pool::post(std::function<void()> task) {
-  {
-    std::lock_guard lock(mutex_);
-    tasks_.push_back(std::move(task));
-  }
-  ready_.notify_one();
-}
-
-void worker_pool::run() {
-  for (;;) {
-    std::function<void()> task;
-    {
-      std::unique_lock lock(mutex_);
-      ready_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping, and nothing left to run
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
-    }
-    task();
-  }
-}
 
 namespace {
 
@@ -91,7 +52,7 @@ class owned_request {
 
 }  // namespace
 
-handler on_pool(worker_pool& pool, handler h) {
+handler on_pool(nbio::thread_pool& pool, handler h) {
   auto shared = std::make_shared<handler>(std::move(h));
   return [&pool, shared](response_writer& w, request& r) {
     auto copy = std::make_shared<owned_request>(r);
