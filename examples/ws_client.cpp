@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   printer p;
   int wait_for = -1;
   unsigned timeout_ms = 10'000;
-  ws::client_options options;
+  ws::endpoint_options options;
   app.add_option("url", url, "ws://host[:port][/path] or wss://...")->required();
   app.add_option("-m,--message", p.to_send, "a message to send (repeatable)");
   app.add_flag("--binary", p.binary, "send the messages as binary");

@@ -40,7 +40,7 @@ struct echo {
 };
 
 int serve(const std::string& addr, const std::string& path, const nbio::engine_options& config,
-          nbio::listen_options options, const nbio::websocket::server_options& ws_options,
+          nbio::listen_options options, const nbio::websocket::endpoint_options& ws_options,
           int index) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bool join_existing = false;
   app.add_flag("--join-existing", join_existing, "share the port with a server already on it");
-  nbio::websocket::server_options ws_options;
+  nbio::websocket::endpoint_options ws_options;
   app.add_option("--max-write-queue", ws_options.max_write_queue,
                  "bytes queued for one client (closed past it)")
       ->capture_default_str();

@@ -14,7 +14,7 @@
 namespace nbio::websocket {
 
 struct client::shared : detail::session_shared {
-  client_options options;
+  endpoint_options options;
   nbio::engine* eng = nullptr;
   nbio::dialer* dialer = nullptr;
   nbio::upgrade_target* session = nullptr;
@@ -162,7 +162,7 @@ bool split_url(std::string_view url, std::string& host_port, std::string& host, 
 
 }  // namespace
 
-client::client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, client_options options)
+client::client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, endpoint_options options)
     : shared_(std::make_shared<shared>()) {
   shared_->cb = std::move(cb);
   shared_->options = std::move(options);
@@ -170,6 +170,7 @@ client::client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, client_
   shared_->pong_timeout = shared_->options.pong_timeout;
   shared_->limits = shared_->options.limits;
   shared_->deflate = shared_->options.deflate;
+  shared_->budget.limit = shared_->options.max_buffered_bytes;
   shared_->protocols = split_list(shared_->options.subprotocols);
   if (shared_->protocols.size() > 254) shared_->protocols.resize(254);  // indexed by a byte
   nbio::conn_options co;

@@ -15,10 +15,10 @@ namespace nbio::websocket {
 
 // What a server's connections share (the session part), and its options.
 struct server::shared : detail::session_shared {
-  server_options options;
+  endpoint_options options;
 };
 
-server::server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_options options)
+server::server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, endpoint_options options)
     : shared_(std::make_shared<shared>()) {
   shared_->cb = std::move(cb);
   shared_->options = std::move(options);
@@ -36,7 +36,7 @@ server::server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_
   target_ = &detail::make_session_target(eng, shared_, co);
 }
 
-const server_options& server::options() const noexcept {
+const endpoint_options& server::options() const noexcept {
   return shared_->options;
 }
 
@@ -60,7 +60,7 @@ http::handler server::upgrade() {
           w.write("\n");
         };
         if (check.status != 0) return refuse(check.status, check.reason);
-        const server_options& o = options();
+        const endpoint_options& o = options();
         if (o.check_origin && !o.check_origin(r.header("Origin")))
           return refuse(403, "origin not allowed");
         std::string answer =

@@ -31,8 +31,7 @@ struct session_shared {
   deflate_options deflate{};                       // threshold, level, mem_level, the policy
   // deflate_memory::sliding: open connections that keep a compression context.
   mutable std::atomic<std::uint32_t> dedicated{0};
-  // The bytes of messages being assembled (server_options::max_buffered_bytes; clients: no
-  // limit).
+  // The bytes of messages being assembled (endpoint_options::max_buffered_bytes).
   mutable http::detail::buffer_budget budget;
 
   void message(connection& ws, std::string_view data, bool binary) const {

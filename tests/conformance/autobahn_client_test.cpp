@@ -313,7 +313,7 @@ void run_client_cases(const std::string& group, bool tls) {
   ASSERT_TRUE(srv.address().port() != 0) << "the fuzzing server could not listen";
   echo_client h;
   nbio::engine eng({.loops = 1});
-  nbio::websocket::client_options o;
+  nbio::websocket::endpoint_options o;
   o.limits.max_message = 32u << 20;  // 9.1.6 / 9.2.6 send 16 MiB
   o.max_write_queue = 64u << 20;     // the echo of 16 MiB is queued whole
   o.close_timeout = std::chrono::seconds(2);

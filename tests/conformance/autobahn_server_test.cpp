@@ -116,7 +116,7 @@ void run_server_cases(bool tls) {
   const std::string filter = env_or("NBIO_AUTOBAHN_FILTER", "");
 
   echo h;
-  nbio::websocket::server_options o;
+  nbio::websocket::endpoint_options o;
   o.limits.max_message = 32u << 20;  // 9.1.6 / 9.2.6 send 16 MiB
   o.max_write_queue = 64u << 20;     // the echo of 16 MiB is queued whole
   o.close_timeout = std::chrono::seconds(2);

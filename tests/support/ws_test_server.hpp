@@ -23,7 +23,7 @@ class ws_test_server {
   // `h` (a WebSocket handler, held by reference) outlives the server (declare it before).
   // `tls`: serve WSS (a tls::context::server), null: plain.
   template <class Handler>
-  ws_test_server(Handler& h, nbio::io_mode mode, nbio::websocket::server_options o = {},
+  ws_test_server(Handler& h, nbio::io_mode mode, nbio::websocket::endpoint_options o = {},
                  std::shared_ptr<nbio::transport> tls = nullptr)
       : eng_({.loops = 2}), ws_(eng_, std::ref(h), o) {
     mux_.handle("GET /ws", ws_.upgrade());

@@ -11,7 +11,7 @@
 //   cl.connect("ws://127.0.0.1:8080/ws", [](std::error_code ec) { /* failed: ec */ });
 //
 // wss:// URLs (port 443 by default) connect through TLS (nbio/tls) first, with
-// client_options::tls as the context, or, when that is null, a default one made on the first
+// endpoint_options::tls as the context, or, when that is null, a default one made on the first
 // wss:// connect: the system's trust store, host-name checking, ALPN "http/1.1":
 //   nbio::websocket::client cl(eng, printer{},
 //                              {.tls = nbio::tls::context::client({.ca_file = "ca.pem"})});
@@ -47,41 +47,17 @@
 
 #include "nbio/engine/engine.hpp"
 #include "nbio/tls/context.hpp"
+#include "nbio/websocket/endpoint_options.hpp"
 #include "nbio/websocket/frame_parser.hpp"
 #include "nbio/websocket/handler.hpp"
 #include "nbio/websocket/server.hpp"
 
 namespace nbio::websocket {
 
-struct client_options {
-  frame_limits limits{};
-  std::chrono::milliseconds connect_timeout{10'000};
-  // From the connection's open to the end of the server's answer.
-  std::chrono::milliseconds handshake_timeout{10'000};
-  std::chrono::milliseconds close_timeout{5'000};
-  // Keepalive: after this long without a byte from the peer, send a ping; close (1006 to the
-  // handler, errc::read_timeout) when nothing comes back within pong_timeout. 0: off.
-  std::chrono::milliseconds ping_interval{0};
-  std::chrono::milliseconds pong_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{0};
-  std::size_t max_write_queue = (16u << 20) + (64u << 10);  // as server_options::max_write_queue
-  // Subprotocols to offer ("chat, superchat"); connection::subprotocol() says which one won.
-  std::string subprotocols;
-  // permessage-deflate (deflate.hpp): offered when enabled; the server's answer is checked
-  // (errc::handshake_extension for parameters not offered or malformed).
-  deflate_options deflate{};
-  // More fields for the upgrade request (Origin, Authorization, cookies).
-  std::vector<std::pair<std::string, std::string>> headers;
-  // The TLS context of wss:// connections (nbio::tls::context::client(...)). Null: a default
-  // one, made on the first wss:// connect, that verifies against the system's trust store and
-  // offers ALPN "http/1.1".
-  std::shared_ptr<nbio::tls::context> tls{};
-};
-
 class client {
  public:
   template <class Handler>
-  client(nbio::engine& eng, Handler h, client_options options = {})
+  client(nbio::engine& eng, Handler h, endpoint_options options = {})
       : client(eng, detail::make_callbacks(std::move(h)), std::move(options)) {}
   ~client();
   client(const client&) = delete;
@@ -93,7 +69,7 @@ class client {
   struct shared;  // private
 
  private:
-  client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, client_options options);
+  client(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, endpoint_options options);
 
   std::shared_ptr<shared> shared_;
 };

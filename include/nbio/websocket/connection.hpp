@@ -9,7 +9,7 @@
 //
 // Frames from a server are never masked, so a message is framed once and the same bytes can go
 // to many connections (pub/sub). Writes go through the engine's write queue: a client that does
-// not read is closed past conn_options::max_write_queue (server_options::max_write_queue).
+// not read is closed past conn_options::max_write_queue (endpoint_options::max_write_queue).
 #pragma once
 
 #include <cstdint>
@@ -37,7 +37,7 @@ class connection {
   std::error_code ping(std::string_view payload = {});
   // Starts the closing handshake: sends a close frame with `code` and `reason` (cut to 123
   // bytes on a character boundary) and closes once the peer's close frame arrives, or after
-  // server_options::close_timeout. Messages received meanwhile are dropped. Idempotent.
+  // endpoint_options::close_timeout. Messages received meanwhile are dropped. Idempotent.
   void close(close_code code = close_code::normal, std::string_view reason = {});
 
   // The handler's conn_data (handler.hpp): built in the connection's slot before on_open,

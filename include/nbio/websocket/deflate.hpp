@@ -1,7 +1,7 @@
 // Public. permessage-deflate (RFC 7692): the negotiation both sides do in the opening handshake,
 // and the per-message compressor and decompressor (zlib, raw deflate) the connections use.
 //
-//   nbio::websocket::server_options o;
+//   nbio::websocket::endpoint_options o;
 //   o.deflate.enabled = true;                          // accept clients' offers
 //   o.deflate.memory = nbio::websocket::deflate_memory::shared;  // no zlib state per connection
 //

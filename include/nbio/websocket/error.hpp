@@ -62,7 +62,7 @@ enum class errc {
   handshake_accept,     // a Sec-WebSocket-Accept that does not match our key
   handshake_protocol,   // a subprotocol we did not offer
   handshake_extension,  // an extension we did not offer, or parameters we cannot accept
-  handshake_timeout,    // no complete answer within client_options::handshake_timeout
+  handshake_timeout,    // no complete answer within endpoint_options::handshake_timeout
 };
 
 const std::error_category& websocket_category() noexcept;

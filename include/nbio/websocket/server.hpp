@@ -38,42 +38,11 @@
 #include "nbio/http/response_writer.hpp"
 #include "nbio/websocket/connection.hpp"
 #include "nbio/websocket/deflate.hpp"
+#include "nbio/websocket/endpoint_options.hpp"
 #include "nbio/websocket/frame_parser.hpp"
 #include "nbio/websocket/handler.hpp"
 
 namespace nbio::websocket {
-
-struct server_options {
-  frame_limits limits{};  // max_message: 1009 past it
-  // The closing handshake: after sending a close frame, how long to wait for the peer's.
-  std::chrono::milliseconds close_timeout{5'000};
-  // Keepalive: after this long without a byte from the peer, send a ping; close (1006 to the
-  // handler, errc::read_timeout) when nothing comes back within pong_timeout. 0: off.
-  std::chrono::milliseconds ping_interval{0};
-  std::chrono::milliseconds pong_timeout{10'000};
-  // Closes a connection that received nothing for this long (0: never).
-  std::chrono::milliseconds idle_timeout{0};
-  // Bytes queued for a client that does not read before it is closed (1006 to it). The
-  // default holds one message of the default limits.max_message (16 MiB) with its frame
-  // header and deflate's overhead on incompressible data (~5 bytes per 16 KiB block), so an
-  // echo can send back whatever it accepted (Autobahn 9.1.6 and 9.2.6); the
-  // engine's max_write_queue_total (256 MiB) bounds all connections together.
-  std::size_t max_write_queue = (16u << 20) + (64u << 10);
-  // Subprotocols this server speaks, in order of preference ("chat, superchat"); the first one
-  // the client offers is chosen.
-  std::string subprotocols;
-  // Refuses an upgrade (403) whose Origin it returns false for; empty: all accepted.
-  std::function<bool(std::string_view origin)> check_origin;
-  // permessage-deflate (deflate.hpp): off unless enabled; limits.max_message bounds a message
-  // once inflated (1009 past it).
-  deflate_options deflate{};
-  // Bytes all connections together may hold for messages being assembled (fragmented, or
-  // not whole in one read; inflated bytes for compressed ones), all loops counted: each is
-  // bounded by limits.max_message, their sum by this. Past it, a connection whose message
-  // grows fails with 1008 (policy violation): itself when it holds at least the average, else
-  // the largest holder of its loop. 0: unlimited (still counted in stats()). Default 64 MiB.
-  std::size_t max_buffered_bytes = 64u << 20;
-};
 
 // server::stats(): counters over all loops (relaxed reads, for statistics).
 struct server_stats {
@@ -86,7 +55,7 @@ class server {
  public:
   // Setup, any thread. The handler is checked (handler.hpp) and copied once.
   template <class Handler>
-  server(nbio::engine& eng, Handler h, server_options options = {})
+  server(nbio::engine& eng, Handler h, endpoint_options options = {})
       : server(eng, detail::make_callbacks(std::move(h)), std::move(options)) {}
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -96,14 +65,14 @@ class server {
   // that serves it reserves that much.
   http::handler upgrade();
 
-  const server_options& options() const noexcept;
+  const endpoint_options& options() const noexcept;
   // Any thread.
   server_stats stats() const noexcept;
 
   struct shared;  // what the server's connections share (private)
 
  private:
-  server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, server_options options);
+  server(nbio::engine& eng, std::unique_ptr<detail::callbacks> cb, endpoint_options options);
 
   std::shared_ptr<shared> shared_;
   nbio::upgrade_target* target_;

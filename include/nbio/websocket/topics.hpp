@@ -13,7 +13,7 @@
 // subscriber lists are per loop and touched only by their loop's thread: no lock on publish,
 // subscribe or delivery. Publishes from one thread reach each subscriber in order.
 //
-// With permessage-deflate (server_options::deflate), a message from the threshold up is
+// With permessage-deflate (endpoint_options::deflate), a message from the threshold up is
 // compressed once per publish, by the first loop that has a subscriber for it, and that one
 // buffer goes to every loop-served subscriber without a compression context of its own (the
 // shared policy, or sliding past its count); a subscriber whose compressor keeps its context

@@ -166,7 +166,7 @@ struct refusing_handler {
 
 TEST(http_canned_responses, websocket_upgrade_refusals_carry_date) {
   refusing_handler h;
-  nbio::websocket::server_options o;
+  nbio::websocket::endpoint_options o;
   o.check_origin = [](std::string_view origin) { return origin != "https://evil.example"; };
   ws_test_server srv(h, nbio::io_mode::nonblocking, o);
   const std::string upgrade =

@@ -1,4 +1,4 @@
-// Integration: websocket::server_options::max_buffered_bytes over real loopback sockets.
+// Integration: websocket::endpoint_options::max_buffered_bytes over real loopback sockets.
 // Clients that send the first fragment of a message and stall make the server assemble it; past
 // the budget the ones holding the most fail with 1008 (policy violation), the total stays near
 // the budget, and the others' messages complete. Every wait is bounded.
@@ -30,7 +30,7 @@ TEST(ws_buffer_budget, stalled_fragmented_messages_past_the_budget_fail_with_100
   constexpr std::size_t clients = 24;
   constexpr std::size_t piece = 30 * 1024;
   size_handler h;
-  server_options o;
+  endpoint_options o;
   o.max_buffered_bytes = budget;
   ws_test_server srv(h, nbio::io_mode::nonblocking, o);
   server& ws = srv.ws();

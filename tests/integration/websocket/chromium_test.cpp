@@ -51,7 +51,7 @@ struct echo {
 class browser_rig {
  public:
   // With `tls`, the page and its WebSocket are served over TLS (https://, wss://).
-  browser_rig(nbio::io_mode mode, std::string page, server_options o,
+  browser_rig(nbio::io_mode mode, std::string page, endpoint_options o,
               std::shared_ptr<nbio::tls::context> tls = nullptr)
       : page_(std::move(page)), eng_({.loops = 2}), ws_(eng_, std::ref(echo_), std::move(o)) {
     // The upgrade, noting the extensions the browser offered (logged, never asserted: they are
@@ -337,7 +337,7 @@ class ws_chromium : public ::testing::TestWithParam<nbio::io_mode> {};
 // selects one it offered) and logs the negotiated extensions without asserting them.
 TEST_P(ws_chromium, text_and_binary_messages_echo_byte_for_byte_in_the_browser) {
   if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
-  server_options o;
+  endpoint_options o;
   o.subprotocols = "nbio-echo";
   browser_rig rig(GetParam(), page(echo_script), o);
   const verdict v = run_page(rig);
@@ -356,7 +356,7 @@ TEST_P(ws_chromium, text_and_binary_messages_echo_byte_for_byte_in_the_browser) 
 TEST_P(ws_chromium, compressed_messages_echo_with_permessage_deflate) {
   if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
   for (const deflate_memory memory : {deflate_memory::shared, deflate_memory::dedicated}) {
-    server_options o;
+    endpoint_options o;
     o.subprotocols = "nbio-echo";
     o.deflate.enabled = true;
     o.deflate.memory = memory;
@@ -378,7 +378,7 @@ TEST_P(ws_chromium, compressed_messages_echo_with_permessage_deflate) {
 // discarded until the peer's FIN or the close timeout.
 TEST_P(ws_chromium, a_message_past_max_message_closes_with_1009_seen_by_the_browser) {
   if (!have_chromium()) NBIO_PEER_MISSING("chromium missing (Debian chromium)");
-  server_options o;
+  endpoint_options o;
   o.limits.max_message = small_max_message;
   browser_rig rig(GetParam(), page(too_big_script), o);
   const verdict v = run_page(rig);
@@ -396,7 +396,7 @@ TEST(ws_chromium_tls, messages_echo_over_wss_on_nbios_record_layer) {
   const test_pki& pki = test_pki::get();
   auto tls = nbio::tls::context::server(
       {.cert = {pki.server.chain, pki.server.key}, .alpn = {"http/1.1"}});
-  server_options o;
+  endpoint_options o;
   o.subprotocols = "nbio-echo";
   browser_rig rig(nbio::io_mode::nonblocking, page(echo_script), o, tls);
   const verdict v = run_page(rig);

@@ -54,7 +54,7 @@ struct recorder {
 };
 
 struct client_rig {
-  explicit client_rig(recorder& r, client_options o = {})
+  explicit client_rig(recorder& r, endpoint_options o = {})
       : eng({.loops = 2}), cl(eng, std::ref(r), o) {
     eng.start();
   }
@@ -87,12 +87,12 @@ TEST(ws_threading_client, messages_echo_from_nbios_server_and_the_close_complete
 
 TEST(ws_threading_client, a_subprotocol_is_offered_and_the_servers_choice_kept) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.subprotocols = "chat";
   ws_test_server server(e, nbio::io_mode::nonblocking, so);
   recorder r;
   r.messages = {{"x", false}};
-  client_options co;
+  endpoint_options co;
   co.subprotocols = "superchat, chat";
   client_rig rig(r, co);
   rig.cl.connect(ws_url(server.address()));
@@ -156,7 +156,7 @@ TEST(ws_threading_client, bad_handshakes_fail_with_their_reason_and_the_handler_
   for (const auto& [answer, want] : cases) {
     test_server server(canned{answer});
     recorder r;
-    client_options o;
+    endpoint_options o;
     o.handshake_timeout = 300ms;
     event_log<std::error_code> errors;  // before the rig: the engine stops first
     client_rig rig(r, o);

@@ -130,12 +130,12 @@ TEST_P(ws_deflate, nbio_client_and_server_echo_under_each_memory_policy) {
       SCOPED_TRACE(std::to_string(static_cast<int>(server_memory)) + "/" +
                    std::to_string(static_cast<int>(client_memory)));
       echo e;
-      server_options so;
+      endpoint_options so;
       so.deflate = deflate(server_memory);
       ws_test_server server(e, GetParam(), so);
       pinger p;
       p.messages = sample_messages();
-      client_options co;
+      endpoint_options co;
       co.deflate = deflate(client_memory);
       co.deflate.threshold = 0;  // the client compresses even "" and "hi"; the server does not
       event_log<std::error_code> errors;
@@ -219,7 +219,7 @@ std::uint16_t close_code_received(int fd) {
 
 TEST_P(ws_deflate, compressed_frames_from_a_raw_client_inflate_and_hostile_ones_close) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.deflate = deflate(deflate_memory::shared);
   so.limits.max_message = 1u << 20;
   ws_test_server server(e, GetParam(), so);
@@ -287,7 +287,7 @@ TEST_P(ws_deflate, compressed_frames_from_a_raw_client_inflate_and_hostile_ones_
 
 TEST_P(ws_deflate, sliding_gives_contexts_to_the_first_connections_only) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.deflate = deflate(deflate_memory::sliding);
   so.deflate.max_dedicated = 1;
   ws_test_server server(e, GetParam(), so);
@@ -341,7 +341,7 @@ std::pair<unsigned char, std::string> read_frame(int fd) {
 
 TEST_P(ws_deflate, a_publish_is_compressed_once_for_subscribers_without_context) {
   subscribing h;
-  server_options so;
+  endpoint_options so;
   so.deflate = deflate(deflate_memory::sliding);
   so.deflate.max_dedicated = 1;       // the first connection keeps a context, the others share
   std::unique_ptr<topics> hub_owner;  // declared first: goes after the server's engine stopped
@@ -351,7 +351,7 @@ TEST_P(ws_deflate, a_publish_is_compressed_once_for_subscribers_without_context)
   h.hub = &hub;
   // The first: nbio's client with a context of its own (compressed through it).
   listener first;
-  client_options co;
+  endpoint_options co;
   co.deflate = deflate(deflate_memory::dedicated);
   nbio::engine eng({.loops = 1});
   client cl(eng, std::ref(first), co);
@@ -415,7 +415,7 @@ bool have_node_ws() {
 TEST_P(ws_deflate, python_and_node_clients_with_compression_echo) {
   for (const deflate_memory memory : {deflate_memory::shared, deflate_memory::dedicated}) {
     echo e;
-    server_options so;
+    endpoint_options so;
     so.deflate = deflate(memory);
     ws_test_server server(e, GetParam(), so);
     const std::string url = "ws://127.0.0.1:" + std::to_string(server.address().port()) + "/ws";
@@ -512,7 +512,7 @@ setTimeout(() => process.exit(0), 60000);
       SCOPED_TRACE(pr.name + " " + std::to_string(static_cast<int>(memory)));
       pinger p;
       p.messages = sample_messages();
-      client_options co;
+      endpoint_options co;
       co.deflate = deflate(memory);
       event_log<std::error_code> errors;
       nbio::engine eng({.loops = 1});
@@ -551,7 +551,7 @@ class ws_deflate_stream : public ::testing::TestWithParam<nbio::io_mode> {};
 // must inflate in order with one stream on our side.
 TEST_P(ws_deflate_stream, context_takeover_spans_whole_and_piecewise_reads) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.deflate.enabled = true;
   so.deflate.memory = deflate_memory::dedicated;
   ws_test_server server(e, GetParam(), so);
@@ -596,7 +596,7 @@ TEST_P(ws_deflate_stream, context_takeover_spans_whole_and_piecewise_reads) {
 // the server fails the connection with 1007 instead of echoing "Hello". See the unit test
 TEST_P(ws_deflate_stream, rfc7692_bfinal_example_is_echoed) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.deflate.enabled = true;
   ws_test_server server(e, GetParam(), so);
   unique_fd fd = connect_stream(server.address());
@@ -614,7 +614,7 @@ TEST_P(ws_deflate_stream, rfc7692_bfinal_example_is_echoed) {
 // and the next compressed message, valid on its own, closes the connection with 1007. Expected:
 TEST_P(ws_deflate_stream, a_stream_ended_by_the_tail_does_not_fail_the_next_message) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.deflate.enabled = true;
   so.deflate.memory = deflate_memory::dedicated;
   ws_test_server server(e, GetParam(), so);
@@ -693,7 +693,7 @@ struct quiet {
 TEST(ws_deflate_client, sliding_counts_connections_still_in_their_handshake) {
   silent_listener srv;
   quiet h;
-  client_options co;
+  endpoint_options co;
   co.deflate.enabled = true;
   co.deflate.memory = deflate_memory::sliding;
   co.deflate.max_dedicated = 1;
@@ -724,7 +724,7 @@ TEST(ws_deflate_client, sliding_counts_connections_still_in_their_handshake) {
 TEST(ws_deflate_client, every_extensions_field_of_the_answer_is_checked) {
   silent_listener srv;
   quiet h;
-  client_options co;
+  endpoint_options co;
   co.deflate.enabled = true;
   co.deflate.memory = deflate_memory::dedicated;
   nbio::engine eng({.loops = 1});

@@ -46,7 +46,7 @@ struct echo_handler {
 // The echo server of these tests.
 class ws_server_rig {
  public:
-  explicit ws_server_rig(nbio::io_mode mode, server_options o = {}) : server_(echo_, mode, o) {}
+  explicit ws_server_rig(nbio::io_mode mode, endpoint_options o = {}) : server_(echo_, mode, o) {}
   const nbio::address& address() const { return server_.address(); }
   echo_handler& events() { return echo_; }
 
@@ -130,7 +130,7 @@ TEST_P(ws_server, a_server_initiated_close_waits_for_the_peers_close) {
 }
 
 TEST_P(ws_server, a_peer_that_never_closes_is_cut_off_by_the_close_timeout) {
-  server_options o;
+  endpoint_options o;
   o.close_timeout = 300ms;
   ws_server_rig rig(GetParam(), o);
   unique_fd fd = open(rig);
@@ -142,7 +142,7 @@ TEST_P(ws_server, a_peer_that_never_closes_is_cut_off_by_the_close_timeout) {
 }
 
 TEST_P(ws_server, a_peer_that_keeps_sending_but_never_closes_is_cut_off_too) {
-  server_options o;
+  endpoint_options o;
   o.close_timeout = 400ms;
   ws_server_rig rig(GetParam(), o);
   unique_fd fd = open(rig);
@@ -159,7 +159,7 @@ TEST_P(ws_server, a_peer_that_keeps_sending_but_never_closes_is_cut_off_too) {
 }
 
 TEST_P(ws_server, keepalive_pings_a_silent_peer_and_closes_one_that_does_not_answer) {
-  server_options o;
+  endpoint_options o;
   o.ping_interval = 200ms;
   o.pong_timeout = 300ms;
   ws_server_rig rig(GetParam(), o);
@@ -188,7 +188,7 @@ struct protocol_error_case {
 };
 
 TEST_P(ws_server, protocol_errors_close_with_their_codes) {
-  server_options o;
+  endpoint_options o;
   o.limits.max_message = 1000;
   const protocol_error_case cases[] = {
       {"unmasked client frame", client_frame(opcode::text, "x", true, false), 1002},

@@ -47,7 +47,7 @@ class ws_topics : public ::testing::TestWithParam<nbio::io_mode> {
  protected:
   // close_timeout 1 s: the close policy's 1008 waits for a peer that never answers it.
   void SetUp() override {
-    server_options o;
+    endpoint_options o;
     o.close_timeout = std::chrono::seconds(1);
     server_ = std::make_unique<ws_test_server>(h_, GetParam(), o);
   }

@@ -51,7 +51,7 @@ class wss_server {
   wss_server(Handler& h, nbio::io_mode mode, const cert_files& cert,
              std::string_view addr = "127.0.0.1:0",
              nbio::accept_strategy accept = nbio::accept_strategy::reuseport,
-             server_options options = {})
+             endpoint_options options = {})
       : eng_({.loops = 2}), ws_(eng_, std::ref(h), options), ctx_(server_context(cert)) {
     mux_.handle("GET /ws", ws_.upgrade());
     http_ = std::make_unique<nbio::http::server>(eng_, mux_);
@@ -102,13 +102,13 @@ struct recorder {
 
 // Our client, trusting the test CA unless `o` brings its own context.
 struct client_rig {
-  static client_options trusting(client_options o) {
+  static endpoint_options trusting(endpoint_options o) {
     if (!o.tls)
       o.tls = nbio::tls::context::client({.ca_file = test_pki::get().ca, .alpn = {"http/1.1"}});
     return o;
   }
   template <class Handler>
-  explicit client_rig(Handler& h, client_options o = {})
+  explicit client_rig(Handler& h, endpoint_options o = {})
       : eng({.loops = 2}), cl(eng, std::ref(h), trusting(std::move(o))) {
     eng.start();
   }
@@ -149,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(modes, wss,
 
 TEST(wss_client, permessage_deflate_runs_inside_tls) {
   echo e;
-  server_options so;
+  endpoint_options so;
   so.deflate.enabled = true;
   wss_server server(e, nbio::io_mode::nonblocking, test_pki::get().server, "127.0.0.1:0",
                     nbio::accept_strategy::reuseport, so);
@@ -159,7 +159,7 @@ TEST(wss_client, permessage_deflate_runs_inside_tls) {
     text += "line " + std::to_string(i) + " of a compressible message\n";
   r.messages = {{text, false}, {std::string(300'000, 'q'), true}};
   event_log<std::error_code> errors;
-  client_options co;
+  endpoint_options co;
   co.deflate.enabled = true;
   {
     client_rig rig(r, co);
@@ -204,7 +204,7 @@ TEST(wss_client, the_default_context_trusts_the_system_store_not_the_test_ca) {
   recorder r;
   event_log<std::error_code> errors;
   nbio::engine eng({.loops = 1});
-  client cl(eng, std::ref(r));  // client_options::tls null: the default context
+  client cl(eng, std::ref(r));  // endpoint_options::tls null: the default context
   eng.start();
   cl.connect(server.url(), [&](std::error_code ec) { errors.push(ec); });
   ASSERT_TRUE(errors.wait_for_size(1, 10s));
@@ -223,7 +223,7 @@ TEST(wss_client, the_default_context_verifies_with_the_system_store) {
   r.messages = {{"trusted", false}};
   event_log<std::error_code> errors;
   nbio::engine eng({.loops = 1});
-  client cl(eng, std::ref(r));  // client_options::tls null: the default context
+  client cl(eng, std::ref(r));  // endpoint_options::tls null: the default context
   eng.start();
   ::setenv("SSL_CERT_FILE", test_pki::get().ca.c_str(), 1);
   cl.connect(server.url(), [&](std::error_code ec) { errors.push(ec); });
