@@ -103,8 +103,7 @@ std::error_code conn::rebind_with(const upgrade_target& to, std::string_view alr
                                   void (*init)(conn&, void*), void* init_arg) {
   if (flags_ & f_closing) return errc::not_connected;
   const detail::handler_table& next = to.cls();
-  if (std::max<std::size_t>(next.data_size, next.opts.reserve_data) > data_capacity())
-    return errc::slot_too_small;
+  if (next.slot_bytes() > data_capacity()) return errc::slot_too_small;
   const detail::handler_table& prev = *cls_;
   if (prev.destroy_data) prev.destroy_data(reinterpret_cast<char*>(this) + sizeof(conn));
   if (flags_ & f_listener_counted) {

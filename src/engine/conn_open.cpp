@@ -25,8 +25,7 @@ conn_pool& loop_impl::pool_for(std::uint32_t slot_size) {
 }
 
 conn* loop_impl::allocate(const handler_table& cls) {
-  const std::size_t data = std::max<std::size_t>(cls.data_size, cls.opts.reserve_data) +
-                           (cls.tls ? transport_slot_size : 0);
+  const std::size_t data = std::size_t{cls.slot_bytes()} + (cls.tls ? transport_slot_size : 0);
   auto slot = static_cast<std::uint32_t>((sizeof(conn) + data + 15) & ~std::size_t{15});
   conn* c = pool_for(slot).allocate();
   c->timer_.tag = timer_conn;

@@ -28,7 +28,7 @@ namespace {
 // A slot lives in a 64 KiB chunk of slots: state larger than max_slot_data belongs on the heap,
 // with a pointer to it in conn_data.
 void check_slot(const detail::handler_table* cls, std::string_view where) {
-  const std::size_t need = std::max<std::size_t>(cls->data_size, cls->opts.reserve_data);
+  const std::size_t need = cls->slot_bytes();
   if (need <= max_slot_data) return;
   delete cls;
   throw std::invalid_argument("nbio::engine::" + std::string(where) + ": conn_data or " +

@@ -34,9 +34,11 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <new>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <utility>
 
 namespace nbio {
 
@@ -56,6 +58,30 @@ namespace detail {
 // The handler's class: W itself, or T for a std::reference_wrapper<T> (std::ref(h)).
 template <class W>
 using handler_type = std::remove_reference_t<std::unwrap_reference_t<W>>;
+
+// Where a table of calls keeps its handler: a moved-in object it deletes (`destroy` is set to
+// do that), or the caller's own object for std::ref(h) (nothing to delete).
+template <class W>
+void* hold_handler(W& handler, void (*&destroy)(void*)) {
+  using H = handler_type<W>;
+  if constexpr (std::is_same_v<W, H>) {
+    destroy = [](void* h) { delete static_cast<H*>(h); };
+    return new H(std::move(handler));
+  } else {
+    return &handler.get();
+  }
+}
+
+// Builds and destroys a handler's per-connection state in a slot (a table's construct_data
+// and destroy_data).
+template <class T>
+void construct_slot(void* p) {
+  ::new (p) T();
+}
+template <class T>
+void destroy_slot(void* p) noexcept {
+  static_cast<T*>(p)->~T();
+}
 
 // Per-connection state types: default-constructed before on_open, destroyed after on_close,
 // in the connection's own slot (at most 16-byte aligned, at most max_slot_data bytes).

@@ -6,6 +6,7 @@
 // type: one indirect call per event, no std::function and no virtual call.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -64,6 +65,10 @@ struct handler_table {
   std::uint32_t write_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 0;
 
+  // The slot room a connection of this table needs: its conn_data, or reserve_data when
+  // larger (what accept sizes a slot by, and what rebind checks against data_capacity()).
+  std::uint32_t slot_bytes() const noexcept { return std::max(data_size, opts.reserve_data); }
+
   handler_table() = default;
   handler_table(const handler_table&) = delete;
   handler_table& operator=(const handler_table&) = delete;
@@ -76,12 +81,7 @@ template <class W>
 handler_table* make_handler_table(W handler, const conn_options& opts) {
   using H = nbio::detail::handler_type<W>;
   auto* cls = new handler_table;
-  if constexpr (std::is_same_v<W, H>) {
-    cls->handler = new H(std::move(handler));
-    cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
-  } else {
-    cls->handler = &handler.get();  // std::ref(h): the caller's object
-  }
+  cls->handler = hold_handler(handler, cls->destroy_handler);
   if constexpr (takes_on_open<H, conn>)
     cls->on_open = [](void* h, conn& c) { static_cast<H*>(h)->on_open(c); };
   if constexpr (takes_on_data<H, conn>)
@@ -102,8 +102,8 @@ handler_table* make_handler_table(W handler, const conn_options& opts) {
   if constexpr (!std::is_void_v<data_t>) {
     cls->data_size = sizeof(data_t);
     cls->data_type = &type_tag<data_t>::id;
-    cls->construct_data = [](void* p) { ::new (p) data_t(); };
-    cls->destroy_data = [](void* p) { static_cast<data_t*>(p)->~data_t(); };
+    cls->construct_data = &construct_slot<data_t>;
+    cls->destroy_data = &destroy_slot<data_t>;
   }
   cls->opts = opts;
   cls->read_timeout_ms = timer_wheel::clamp_delay(opts.read_timeout.count());

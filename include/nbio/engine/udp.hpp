@@ -82,12 +82,7 @@ template <class W>
 udp_handler_table* make_udp_handler_table(W handler, const udp_options& opts) {
   using H = nbio::detail::handler_type<W>;
   auto* cls = new udp_handler_table;
-  if constexpr (std::is_same_v<W, H>) {
-    cls->handler = new H(std::move(handler));
-    cls->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
-  } else {
-    cls->handler = &handler.get();  // std::ref(h): the caller's object
-  }
+  cls->handler = hold_handler(handler, cls->destroy_handler);
   cls->opts = opts;
   if constexpr (takes_on_datagram<H>)
     cls->on_datagram = [](void* h, udp_socket& s, std::string_view d, const address& a) {
@@ -107,8 +102,8 @@ udp_handler_table* make_udp_handler_table(W handler, const udp_options& opts) {
   if constexpr (!std::is_void_v<data_t>) {
     cls->data_size = sizeof(data_t);
     cls->data_type = &type_tag<data_t>::id;
-    cls->construct_data = [](void* p) { ::new (p) data_t(); };
-    cls->destroy_data = [](void* p) { static_cast<data_t*>(p)->~data_t(); };
+    cls->construct_data = &construct_slot<data_t>;
+    cls->destroy_data = &destroy_slot<data_t>;
   }
   return cls;
 }

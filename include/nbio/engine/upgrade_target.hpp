@@ -11,7 +11,6 @@
 // live. conn::rebind() says what moving onto it does.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 
@@ -30,9 +29,7 @@ class upgrade_target {
   // The slot room a connection needs to move onto it: its handler's conn_data, or the
   // target's conn_options::reserve_data when larger. An HTTP route that hijacks onto it
   // carries this (http::handler's takeover_bytes), so the listener reserves it.
-  std::uint32_t slot_bytes() const noexcept {
-    return std::max(cls_->data_size, cls_->opts.reserve_data);
-  }
+  std::uint32_t slot_bytes() const noexcept { return cls_->slot_bytes(); }
 
  private:
   std::unique_ptr<detail::handler_table> cls_;

@@ -147,12 +147,7 @@ std::unique_ptr<callbacks> make_callbacks(W handler) {
   check_handler<W>();
   using H = nbio::detail::handler_type<W>;
   auto cb = std::make_unique<callbacks>();
-  if constexpr (std::is_same_v<W, H>) {
-    cb->handler = new H(std::move(handler));
-    cb->destroy_handler = [](void* h) { delete static_cast<H*>(h); };
-  } else {
-    cb->handler = &handler.get();  // std::ref(h): the caller's object
-  }
+  cb->handler = nbio::detail::hold_handler(handler, cb->destroy_handler);
   if constexpr (takes_on_open<H>)
     cb->on_open = [](void* h, connection& ws) { static_cast<H*>(h)->on_open(ws); };
   if constexpr (takes_on_message<H>)
@@ -170,8 +165,8 @@ std::unique_ptr<callbacks> make_callbacks(W handler) {
     cb->data_type = &nbio::detail::type_tag<data_t>::id;
     cb->data_offset = data_offset<data_t>;
     cb->slot_bytes = data_offset<data_t> + static_cast<std::uint32_t>(sizeof(data_t));
-    cb->construct_data = [](void* p) { ::new (p) data_t(); };
-    cb->destroy_data = [](void* p) { static_cast<data_t*>(p)->~data_t(); };
+    cb->construct_data = &nbio::detail::construct_slot<data_t>;
+    cb->destroy_data = &nbio::detail::destroy_slot<data_t>;
   }
   return cb;
 }
